@@ -1,0 +1,2 @@
+//! The lbgpt command line.
+fn main() {}

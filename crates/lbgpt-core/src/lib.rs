@@ -1,0 +1,31 @@
+//! Core types of lbgpt: OpenAI-compatible chat requests and responses, the typed [`Error`],
+//! response metadata and the small traits the service layers are generic over.
+//!
+//! This crate performs no I/O. Provider crates (`lbgpt-openai`, `lbgpt-azure`) turn a
+//! [`ChatRequest`] into an HTTP call; layers (`lbgpt-balance`, caches) wrap those services.
+//!
+//! ```
+//! use lbgpt_core::{ChatMessage, ChatRequest};
+//!
+//! let request = ChatRequest::new("gpt-4o-mini", vec![ChatMessage::user("Hello!")])
+//!     .max_tokens(32)
+//!     .temperature(0.0);
+//! let json = serde_json::to_value(&request).unwrap();
+//! assert_eq!(json["messages"][0]["role"], "user");
+//! ```
+
+pub mod chat;
+mod error;
+mod extra;
+mod meta;
+pub mod tokens;
+mod traits;
+
+pub use chat::*;
+pub use error::{ApiError, DecodeKind, Error, TimeoutPhase, TransportKind};
+pub use extra::Extra;
+pub use meta::{CacheStatus, RateLimitInfo, ResponseMeta};
+pub use traits::{ApiRequest, ApiResponse};
+
+/// Shorthand for `Result<T, lbgpt_core::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,65 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How lbgpt obtained a response: not part of the wire format.
+///
+/// Provider services fill in `member`, `latency`, `rate_limit` and `request_id`; the retry
+/// layer sets `attempts`; cache layers set `cache`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ResponseMeta {
+    /// The name of the provider or balancer member that served the answer.
+    pub member: Option<Arc<str>>,
+    /// How many attempts were made, this one included (1 when the first attempt succeeded;
+    /// 0 when no call was made, e.g. a cache hit).
+    pub attempts: u32,
+    /// Time from the first attempt's start to the answer, waits between attempts included.
+    pub latency: Duration,
+    /// The rate-limit headers of the answering response.
+    pub rate_limit: Option<RateLimitInfo>,
+    /// Whether the answer came from a cache.
+    pub cache: CacheStatus,
+    /// The provider's request id (`x-request-id` or `apim-request-id`), for support tickets.
+    pub request_id: Option<String>,
+}
+
+/// Rate-limit state a provider reported in `x-ratelimit-*` headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitInfo {
+    /// `x-ratelimit-limit-requests`
+    pub limit_requests: Option<u64>,
+    /// `x-ratelimit-limit-tokens`
+    pub limit_tokens: Option<u64>,
+    /// `x-ratelimit-remaining-requests`
+    pub remaining_requests: Option<u64>,
+    /// `x-ratelimit-remaining-tokens`
+    pub remaining_tokens: Option<u64>,
+    /// `x-ratelimit-reset-requests`: time until the request budget is full again.
+    pub reset_requests: Option<Duration>,
+    /// `x-ratelimit-reset-tokens`: time until the token budget is full again.
+    pub reset_tokens: Option<Duration>,
+}
+
+impl RateLimitInfo {
+    /// True when no header was present.
+    pub fn is_empty(&self) -> bool {
+        *self == RateLimitInfo::default()
+    }
+}
+
+/// Whether an answer came from a cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
+pub enum CacheStatus {
+    /// Answered by a provider.
+    #[default]
+    Miss,
+    /// Answered from the exact cache.
+    Exact,
+    /// Answered from the semantic cache with this similarity.
+    Semantic {
+        /// Cosine similarity of the cached request to this one.
+        score: f32,
+    },
+}

@@ -89,6 +89,11 @@ pub enum Error {
     /// A service was configured wrongly (bad URL, header, proxy, ...).
     #[error("configuration error: {0}")]
     Config(String),
+
+    /// A bug, not a failure of the provider: e.g. a service panicked while handling this
+    /// request. The batch APIs turn such a panic into this error for that one request.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 fn fmt_after(after: &Option<Duration>) -> String {
@@ -96,7 +101,9 @@ fn fmt_after(after: &Option<Duration>) -> String {
 }
 
 fn fmt_retry(retry: &Option<Duration>) -> String {
-    retry.map_or_else(String::new, |d| format!("; capacity expected back in {d:?}"))
+    retry.map_or_else(String::new, |d| {
+        format!("; capacity expected back in {d:?}")
+    })
 }
 
 fn fmt_last(last: &Option<Box<Error>>) -> String {
@@ -271,7 +278,8 @@ impl Error {
             | Error::RetriesExhausted { .. }
             | Error::DeadlineExceeded { .. }
             | Error::Cancelled
-            | Error::Config(_) => false,
+            | Error::Config(_)
+            | Error::Internal(_) => false,
         }
     }
 
@@ -326,7 +334,7 @@ impl Error {
     /// A short, stable, machine-readable name of the error class, e.g. for JSONL output:
     /// `api_error`, `transport_error`, `timeout`, `decode_error`, `invalid_request`,
     /// `no_member_available`, `retries_exhausted`, `deadline_exceeded`, `cancelled`,
-    /// `config_error`.
+    /// `config_error`, `internal_error`.
     pub fn class(&self) -> &'static str {
         match self {
             Error::Api(_) => "api_error",
@@ -339,6 +347,7 @@ impl Error {
             Error::DeadlineExceeded { .. } => "deadline_exceeded",
             Error::Cancelled => "cancelled",
             Error::Config(_) => "config_error",
+            Error::Internal(_) => "internal_error",
         }
     }
 
@@ -357,7 +366,9 @@ impl Error {
         };
         match self {
             Error::Api(api) => scrub(&mut api.message),
-            Error::Transport { message, .. } | Error::Config(message) => scrub(message),
+            Error::Transport { message, .. }
+            | Error::Config(message)
+            | Error::Internal(message) => scrub(message),
             Error::Decode {
                 message, excerpt, ..
             } => {

@@ -1,0 +1,225 @@
+//! [`ResponseFuture`]: one request's way through attempts and waits.
+
+use super::decision::{deadline_exceeded, decide, final_error, Decision};
+use super::RetryPolicy;
+use lbgpt_core::{ApiRequest, ApiResponse, Error};
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use tokio::time::{sleep_until, Instant, Sleep};
+use tower::Service;
+
+pin_project! {
+    /// The future returned by [`Retry`](super::Retry): runs attempts and the waits between
+    /// them until one succeeds or the policy gives up.
+    ///
+    /// A state machine without boxing. The first attempt is cheap: it costs one clone of the
+    /// request (kept for a possible retry; skipped when `max_attempts` is 1) and creates no
+    /// timer unless an overall deadline is set. One timer is created at the first wait (or at
+    /// the start when a deadline is set) and reused for every later wait and the deadline.
+    ///
+    /// Dropping the future cancels the running attempt.
+    ///
+    /// # Panics
+    /// When polled again after it completed, like most futures.
+    #[project = ResponseFutureProj]
+    pub struct ResponseFuture<S, Req>
+    where
+        S: Service<Req>,
+    {
+        service: S,
+        request: Option<Req>,
+        policy: Arc<RetryPolicy>,
+        started: Instant,
+        deadline: Option<Instant>,
+        attempts: u32,
+        last_error: Option<Error>,
+        #[pin]
+        state: State<S::Future>,
+        // The deadline while an attempt runs or the service is getting ready; the wake-up
+        // time while waiting between attempts.
+        #[pin]
+        timer: Option<Sleep>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        // An attempt is running.
+        Calling { #[pin] future: F },
+        // Waiting (on the timer) before the next attempt.
+        Waiting,
+        // Waiting for the service to be ready for the next attempt.
+        Readying,
+        // The output was returned.
+        Done,
+    }
+}
+
+impl<S, Req> ResponseFuture<S, Req>
+where
+    Req: ApiRequest,
+    S: Service<Req, Error = Error>,
+{
+    /// Starts the first attempt on `service`, which the caller has made ready.
+    pub(crate) fn start(mut service: S, policy: Arc<RetryPolicy>, request: Req) -> Self {
+        let started = Instant::now();
+        let deadline = policy.get_deadline().map(|limit| started + limit);
+        let retained = (policy.attempts_allowed() > 1).then(|| request.clone());
+        let future = service.call(request);
+        ResponseFuture {
+            service,
+            request: retained,
+            policy,
+            started,
+            deadline,
+            attempts: 1,
+            last_error: None,
+            state: State::Calling { future },
+            timer: deadline.map(sleep_until),
+        }
+    }
+}
+
+/// Whether the overall deadline has passed (registering the waker when not).
+fn deadline_passed(
+    timer: Pin<&mut Option<Sleep>>,
+    deadline: Option<Instant>,
+    cx: &mut Context<'_>,
+) -> bool {
+    match (deadline, timer.as_pin_mut()) {
+        (Some(_), Some(timer)) => timer.poll(cx).is_ready(),
+        _ => false,
+    }
+}
+
+impl<S, Req> Future for ResponseFuture<S, Req>
+where
+    Req: ApiRequest,
+    S: Service<Req, Error = Error>,
+    S::Response: ApiResponse,
+{
+    type Output = Result<S::Response, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let error = match this.state.as_mut().project() {
+                StateProj::Calling { future } => match future.poll(cx) {
+                    Poll::Ready(Ok(mut response)) => {
+                        let meta = response.meta_mut();
+                        meta.attempts = *this.attempts;
+                        meta.latency = this.started.elapsed();
+                        this.state.set(State::Done);
+                        return Poll::Ready(Ok(response));
+                    }
+                    Poll::Ready(Err(error)) => error,
+                    Poll::Pending => {
+                        if !deadline_passed(this.timer.as_mut(), *this.deadline, cx) {
+                            return Poll::Pending;
+                        }
+                        // Dropping the running attempt cancels it.
+                        this.state.set(State::Done);
+                        tracing::debug!(
+                            attempts = *this.attempts,
+                            "lbgpt retry: deadline passed during an attempt; cancelling it"
+                        );
+                        return Poll::Ready(Err(this.deadline_error()));
+                    }
+                },
+                StateProj::Waiting => {
+                    if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+                        ready!(timer.poll(cx));
+                    }
+                    if let (Some(deadline), Some(timer)) =
+                        (*this.deadline, this.timer.as_mut().as_pin_mut())
+                    {
+                        timer.reset(deadline);
+                    }
+                    this.state.set(State::Readying);
+                    continue;
+                }
+                StateProj::Readying => match this.service.poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {
+                        let request = if *this.attempts + 1 < this.policy.attempts_allowed() {
+                            this.request.clone()
+                        } else {
+                            this.request.take()
+                        };
+                        let Some(request) = request else {
+                            // Unreachable: a retry is only planned while attempts remain,
+                            // and the request is kept until the last one.
+                            this.state.set(State::Done);
+                            let last = this.last_error.take().unwrap_or(Error::Cancelled);
+                            return Poll::Ready(Err(final_error(*this.attempts, last)));
+                        };
+                        *this.attempts += 1;
+                        let future = this.service.call(request);
+                        this.state.set(State::Calling { future });
+                        continue;
+                    }
+                    // A service that fails to get ready counts as a failed attempt.
+                    Poll::Ready(Err(error)) => {
+                        *this.attempts += 1;
+                        error
+                    }
+                    Poll::Pending => {
+                        if !deadline_passed(this.timer.as_mut(), *this.deadline, cx) {
+                            return Poll::Pending;
+                        }
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(this.deadline_error()));
+                    }
+                },
+                StateProj::Done => panic!("lbgpt retry ResponseFuture polled after completion"),
+            };
+
+            let decision = decide(
+                this.policy,
+                error,
+                *this.attempts,
+                Instant::now(),
+                *this.deadline,
+                &mut rand::rng(),
+            );
+            match decision {
+                Decision::GiveUp(error) => {
+                    this.state.set(State::Done);
+                    return Poll::Ready(Err(error));
+                }
+                Decision::Retry { wait, why, error } => {
+                    tracing::debug!(
+                        attempt = *this.attempts,
+                        max_attempts = this.policy.attempts_allowed(),
+                        wait_ms = wait.as_millis() as u64,
+                        wait_reason = why.as_str(),
+                        error.class = error.class(),
+                        error.status = error.status(),
+                        error = %error,
+                        "lbgpt retry: attempt failed; retrying"
+                    );
+                    *this.last_error = Some(error);
+                    let wake = Instant::now() + wait;
+                    match this.timer.as_mut().as_pin_mut() {
+                        Some(timer) => timer.reset(wake),
+                        None => this.timer.set(Some(sleep_until(wake))),
+                    }
+                    this.state.set(State::Waiting);
+                }
+            }
+        }
+    }
+}
+
+impl<S, Req> ResponseFutureProj<'_, S, Req>
+where
+    S: Service<Req>,
+{
+    fn deadline_error(&mut self) -> Error {
+        let limit = self.policy.get_deadline().unwrap_or_default();
+        deadline_exceeded(limit, *self.attempts, self.last_error.take())
+    }
+}

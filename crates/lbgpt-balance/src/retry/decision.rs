@@ -78,7 +78,7 @@ pub(crate) fn decide<R: Rng + ?Sized>(
         None => (policy.backoff(attempts, rng), WaitReason::Backoff),
     };
     if let (Some(deadline), Some(limit)) = (deadline, policy.get_deadline()) {
-        if now + wait >= deadline {
+        if now.checked_add(wait).is_none_or(|wake| wake >= deadline) {
             tracing::debug!(
                 attempts,
                 wait_ms = wait.as_millis() as u64,

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 use tokio::time::{sleep_until, Instant, Sleep};
 use tower::Service;
 
@@ -202,7 +203,11 @@ where
                         "lbgpt retry: attempt failed; retrying"
                     );
                     *this.last_error = Some(error);
-                    let wake = Instant::now() + wait;
+                    let now = Instant::now();
+                    // A wait too long to represent is capped at roughly a century.
+                    let wake = now
+                        .checked_add(wait)
+                        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
                     match this.timer.as_mut().as_pin_mut() {
                         Some(timer) => timer.reset(wake),
                         None => this.timer.set(Some(sleep_until(wake))),

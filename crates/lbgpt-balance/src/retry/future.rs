@@ -228,3 +228,138 @@ where
         deadline_exceeded(limit, *self.attempts, self.last_error.take())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Exact timing of the state machine under paused tokio time. The behaviour against real
+    //! HTTP lives in `tests/` (simulator on loopback); these pin down the clock arithmetic.
+
+    use super::super::{Retry, RetryPolicy};
+    use lbgpt_core::{ApiError, ChatMessage, ChatRequest, ChatResponse, Error};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    use tokio::time::Instant;
+    use tower::{service_fn, ServiceExt};
+
+    type Outcome = (Duration, Result<(), Error>);
+
+    /// A provider that plays `script` (a delay, then an outcome) and records call times.
+    #[allow(clippy::type_complexity)]
+    fn scripted(
+        script: Vec<Outcome>,
+        started: Instant,
+    ) -> (
+        impl tower::Service<
+                ChatRequest,
+                Response = ChatResponse,
+                Error = Error,
+                Future = Pin<Box<dyn Future<Output = Result<ChatResponse, Error>> + Send>>,
+            > + Clone
+            + Send
+            + 'static,
+        Arc<Mutex<Vec<Duration>>>,
+    ) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(script.into_iter()));
+        let seen = Arc::clone(&calls);
+        let service = service_fn(move |_request: ChatRequest| {
+            seen.lock().expect("lock").push(started.elapsed());
+            let step = script.lock().expect("lock").next();
+            Box::pin(async move {
+                let (delay, outcome) = step.expect("the script covers every call");
+                tokio::time::sleep(delay).await;
+                outcome.map(|()| {
+                    serde_json::from_str::<ChatResponse>(r#"{"choices": []}"#).expect("valid")
+                })
+            }) as Pin<Box<dyn Future<Output = Result<ChatResponse, Error>> + Send>>
+        });
+        (service, calls)
+    }
+
+    fn api(status: u16, retry_after: Option<Duration>) -> Result<(), Error> {
+        let mut error = ApiError::new(status, "scripted");
+        error.retry_after = retry_after;
+        Err(error.into())
+    }
+
+    fn request() -> ChatRequest {
+        ChatRequest::new("m", vec![ChatMessage::user("hi")])
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_exactly_the_asked_time_then_the_backoff() {
+        let started = Instant::now();
+        let (service, calls) = scripted(
+            vec![
+                (ms(10), api(429, Some(ms(300)))),
+                (ms(10), api(500, None)),
+                (ms(10), Ok(())),
+            ],
+            started,
+        );
+        let policy = RetryPolicy::default().initial_backoff(ms(100)).jitter(0.0);
+        let response = Retry::new(service, policy)
+            .oneshot(request())
+            .await
+            .expect("the third attempt succeeds");
+
+        // 10 ms call, 300 ms asked wait, 10 ms call, 200 ms backoff (second retry), 10 ms call.
+        assert_eq!(*calls.lock().expect("lock"), [ms(0), ms(310), ms(520)]);
+        assert_eq!(response.meta.attempts, 3);
+        assert_eq!(response.meta.latency, ms(530));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_cancels_a_running_attempt_exactly_on_time() {
+        let started = Instant::now();
+        let (service, calls) = scripted(
+            vec![(ms(50), api(503, None)), (Duration::from_secs(60), Ok(()))],
+            started,
+        );
+        let policy = RetryPolicy::default()
+            .initial_backoff(ms(100))
+            .jitter(0.0)
+            .deadline(ms(1000));
+        let error = Retry::new(service, policy)
+            .oneshot(request())
+            .await
+            .expect_err("the second attempt outlasts the deadline");
+
+        assert_eq!(started.elapsed(), ms(1000));
+        assert_eq!(*calls.lock().expect("lock"), [ms(0), ms(150)]);
+        match error {
+            Error::DeadlineExceeded {
+                deadline,
+                attempts,
+                last,
+            } => {
+                assert_eq!(deadline, ms(1000));
+                assert_eq!(attempts, 2);
+                assert_eq!(last.and_then(|e| e.status()), Some(503));
+            }
+            other => panic!("expected DeadlineExceeded, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_that_would_cross_the_deadline_is_not_slept() {
+        let started = Instant::now();
+        let (service, calls) = scripted(vec![(ms(10), api(429, Some(ms(2000))))], started);
+        let policy = RetryPolicy::default().deadline(ms(1000));
+        let error = Retry::new(service, policy)
+            .oneshot(request())
+            .await
+            .expect_err("2 s wait > 1 s deadline");
+
+        assert_eq!(started.elapsed(), ms(10));
+        assert_eq!(calls.lock().expect("lock").len(), 1);
+        assert_eq!(error.class(), "deadline_exceeded");
+        assert_eq!(error.status(), Some(429));
+    }
+}

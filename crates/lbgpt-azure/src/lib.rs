@@ -1,1 +1,40 @@
-//! Work in progress: see the crate description.
+//! Azure OpenAI chat completions as a [`tower::Service<ChatRequest>`](tower::Service).
+//!
+//! [`AzureService`] maps each request's model to a deployment
+//! ([`AzureConfig::deployment`]) and sends it to
+//! `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...` with the
+//! `api-key` header or a bearer token ([`AzureAuth`]). The api-version defaults to
+//! [`DEFAULT_API_VERSION`] (`2024-10-21`, the latest dated GA version; see its docs for why).
+//! A model without a deployment is an [`Error::InvalidRequest`](lbgpt_core::Error) before any
+//! network call.
+//!
+//! HTTP handling, error mapping and response metadata are shared with `lbgpt-openai` (its
+//! [`transport`](lbgpt_openai::transport) module), so errors and metadata look the same for
+//! both providers.
+//!
+//! ```no_run
+//! use lbgpt_azure::{AzureConfig, AzureService};
+//! use lbgpt_core::{ChatMessage, ChatRequest};
+//! use tower::ServiceExt;
+//!
+//! # async fn run() -> Result<(), lbgpt_core::Error> {
+//! let service = AzureService::new(
+//!     AzureConfig::new("https://my-resource.openai.azure.com")
+//!         .api_key(std::env::var("AZURE_OPENAI_API_KEY").unwrap_or_default())
+//!         .deployment("gpt-4o-mini", "mini-eu")
+//!         .name("azure-eu"),
+//! )?;
+//! let request = ChatRequest::new("gpt-4o-mini", vec![ChatMessage::user("Say hi")]);
+//! let answer = service.oneshot(request).await?;
+//! println!("{:?} from {:?}", answer.first_text(), answer.meta.member);
+//! # Ok(())
+//! # }
+//! ```
+
+mod auth;
+mod config;
+mod service;
+
+pub use auth::{AzureAuth, API_KEY_HEADER};
+pub use config::{AzureConfig, AZURE_OPENAI_API_KEY_ENV, DEFAULT_API_VERSION, DEFAULT_NAME};
+pub use service::AzureService;

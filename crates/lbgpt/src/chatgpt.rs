@@ -1,0 +1,170 @@
+//! [`ChatGpt`]: OpenAI, or any OpenAI-compatible server, with retries and batching.
+
+use crate::forward::forward_batch_api;
+use crate::settings::{batch_settings_methods, BatchSettings};
+use crate::Lbgpt;
+use lbgpt_balance::retry::Retry;
+use lbgpt_core::Error;
+use lbgpt_openai::{OpenAiConfig, OpenAiService};
+use std::time::Duration;
+
+/// The stack inside a [`ChatGpt`]: the retry layer over the OpenAI service.
+pub type ChatGptService = Retry<OpenAiService>;
+
+/// A client for OpenAI's chat completions or any OpenAI-compatible server (vLLM, llama.cpp,
+/// Ollama, LiteLLM, ...): `Lbgpt<Retry<OpenAiService>>` under a seed-style name.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), lbgpt::Error> {
+/// use lbgpt::{ChatGpt, ChatMessage, ChatRequest};
+///
+/// let gpt = ChatGpt::new("sk-...")?;
+/// let request = ChatRequest::new("gpt-4o-mini", vec![ChatMessage::user("Hello!")]);
+/// println!("{:?}", gpt.chat_completion(request).await?.first_text());
+/// # Ok(()) }
+/// ```
+///
+/// With every setting ([`ChatGpt::builder`]):
+///
+/// ```no_run
+/// # fn run() -> Result<(), lbgpt::Error> {
+/// use std::time::Duration;
+///
+/// let gpt = lbgpt::ChatGpt::builder()
+///     .api_key("sk-...")
+///     .base_url("http://localhost:8000/v1")    // any OpenAI-compatible server
+///     .organization("org-1")
+///     .project("proj-1")
+///     .request_timeout(Duration::from_secs(120))
+///     .header("x-team", "research")
+///     .name("local-vllm")                      // shown in ResponseMeta::member
+///     .max_concurrent_requests(16)
+///     .max_attempts(5)
+///     .deadline(Duration::from_secs(300))
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ChatGpt {
+    client: Lbgpt<ChatGptService>,
+}
+
+impl ChatGpt {
+    /// A client for `https://api.openai.com/v1` with this API key and the default settings
+    /// (5 requests at once, 10 attempts).
+    ///
+    /// Fails with [`Error::Config`] if the key cannot be sent in a header or the HTTP client
+    /// cannot be built.
+    pub fn new(api_key: impl Into<String>) -> Result<Self, Error> {
+        ChatGpt::builder().api_key(api_key).build()
+    }
+
+    /// A builder with the defaults: the API key from `OPENAI_API_KEY` when set, base URL
+    /// `https://api.openai.com/v1`, 5 requests at once, the default retry policy.
+    pub fn builder() -> ChatGptBuilder {
+        ChatGptBuilder {
+            config: OpenAiConfig::new(),
+            settings: BatchSettings::default(),
+        }
+    }
+
+    forward_batch_api!(ChatGptService);
+}
+
+impl From<ChatGpt> for Lbgpt<ChatGptService> {
+    fn from(gpt: ChatGpt) -> Self {
+        gpt.client
+    }
+}
+
+/// Builds a [`ChatGpt`]; every setter takes and returns the builder, [`build`](Self::build)
+/// checks everything.
+#[derive(Debug, Clone)]
+#[must_use = "call .build() to get a ChatGpt"]
+pub struct ChatGptBuilder {
+    config: OpenAiConfig,
+    settings: BatchSettings,
+}
+
+impl ChatGptBuilder {
+    /// The API key, sent as `Authorization: Bearer KEY`; kept secret, never shown.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.config = self.config.api_key(key);
+        self
+    }
+
+    /// Sends no API key, even when `OPENAI_API_KEY` is set (for servers that need none).
+    pub fn without_api_key(mut self) -> Self {
+        self.config = self.config.without_api_key();
+        self
+    }
+
+    /// The API base URL (default `https://api.openai.com/v1`), e.g.
+    /// `http://localhost:8000/v1` for a compatible server.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.config = self.config.base_url(url);
+        self
+    }
+
+    /// The `OpenAI-Organization` header.
+    pub fn organization(mut self, organization: impl Into<String>) -> Self {
+        self.config = self.config.organization(organization);
+        self
+    }
+
+    /// The `OpenAI-Project` header.
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.config = self.config.project(project);
+        self
+    }
+
+    /// An HTTP, HTTPS or SOCKS5 proxy URL for this client's requests.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.config = self.config.proxy(url);
+        self
+    }
+
+    /// The time allowed to establish a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config = self.config.connect_timeout(timeout);
+        self
+    }
+
+    /// The time allowed for one attempt, from sending to the whole answer (default 600 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config = self.config.request_timeout(timeout);
+        self
+    }
+
+    /// An extra header sent with every request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config = self.config.header(name, value);
+        self
+    }
+
+    /// The name put into every answer's [`ResponseMeta::member`](crate::ResponseMeta::member)
+    /// (default `"openai"`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config = self.config.name(name);
+        self
+    }
+
+    /// Replaces the whole provider configuration with `config`.
+    pub fn openai_config(mut self, config: OpenAiConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    batch_settings_methods!();
+
+    /// Checks the settings and builds the client.
+    ///
+    /// Fails with [`Error::Config`] naming the bad setting: a base URL, header or proxy that
+    /// does not parse, `max_concurrent_requests` of 0, or an invalid retry setting.
+    pub fn build(self) -> Result<ChatGpt, Error> {
+        let service = OpenAiService::new(self.config)?;
+        Ok(ChatGpt {
+            client: self.settings.finish(service)?,
+        })
+    }
+}

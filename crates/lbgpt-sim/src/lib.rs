@@ -1,1 +1,92 @@
-//! Work in progress: see the crate description.
+//! A simulator of rate-limited OpenAI and Azure OpenAI chat-completions endpoints, for tests,
+//! benchmarks and demos.
+//!
+//! [`Simulator::start`] serves on a free loopback port in background tasks of the current
+//! tokio runtime:
+//!
+//! - **Paths.** `POST /v1/chat/completions` with `Authorization: Bearer KEY` (OpenAI), and
+//!   `POST /openai/deployments/{deployment}/chat/completions?api-version=...` with an
+//!   `api-key: KEY` header or `Authorization: Bearer KEY` (Azure). A missing or unaccepted
+//!   `api-version` is a 400; an undeclared deployment (when any are declared) a 404
+//!   `DeploymentNotFound`. `GET /health` answers `ok`.
+//! - **Keys.** Only configured keys are served; a missing or unknown key gets a 401 with an
+//!   OpenAI-shaped body (code `invalid_api_key`, or `missing_api_key` when none was sent) that
+//!   never echoes the key.
+//! - **Requests.** The body must be a chat request ([`lbgpt_core::ChatRequest`]); unknown
+//!   fields are accepted. `stream: true` gets a 400 (streaming is not simulated yet), as do an
+//!   empty `messages`, `n` of 0 or above 128, and out-of-range sampling parameters.
+//! - **Answers** are deterministic: every choice's content is [`expected_answer`] of the
+//!   request, the id is `chatcmpl-sim-<hash>`, `n` choices, `usage` with prompt tokens from
+//!   [`lbgpt_core::tokens::approx_prompt_tokens`], `finish_reason` `"length"` when the
+//!   completion budget cut the answer. Every answer carries an `x-request-id`.
+//! - **Limits.** Per key RPM and TPM over a sliding 60 s window ([`LimitMode`]), charged at
+//!   arrival as Azure does: approximate prompt tokens plus the completion budget
+//!   (`max_completion_tokens`, else `max_tokens`, else 0) times `n`. A request over a limit
+//!   gets a 429 (code `rate_limit_exceeded`) with `retry-after` (whole seconds, rounded up),
+//!   `retry-after-ms` and the real time until enough of the window expires; refused requests
+//!   are not charged. A request with more tokens than the TPM limit gets a 429 without
+//!   `retry-after` (it can never fit). Answers of limited keys carry
+//!   `x-ratelimit-limit-*`, `x-ratelimit-remaining-*` and `x-ratelimit-reset-*` (OpenAI's
+//!   duration format: `250ms`, `1.5s`, `6m0s`).
+//! - **Faults** ([`Fault`]): scripted for the next requests of a key with
+//!   [`Simulator::script`], or at random with [`KeyConfig::random_faults`] (seeded).
+//! - **Latency** ([`Latency`]): fixed plus per output token, before successful answers.
+//! - **Counters** ([`Simulator::stats`], [`Simulator::key_stats`]) and a bounded log of the
+//!   requests received with credentials redacted ([`Simulator::seen_requests`]).
+//!
+//! ```
+//! use lbgpt_core::{ChatMessage, ChatRequest};
+//! use lbgpt_sim::{Fault, KeyConfig, SimConfig, Simulator};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sim = Simulator::start(SimConfig::new().key(KeyConfig::new("sk-sim-a").rpm(600))).await?;
+//! sim.script("sk-sim-a", [Fault::ServerError]);
+//!
+//! let request = ChatRequest::new("gpt-4o-mini", vec![ChatMessage::user("Hello!")]);
+//! let client = reqwest::Client::new();
+//! let send = || {
+//!     client
+//!         .post(format!("{}/chat/completions", sim.base_url()))
+//!         .bearer_auth("sk-sim-a")
+//!         .body(serde_json::to_string(&request).unwrap())
+//!         .send()
+//! };
+//! assert_eq!(send().await?.status(), 500); // the scripted fault
+//! let answer = send().await?;
+//! assert_eq!(answer.status(), 200);
+//! // The faulted request was not charged against the limit.
+//! assert_eq!(answer.headers()["x-ratelimit-remaining-requests"], "599");
+//! let body: serde_json::Value = serde_json::from_str(&answer.text().await?)?;
+//! assert_eq!(body["choices"][0]["message"]["content"], lbgpt_sim::expected_answer(&request));
+//!
+//! let stats = sim.key_stats("sk-sim-a").unwrap();
+//! assert_eq!((stats.requests, stats.succeeded, stats.faults_injected), (2, 1, 1));
+//! sim.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod answer;
+mod clock;
+mod config;
+mod error;
+mod fault;
+mod handler;
+mod limiter;
+mod reply;
+mod rng;
+mod seen;
+mod server;
+mod simulator;
+mod state;
+mod stats;
+
+pub use answer::{expected_answer, full_answer, request_hash};
+pub use config::{KeyConfig, Latency, SimConfig, DEFAULT_SEEN_CAPACITY};
+pub use error::{SimConfigError, SimError};
+pub use fault::{Fault, FaultMix};
+pub use limiter::LimitMode;
+pub use seen::{SeenRequest, REDACTED};
+pub use simulator::Simulator;
+pub use stats::{KeyStats, SimStats};

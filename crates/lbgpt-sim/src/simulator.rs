@@ -1,0 +1,126 @@
+//! The running simulator and its handle.
+
+use crate::server::serve;
+use crate::state::State;
+use crate::{Fault, KeyStats, SeenRequest, SimConfig, SimError, SimStats};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A running simulator of OpenAI and Azure OpenAI chat-completions endpoints.
+///
+/// It serves in background tasks of the current tokio runtime until
+/// [`shutdown`](Simulator::shutdown) or drop. See the [crate documentation](crate) for the
+/// behaviour.
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<State>,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Starts a simulator on the configured listen address (`127.0.0.1:0`, a free loopback
+    /// port, unless [`SimConfig::listen`] says otherwise).
+    ///
+    /// Must be called within a tokio runtime.
+    pub async fn start(config: SimConfig) -> Result<Simulator, SimError> {
+        let addr = config.listen;
+        Simulator::start_on(config, addr).await
+    }
+
+    /// Starts a simulator on `addr`, whatever the configuration's listen address says.
+    pub async fn start_on(config: SimConfig, addr: SocketAddr) -> Result<Simulator, SimError> {
+        let state = Arc::new(State::new(config)?);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| SimError::Bind { addr, source })?;
+        let addr = listener.local_addr()?;
+        let (shutdown, watcher) = watch::channel(false);
+        let task = tokio::spawn(serve(listener, state.clone(), watcher));
+        tracing::debug!(%addr, "simulator listening");
+        Ok(Simulator {
+            addr,
+            state,
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    /// The address the simulator listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The OpenAI-style base URL, `http://127.0.0.1:PORT/v1` (a wildcard listen address is
+    /// reported as loopback).
+    pub fn base_url(&self) -> String {
+        format!("{}/v1", self.endpoint())
+    }
+
+    /// The Azure-style endpoint, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// Makes the next requests of `key` (its key string or id) meet these faults, one each in
+    /// order, before normal service (and random faults) resume. Appends to faults already
+    /// scripted. A key the simulator does not know is ignored with a warning (its requests get
+    /// 401 anyway).
+    pub fn script(&self, key: &str, faults: impl IntoIterator<Item = Fault>) {
+        match self.state.find_key(key) {
+            Some(key) => key.script(faults),
+            None => tracing::warn!("simulator: script for an unknown key ignored"),
+        }
+    }
+
+    /// A snapshot of every counter.
+    pub fn stats(&self) -> SimStats {
+        self.state.stats()
+    }
+
+    /// A snapshot of one key's counters, by key string or id; `None` for an unknown key.
+    pub fn key_stats(&self, key: &str) -> Option<KeyStats> {
+        self.state.key_stats(key)
+    }
+
+    /// The most recent requests received (up to [`SimConfig::seen_capacity`]), oldest first,
+    /// with credentials redacted.
+    pub fn seen_requests(&self) -> Vec<SeenRequest> {
+        self.state.seen.snapshot()
+    }
+
+    /// Stops accepting connections, closes the open ones and waits for the server task.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("addr", &self.addr)
+            .field("keys", &self.state.by_id.len())
+            .finish()
+    }
+}

@@ -1,2 +1,92 @@
-//! The lbgpt command line.
-fn main() {}
+//! The `lbgpt` command line: batch runs over OpenAI Batch-API JSONL files with a TOML config
+//! (`lbgpt run`), the simulator as a server (`lbgpt sim`), and a self-contained demo
+//! (`lbgpt demo`).
+//!
+//! Exit status: 0 success, 1 some requests failed, 2 usage, config or I/O error, 130
+//! interrupted by Ctrl-C.
+
+mod cli;
+mod config;
+mod demo;
+mod error;
+mod input;
+mod ledger;
+mod output;
+mod run;
+mod sim_cmd;
+mod stack;
+mod summary;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use error::CliError;
+use std::process::ExitCode;
+
+/// Every line succeeded.
+const EXIT_OK: u8 = 0;
+/// Some lines (or demo requests) failed.
+const EXIT_SOME_FAILED: u8 = 1;
+/// Usage, config or I/O error.
+const EXIT_USAGE: u8 = 2;
+/// Stopped by Ctrl-C.
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let code = runtime.block_on(dispatch(cli.command));
+    ExitCode::from(code)
+}
+
+async fn dispatch(command: Command) -> u8 {
+    let outcome: Result<u8, CliError> = match command {
+        Command::Run(args) => run::run(&args).await.map(|report| {
+            let label = if report.interrupted {
+                "lbgpt run interrupted"
+            } else {
+                "lbgpt run finished"
+            };
+            eprintln!("{label}\n{}", report.tally.summary(report.elapsed));
+            if report.interrupted {
+                EXIT_INTERRUPTED
+            } else if report.tally.failed() > 0 {
+                EXIT_SOME_FAILED
+            } else {
+                EXIT_OK
+            }
+        }),
+        Command::Sim(args) => sim_cmd::run(&args).await.map(|()| EXIT_OK),
+        Command::Demo(args) => {
+            demo::run(&args)
+                .await
+                .map(|all_ok| if all_ok { EXIT_OK } else { EXIT_SOME_FAILED })
+        }
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings only).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,101 @@
+//! The config file exactly as written: serde types mirroring the TOML, with source spans.
+//!
+//! Every table denies unknown keys, so a typo is an error naming the key and its line. The
+//! checks that serde cannot express (required-per-kind keys, ranges, duplicates) live in
+//! [`super::validate`].
+
+use super::secret::ConfigSecret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Most requests in flight at once, over all providers.
+    pub max_concurrent_requests: Option<Spanned<i64>>,
+    /// The `[retry]` table.
+    pub retry: Option<Spanned<RawRetry>>,
+    /// The `[[providers]]` tables, in file order.
+    #[serde(default)]
+    pub providers: Vec<Spanned<RawProvider>>,
+}
+
+/// The `[retry]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// Attempts per request, the first one included.
+    pub max_attempts: Option<Spanned<i64>>,
+    /// The first backoff, in milliseconds.
+    pub initial_backoff_ms: Option<Spanned<i64>>,
+    /// The longest backoff, in milliseconds.
+    pub max_backoff_ms: Option<Spanned<i64>>,
+    /// The longest server-requested wait honoured, in milliseconds.
+    pub max_retry_after_ms: Option<Spanned<i64>>,
+    /// Overall time per request, all attempts and waits included, in milliseconds.
+    pub deadline_ms: Option<Spanned<i64>>,
+}
+
+/// Which API a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// OpenAI or any OpenAI-compatible server.
+    #[serde(alias = "open_ai")]
+    Openai,
+    /// Azure OpenAI.
+    Azure,
+}
+
+impl ProviderKind {
+    /// The kind as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Azure => "azure",
+        }
+    }
+}
+
+/// One `[[providers]]` table. Keys of both kinds are accepted by serde; the validator rejects
+/// the ones that do not belong to the provider's `kind`, naming them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    /// `"openai"` or `"azure"`.
+    pub kind: Spanned<ProviderKind>,
+    /// The provider's name in output and logs.
+    pub name: Option<Spanned<String>>,
+    /// The API key itself (discouraged: prefer `api_key_env`).
+    pub api_key: Option<Spanned<ConfigSecret>>,
+    /// The environment variable holding the API key.
+    pub api_key_env: Option<Spanned<String>>,
+    /// An HTTP(S) or SOCKS5 proxy URL.
+    pub proxy: Option<Spanned<String>>,
+    /// Connect timeout in milliseconds.
+    pub connect_timeout_ms: Option<Spanned<i64>>,
+    /// Whole-request timeout in milliseconds.
+    pub request_timeout_ms: Option<Spanned<i64>>,
+    /// Extra headers sent with every request.
+    pub headers: Option<Spanned<BTreeMap<String, String>>>,
+
+    /// OpenAI: the API base URL.
+    pub base_url: Option<Spanned<String>>,
+    /// OpenAI: the `OpenAI-Organization` header.
+    pub organization: Option<Spanned<String>>,
+    /// OpenAI: the `OpenAI-Project` header.
+    pub project: Option<Spanned<String>>,
+
+    /// Azure: the resource endpoint.
+    pub endpoint: Option<Spanned<String>>,
+    /// Azure: the `api-version` query parameter.
+    pub api_version: Option<Spanned<String>>,
+    /// Azure: OpenAI model name -> deployment name.
+    pub deployments: Option<Spanned<BTreeMap<String, String>>>,
+    /// Azure: a Microsoft Entra bearer token itself (discouraged).
+    pub bearer_token: Option<Spanned<ConfigSecret>>,
+    /// Azure: the environment variable holding a Microsoft Entra bearer token.
+    pub bearer_token_env: Option<Spanned<String>>,
+}

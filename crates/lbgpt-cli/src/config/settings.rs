@@ -1,0 +1,202 @@
+//! The validated configuration: what the rest of the CLI builds services from.
+
+use super::error::{ConfigError, Location};
+use super::file::ProviderKind;
+use super::secret::ConfigSecret;
+use secrecy::SecretString;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default for `max_concurrent_requests`.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 5;
+/// Default for `[retry] max_attempts`.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+/// Default for `[retry] initial_backoff_ms`.
+pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+/// Default for `[retry] max_backoff_ms`.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Default for `[retry] max_retry_after_ms`.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+/// Default `base_url` of an `openai` provider.
+pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+/// The environment variable an `openai` provider reads its key from when none is configured.
+pub const DEFAULT_OPENAI_KEY_ENV: &str = "OPENAI_API_KEY";
+/// The environment variable an `azure` provider reads its key from when none is configured.
+pub const DEFAULT_AZURE_KEY_ENV: &str = "AZURE_OPENAI_API_KEY";
+
+/// The value of a provider's `proxy` key that turns off the system proxy settings.
+pub const NO_PROXY: &str = "none";
+
+/// A checked config file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Most requests in flight at once, over all providers.
+    pub max_concurrent_requests: usize,
+    /// Retry settings, shared by all providers.
+    pub retry: RetrySettings,
+    /// The providers, in file order (the round-robin order).
+    pub providers: Vec<ProviderSettings>,
+}
+
+/// The `[retry]` table, with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Attempts per request, the first one included.
+    pub max_attempts: u32,
+    /// The first backoff; it doubles per attempt (with jitter).
+    pub initial_backoff: Duration,
+    /// The longest backoff.
+    pub max_backoff: Duration,
+    /// The longest server-requested wait (`retry-after`) that is honoured.
+    pub max_retry_after: Duration,
+    /// Overall time per request, all attempts and waits included.
+    pub deadline: Option<Duration>,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            initial_backoff: DEFAULT_INITIAL_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            deadline: None,
+        }
+    }
+}
+
+/// One provider.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    /// Its unique name (given, or `<kind>-<n>`).
+    pub name: String,
+    /// Connection settings common to all kinds.
+    pub transport: TransportSettings,
+    /// The kind-specific settings.
+    pub api: ProviderApi,
+}
+
+impl ProviderSettings {
+    /// The provider's kind.
+    pub fn kind(&self) -> ProviderKind {
+        match self.api {
+            ProviderApi::OpenAi { .. } => ProviderKind::Openai,
+            ProviderApi::Azure { .. } => ProviderKind::Azure,
+        }
+    }
+}
+
+/// Proxy, timeouts and extra headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransportSettings {
+    /// Proxy URL; [`NO_PROXY`] for none at all; `None` for the system settings.
+    pub proxy: Option<String>,
+    /// Connect timeout.
+    pub connect_timeout: Option<Duration>,
+    /// Whole-request timeout.
+    pub request_timeout: Option<Duration>,
+    /// Extra headers.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// The settings that depend on the provider's kind.
+#[derive(Debug, Clone)]
+pub enum ProviderApi {
+    /// OpenAI or an OpenAI-compatible server.
+    OpenAi {
+        /// The base URL, e.g. `https://api.openai.com/v1`.
+        base_url: String,
+        /// `OpenAI-Organization` header.
+        organization: Option<String>,
+        /// `OpenAI-Project` header.
+        project: Option<String>,
+        /// Where the API key comes from.
+        api_key: SecretSource,
+    },
+    /// Azure OpenAI.
+    Azure {
+        /// The resource endpoint, e.g. `https://my-resource.openai.azure.com`.
+        endpoint: String,
+        /// The `api-version`; `None` means the Azure service's default.
+        api_version: Option<String>,
+        /// OpenAI model name -> deployment name.
+        deployments: BTreeMap<String, String>,
+        /// The credential.
+        auth: AzureCredential,
+    },
+}
+
+/// How an Azure provider authenticates.
+#[derive(Debug, Clone)]
+pub enum AzureCredential {
+    /// An `api-key` header.
+    ApiKey(SecretSource),
+    /// An `Authorization: Bearer` token (Microsoft Entra ID).
+    BearerToken(SecretSource),
+}
+
+/// Where a secret comes from. Resolving it (reading the environment) is a separate step, so a
+/// config can be checked without any key present.
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    /// Written in the file.
+    Inline(ConfigSecret),
+    /// Read from an environment variable.
+    Env {
+        /// The variable's name.
+        var: String,
+        /// The config key that named the variable (`None` when it is the default).
+        key: Option<&'static str>,
+        /// The place to blame when the variable is missing.
+        site: ErrorSite,
+    },
+}
+
+/// A remembered place in the config file, for errors found after parsing.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorSite {
+    /// Where.
+    pub location: Option<Location>,
+    /// The text of that line.
+    pub source_line: Option<String>,
+}
+
+impl SecretSource {
+    /// Reads the secret; `env` looks up environment variables (`std::env::var` in the binary,
+    /// a map in tests). An unset or empty variable is an error naming the variable, the key and
+    /// the line.
+    pub fn resolve(
+        &self,
+        config_path: &std::path::Path,
+        provider: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<SecretString, ConfigError> {
+        match self {
+            SecretSource::Inline(secret) => Ok(secret.clone().into_secret()),
+            SecretSource::Env { var, key, site } => match env(var) {
+                Some(value) if !value.trim().is_empty() => Ok(SecretString::from(value)),
+                _ => {
+                    let message = match key {
+                        Some(key) => format!(
+                            "provider \"{provider}\": key `{key}` names the environment variable \
+                             `{var}`, which is not set (or empty)"
+                        ),
+                        None => format!(
+                            "provider \"{provider}\" sets no `api_key_env` (nor `api_key`), and \
+                             the default environment variable `{var}` is not set (or empty)"
+                        ),
+                    };
+                    Err(ConfigError {
+                        path: config_path.to_owned(),
+                        location: site.location,
+                        source_line: site.source_line.clone(),
+                        message,
+                    })
+                }
+            },
+        }
+    }
+}

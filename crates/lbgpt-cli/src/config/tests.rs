@@ -1,0 +1,349 @@
+use super::*;
+use secrecy::ExposeSecret;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+fn load(source: &str) -> Result<Config, ConfigError> {
+    Config::from_toml_str(Path::new("lbgpt.toml"), source)
+}
+
+fn error(source: &str) -> ConfigError {
+    match load(source) {
+        Ok(config) => panic!("expected an error, got {config:?}"),
+        Err(err) => err,
+    }
+}
+
+const FULL: &str = r#"
+max_concurrent_requests = 12
+
+[retry]
+max_attempts = 4
+initial_backoff_ms = 100
+max_backoff_ms = 2000
+max_retry_after_ms = 5000
+deadline_ms = 60000
+
+[[providers]]
+kind = "openai"
+name = "openai-main"
+base_url = "http://127.0.0.1:8080/v1"
+api_key_env = "MY_OPENAI_KEY"
+organization = "org-1"
+project = "proj-1"
+proxy = "http://127.0.0.1:3128"
+connect_timeout_ms = 1000
+request_timeout_ms = 30000
+headers = { "x-team" = "research" }
+
+[[providers]]
+kind = "azure"
+name = "azure-eu"
+endpoint = "https://x.openai.azure.com"
+api_key = "inline-azure-key"
+api_version = "2024-10-21"
+deployments = { "gpt-4o" = "gpt4o-prod" }
+"#;
+
+#[test]
+fn full_example_loads_with_every_key() {
+    let config = load(FULL).expect("valid config");
+    assert_eq!(config.max_concurrent_requests, 12);
+    assert_eq!(config.retry.max_attempts, 4);
+    assert_eq!(config.retry.initial_backoff, Duration::from_millis(100));
+    assert_eq!(config.retry.max_backoff, Duration::from_millis(2000));
+    assert_eq!(config.retry.max_retry_after, Duration::from_millis(5000));
+    assert_eq!(config.retry.deadline, Some(Duration::from_secs(60)));
+    assert_eq!(config.providers.len(), 2);
+
+    let openai = &config.providers[0];
+    assert_eq!(openai.name, "openai-main");
+    assert_eq!(openai.kind(), ProviderKind::Openai);
+    assert_eq!(
+        openai.transport.proxy.as_deref(),
+        Some("http://127.0.0.1:3128")
+    );
+    assert_eq!(
+        openai.transport.connect_timeout,
+        Some(Duration::from_secs(1))
+    );
+    assert_eq!(
+        openai.transport.request_timeout,
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(
+        openai.transport.headers.get("x-team").map(String::as_str),
+        Some("research")
+    );
+    match &openai.api {
+        ProviderApi::OpenAi {
+            base_url,
+            organization,
+            project,
+            api_key,
+        } => {
+            assert_eq!(base_url, "http://127.0.0.1:8080/v1");
+            assert_eq!(organization.as_deref(), Some("org-1"));
+            assert_eq!(project.as_deref(), Some("proj-1"));
+            let env = |name: &str| (name == "MY_OPENAI_KEY").then(|| "sk-from-env".to_owned());
+            let key = api_key
+                .resolve(&config.path, &openai.name, &env)
+                .expect("env var is set");
+            assert_eq!(key.expose_secret(), "sk-from-env");
+        }
+        other => panic!("expected openai, got {other:?}"),
+    }
+
+    let azure = &config.providers[1];
+    assert_eq!(azure.name, "azure-eu");
+    match &azure.api {
+        ProviderApi::Azure {
+            endpoint,
+            api_version,
+            deployments,
+            auth: AzureCredential::ApiKey(key),
+        } => {
+            assert_eq!(endpoint, "https://x.openai.azure.com");
+            assert_eq!(api_version.as_deref(), Some("2024-10-21"));
+            assert_eq!(
+                deployments.get("gpt-4o").map(String::as_str),
+                Some("gpt4o-prod")
+            );
+            let key = key
+                .resolve(&config.path, &azure.name, &|_| None)
+                .expect("inline key");
+            assert_eq!(key.expose_secret(), "inline-azure-key");
+        }
+        other => panic!("expected azure with api key, got {other:?}"),
+    }
+}
+
+#[test]
+fn inline_keys_never_show_in_debug() {
+    let config = load(FULL).expect("valid config");
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("inline-azure-key"), "{debug}");
+    assert!(debug.contains("[REDACTED]"));
+}
+
+#[test]
+fn defaults_fill_in_the_minimal_file() {
+    let config = load("[[providers]]\nkind = \"openai\"\n").expect("valid");
+    assert_eq!(config.max_concurrent_requests, 5);
+    assert_eq!(config.retry, RetrySettings::default());
+    assert_eq!(config.retry.max_attempts, 10);
+    assert_eq!(config.providers[0].name, "openai-1");
+    match &config.providers[0].api {
+        ProviderApi::OpenAi {
+            base_url, api_key, ..
+        } => {
+            assert_eq!(base_url, "https://api.openai.com/v1");
+            let env = HashMap::from([("OPENAI_API_KEY", "sk-default")]);
+            let lookup = |name: &str| env.get(name).map(|v| (*v).to_owned());
+            let key = api_key
+                .resolve(&config.path, "openai-1", &lookup)
+                .expect("default variable");
+            assert_eq!(key.expose_secret(), "sk-default");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn default_names_count_per_kind() {
+    let config = load(
+        "[[providers]]\nkind = \"openai\"\n[[providers]]\nkind = \"openai\"\n\
+         [[providers]]\nkind = \"azure\"\nendpoint = \"https://a\"\ndeployments = { m = \"d\" }\n",
+    )
+    .expect("valid");
+    let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["openai-1", "openai-2", "azure-1"]);
+}
+
+#[test]
+fn unknown_top_level_key_names_key_and_line() {
+    let err = error("max_concurrent_requests = 2\nmax_concurent = 3\n");
+    assert_eq!(err.line(), Some(2), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("lbgpt.toml"), "{text}");
+    assert!(text.contains("line 2"), "{text}");
+    assert!(text.contains("max_concurent"), "{text}");
+}
+
+#[test]
+fn unknown_key_in_a_provider_names_key_and_line() {
+    let err = error("[[providers]]\nkind = \"openai\"\napi_kee_env = \"X\"\n");
+    assert_eq!(err.line(), Some(3), "{err}");
+    assert!(err.message.contains("api_kee_env"), "{err}");
+}
+
+#[test]
+fn unknown_key_in_retry_names_key_and_line() {
+    let err = error("[retry]\nmax_attempts = 3\nbackoff = 1\n[[providers]]\nkind = \"openai\"\n");
+    assert_eq!(err.line(), Some(3), "{err}");
+    assert!(err.message.contains("backoff"), "{err}");
+}
+
+#[test]
+fn syntax_error_has_a_line() {
+    let err = error("[[providers]]\nkind = \"openai\nname = \"x\"\n");
+    assert_eq!(err.line(), Some(2), "{err}");
+}
+
+#[test]
+fn unknown_kind_is_named() {
+    let err = error("[[providers]]\nkind = \"anthropic\"\n");
+    assert_eq!(err.line(), Some(2), "{err}");
+    assert!(err.message.contains("anthropic"), "{err}");
+    assert!(
+        err.message.contains("openai") && err.message.contains("azure"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_kind_is_named() {
+    let err = error("[[providers]]\nname = \"x\"\n");
+    assert!(err.message.contains("kind"), "{err}");
+}
+
+#[test]
+fn azure_keys_on_openai_provider_are_errors_naming_the_key() {
+    let err =
+        error("[[providers]]\nkind = \"openai\"\nname = \"o\"\ndeployments = { a = \"b\" }\n");
+    assert_eq!(err.line(), Some(4), "{err}");
+    assert!(err.message.contains("`deployments`"), "{err}");
+    assert!(err.message.contains("azure"), "{err}");
+
+    let err = error("[[providers]]\nkind = \"openai\"\nendpoint = \"https://x\"\n");
+    assert!(err.message.contains("`endpoint`"), "{err}");
+}
+
+#[test]
+fn openai_keys_on_azure_provider_are_errors_naming_the_key() {
+    let err = error(
+        "[[providers]]\nkind = \"azure\"\nendpoint = \"https://x\"\ndeployments = { a = \"b\" }\n\
+         base_url = \"https://y\"\n",
+    );
+    assert_eq!(err.line(), Some(5), "{err}");
+    assert!(err.message.contains("`base_url`"), "{err}");
+}
+
+#[test]
+fn azure_requires_endpoint_and_deployments() {
+    let err = error("[[providers]]\nkind = \"azure\"\ndeployments = { a = \"b\" }\n");
+    assert!(err.message.contains("`endpoint`"), "{err}");
+    assert!(err.line().is_some());
+    let err = error("[[providers]]\nkind = \"azure\"\nendpoint = \"https://x\"\n");
+    assert!(err.message.contains("`deployments`"), "{err}");
+    let err =
+        error("[[providers]]\nkind = \"azure\"\nendpoint = \"https://x\"\ndeployments = {}\n");
+    assert_eq!(err.line(), Some(4));
+}
+
+#[test]
+fn azure_bearer_token_env() {
+    let config = load(
+        "[[providers]]\nkind = \"azure\"\nendpoint = \"https://x\"\ndeployments = { a = \"b\" }\n\
+         bearer_token_env = \"TOKEN\"\n",
+    )
+    .expect("valid");
+    assert!(matches!(
+        &config.providers[0].api,
+        ProviderApi::Azure {
+            auth: AzureCredential::BearerToken(SecretSource::Env { var, .. }),
+            ..
+        } if var == "TOKEN"
+    ));
+    let err = error(
+        "[[providers]]\nkind = \"azure\"\nendpoint = \"https://x\"\ndeployments = { a = \"b\" }\n\
+         bearer_token_env = \"TOKEN\"\napi_key_env = \"KEY\"\n",
+    );
+    assert!(err.message.contains("not both"), "{err}");
+}
+
+#[test]
+fn both_key_and_key_env_is_an_error() {
+    let err = error("[[providers]]\nkind = \"openai\"\napi_key = \"k\"\napi_key_env = \"K\"\n");
+    assert_eq!(err.line(), Some(4));
+    assert!(err.message.contains("`api_key`") && err.message.contains("`api_key_env`"));
+}
+
+#[test]
+fn missing_env_var_names_variable_key_and_line() {
+    let config =
+        load("[[providers]]\nkind = \"openai\"\nname = \"p\"\napi_key_env = \"NOPE_KEY\"\n")
+            .expect("loads without the variable");
+    let ProviderApi::OpenAi { api_key, .. } = &config.providers[0].api else {
+        panic!("openai")
+    };
+    let err = api_key
+        .resolve(&config.path, "p", &|_| None)
+        .expect_err("variable missing");
+    assert_eq!(err.line(), Some(4), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("NOPE_KEY") && text.contains("`api_key_env`"),
+        "{text}"
+    );
+    assert!(text.contains("lbgpt.toml"), "{text}");
+}
+
+#[test]
+fn ranges_are_checked() {
+    let err = error("max_concurrent_requests = 0\n[[providers]]\nkind = \"openai\"\n");
+    assert_eq!(err.line(), Some(1));
+    assert!(err.message.contains("max_concurrent_requests"));
+    let err = error("[retry]\nmax_attempts = -1\n[[providers]]\nkind = \"openai\"\n");
+    assert_eq!(err.line(), Some(2));
+    let err = error(
+        "[retry]\ninitial_backoff_ms = 5000\nmax_backoff_ms = 10\n[[providers]]\nkind = \"openai\"\n",
+    );
+    assert!(err.message.contains("initial_backoff_ms"), "{err}");
+    let err = error("[[providers]]\nkind = \"openai\"\nrequest_timeout_ms = 0\n");
+    assert_eq!(err.line(), Some(3));
+}
+
+#[test]
+fn wrong_types_name_the_line() {
+    let err = error("max_concurrent_requests = \"many\"\n[[providers]]\nkind = \"openai\"\n");
+    assert_eq!(err.line(), Some(1), "{err}");
+}
+
+#[test]
+fn bad_urls_are_named() {
+    let err = error("[[providers]]\nkind = \"openai\"\nbase_url = \"api.openai.com\"\n");
+    assert_eq!(err.line(), Some(3));
+    assert!(err.message.contains("`base_url`"), "{err}");
+    let err = error("[[providers]]\nkind = \"openai\"\nproxy = \"ftp://x\"\n");
+    assert!(err.message.contains("`proxy`"), "{err}");
+}
+
+#[test]
+fn duplicate_names_are_errors() {
+    let err = error("[[providers]]\nkind = \"openai\"\nname = \"a\"\n[[providers]]\nkind = \"openai\"\nname = \"a\"\n");
+    assert_eq!(err.line(), Some(6), "{err}");
+    assert!(err.message.contains("\"a\""));
+}
+
+#[test]
+fn no_providers_is_an_error() {
+    let err = error("max_concurrent_requests = 3\n");
+    assert!(err.message.contains("[[providers]]"), "{err}");
+}
+
+#[test]
+fn bad_header_names_are_errors() {
+    let err = error("[[providers]]\nkind = \"openai\"\nheaders = { \"bad header\" = \"v\" }\n");
+    assert_eq!(err.line(), Some(3));
+    assert!(err.message.contains("bad header"));
+}
+
+#[test]
+fn missing_file_names_the_file() {
+    let err = Config::load(Path::new("/nonexistent/dir/lbgpt.toml")).expect_err("missing");
+    let text = err.to_string();
+    assert!(text.contains("/nonexistent/dir/lbgpt.toml"), "{text}");
+    assert!(text.contains("not found"), "{text}");
+}

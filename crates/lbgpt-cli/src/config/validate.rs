@@ -1,0 +1,422 @@
+//! Checks a parsed [`RawConfig`] and turns it into a [`Config`]: defaults, ranges, keys that
+//! belong to the other provider kind, duplicate names. Every error names the key and its line.
+
+use super::error::ConfigError;
+use super::file::{ProviderKind, RawConfig, RawProvider, RawRetry};
+use super::secret::ConfigSecret;
+use super::settings::{
+    AzureCredential, Config, ErrorSite, ProviderApi, ProviderSettings, RetrySettings, SecretSource,
+    TransportSettings, DEFAULT_AZURE_KEY_ENV, DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_KEY_ENV, NO_PROXY,
+};
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
+
+/// Validates `raw`, parsed from `source` read from `path`.
+pub fn validate(path: &Path, source: &str, raw: RawConfig) -> Result<Config, ConfigError> {
+    let checker = Checker { path, source };
+
+    let max_concurrent_requests = match &raw.max_concurrent_requests {
+        None => DEFAULT_MAX_CONCURRENT_REQUESTS,
+        Some(value) => checker.positive(value, "max_concurrent_requests")? as usize,
+    };
+
+    let retry = match raw.retry {
+        None => RetrySettings::default(),
+        Some(retry) => checker.retry(retry.into_inner())?,
+    };
+
+    if raw.providers.is_empty() {
+        return Err(ConfigError::whole_file(
+            path,
+            "no `[[providers]]` table: at least one provider is required \
+             (see docs/config.md for an example)",
+        ));
+    }
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    let mut names = HashSet::new();
+    let mut per_kind: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for provider in raw.providers {
+        let span = provider.span();
+        let provider = provider.into_inner();
+        let kind = *provider.kind.get_ref();
+        let count = per_kind.entry(kind.as_str()).or_default();
+        *count += 1;
+        let default_name = format!("{}-{count}", kind.as_str());
+        let name_span = provider.name.as_ref().map_or(span.clone(), Spanned::span);
+        let settings = checker.provider(span, provider, default_name)?;
+        if !names.insert(settings.name.clone()) {
+            return Err(checker.error(
+                name_span,
+                format!(
+                    "key `name`: provider name \"{}\" is used twice; names must be unique",
+                    settings.name
+                ),
+            ));
+        }
+        providers.push(settings);
+    }
+
+    Ok(Config {
+        path: path.to_owned(),
+        max_concurrent_requests,
+        retry,
+        providers,
+    })
+}
+
+struct Checker<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl Checker<'_> {
+    fn error(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        ConfigError::at(self.path, self.source, span, message)
+    }
+
+    fn site(&self, span: Range<usize>) -> ErrorSite {
+        let error = self.error(span, "");
+        ErrorSite {
+            location: error.location,
+            source_line: error.source_line,
+        }
+    }
+
+    fn positive(&self, value: &Spanned<i64>, key: &str) -> Result<u64, ConfigError> {
+        let number = *value.get_ref();
+        if number < 1 {
+            return Err(self.error(
+                value.span(),
+                format!("key `{key}`: must be at least 1, got {number}"),
+            ));
+        }
+        Ok(number as u64)
+    }
+
+    fn millis(
+        &self,
+        value: &Option<Spanned<i64>>,
+        key: &str,
+    ) -> Result<Option<Duration>, ConfigError> {
+        value
+            .as_ref()
+            .map(|v| self.positive(v, key).map(Duration::from_millis))
+            .transpose()
+    }
+
+    fn retry(&self, raw: RawRetry) -> Result<RetrySettings, ConfigError> {
+        let defaults = RetrySettings::default();
+        let max_attempts = match &raw.max_attempts {
+            None => defaults.max_attempts,
+            Some(value) => {
+                let n = self.positive(value, "max_attempts")?;
+                u32::try_from(n).map_err(|_| {
+                    self.error(
+                        value.span(),
+                        format!("key `max_attempts`: {n} is too large"),
+                    )
+                })?
+            }
+        };
+        let initial_backoff = self
+            .millis(&raw.initial_backoff_ms, "initial_backoff_ms")?
+            .unwrap_or(defaults.initial_backoff);
+        let max_backoff = self
+            .millis(&raw.max_backoff_ms, "max_backoff_ms")?
+            .unwrap_or(defaults.max_backoff);
+        if initial_backoff > max_backoff {
+            let span = raw
+                .initial_backoff_ms
+                .as_ref()
+                .or(raw.max_backoff_ms.as_ref())
+                .map_or(0..0, Spanned::span);
+            return Err(self.error(
+                span,
+                format!(
+                    "key `initial_backoff_ms` ({} ms) must not exceed `max_backoff_ms` ({} ms)",
+                    initial_backoff.as_millis(),
+                    max_backoff.as_millis()
+                ),
+            ));
+        }
+        let max_retry_after = self
+            .millis(&raw.max_retry_after_ms, "max_retry_after_ms")?
+            .unwrap_or(defaults.max_retry_after);
+        let deadline = self.millis(&raw.deadline_ms, "deadline_ms")?;
+        Ok(RetrySettings {
+            max_attempts,
+            initial_backoff,
+            max_backoff,
+            max_retry_after,
+            deadline,
+        })
+    }
+
+    fn provider(
+        &self,
+        span: Range<usize>,
+        raw: RawProvider,
+        default_name: String,
+    ) -> Result<ProviderSettings, ConfigError> {
+        let kind = *raw.kind.get_ref();
+        self.reject_foreign_keys(kind, &raw)?;
+
+        let name = match &raw.name {
+            None => default_name,
+            Some(name) => {
+                let text = name.get_ref().trim();
+                if text.is_empty() {
+                    return Err(self.error(name.span(), "key `name`: must not be empty"));
+                }
+                text.to_owned()
+            }
+        };
+
+        let transport = TransportSettings {
+            proxy: match &raw.proxy {
+                None => None,
+                Some(proxy) if proxy.get_ref().trim() == NO_PROXY => Some(NO_PROXY.to_owned()),
+                Some(proxy) => {
+                    Some(self.url(proxy, "proxy", &["http", "https", "socks5", "socks5h"])?)
+                }
+            },
+            connect_timeout: self.millis(&raw.connect_timeout_ms, "connect_timeout_ms")?,
+            request_timeout: self.millis(&raw.request_timeout_ms, "request_timeout_ms")?,
+            headers: match &raw.headers {
+                None => BTreeMap::new(),
+                Some(headers) => {
+                    if let Some(bad) = headers.get_ref().keys().find(|k| !is_header_name(k)) {
+                        return Err(self.error(
+                            headers.span(),
+                            format!("key `headers`: \"{bad}\" is not a valid HTTP header name"),
+                        ));
+                    }
+                    headers.get_ref().clone()
+                }
+            },
+        };
+
+        let api = match kind {
+            ProviderKind::Openai => ProviderApi::OpenAi {
+                base_url: match &raw.base_url {
+                    None => DEFAULT_OPENAI_BASE_URL.to_owned(),
+                    Some(url) => self.url(url, "base_url", &["http", "https"])?,
+                },
+                organization: non_empty(&raw.organization),
+                project: non_empty(&raw.project),
+                api_key: self.secret(
+                    &span,
+                    (raw.api_key, "api_key"),
+                    (raw.api_key_env, "api_key_env"),
+                    DEFAULT_OPENAI_KEY_ENV,
+                )?,
+            },
+            ProviderKind::Azure => {
+                let endpoint = match &raw.endpoint {
+                    None => {
+                        return Err(self.error(
+                            span,
+                            format!(
+                                "provider \"{name}\": key `endpoint` is required for \
+                                 kind = \"azure\" (e.g. \"https://my-resource.openai.azure.com\")"
+                            ),
+                        ))
+                    }
+                    Some(url) => self.url(url, "endpoint", &["http", "https"])?,
+                };
+                let deployments = match &raw.deployments {
+                    Some(map) if !map.get_ref().is_empty() => map.get_ref().clone(),
+                    Some(map) => {
+                        return Err(self.error(
+                            map.span(),
+                            "key `deployments`: must map at least one model to a deployment, \
+                             e.g. { \"gpt-4o\" = \"my-gpt4o-deployment\" }",
+                        ))
+                    }
+                    None => {
+                        return Err(self.error(
+                            span,
+                            format!(
+                                "provider \"{name}\": key `deployments` is required for \
+                                 kind = \"azure\": a table of model name -> deployment name, \
+                                 e.g. deployments = {{ \"gpt-4o\" = \"my-gpt4o-deployment\" }}"
+                            ),
+                        ))
+                    }
+                };
+                let has_bearer = raw.bearer_token.is_some() || raw.bearer_token_env.is_some();
+                let has_key = raw.api_key.is_some() || raw.api_key_env.is_some();
+                let auth = if has_bearer {
+                    if has_key {
+                        let key_span = raw
+                            .api_key
+                            .as_ref()
+                            .map(Spanned::span)
+                            .or_else(|| raw.api_key_env.as_ref().map(Spanned::span))
+                            .unwrap_or(span.clone());
+                        return Err(self.error(
+                            key_span,
+                            format!(
+                                "provider \"{name}\": set either an API key (`api_key` / \
+                                 `api_key_env`) or a bearer token (`bearer_token` / \
+                                 `bearer_token_env`), not both"
+                            ),
+                        ));
+                    }
+                    AzureCredential::BearerToken(self.secret(
+                        &span,
+                        (raw.bearer_token, "bearer_token"),
+                        (raw.bearer_token_env, "bearer_token_env"),
+                        DEFAULT_AZURE_KEY_ENV,
+                    )?)
+                } else {
+                    AzureCredential::ApiKey(self.secret(
+                        &span,
+                        (raw.api_key, "api_key"),
+                        (raw.api_key_env, "api_key_env"),
+                        DEFAULT_AZURE_KEY_ENV,
+                    )?)
+                };
+                ProviderApi::Azure {
+                    endpoint,
+                    api_version: non_empty(&raw.api_version),
+                    deployments,
+                    auth,
+                }
+            }
+        };
+
+        Ok(ProviderSettings {
+            name,
+            transport,
+            api,
+        })
+    }
+
+    /// Keys that exist only for the other kind are errors naming the key.
+    fn reject_foreign_keys(
+        &self,
+        kind: ProviderKind,
+        raw: &RawProvider,
+    ) -> Result<(), ConfigError> {
+        fn span_of<T>(
+            key: &'static str,
+            value: &Option<Spanned<T>>,
+        ) -> Option<(&'static str, Range<usize>)> {
+            value.as_ref().map(|v| (key, v.span()))
+        }
+        let (present, other, hint) = match kind {
+            ProviderKind::Openai => (
+                vec![
+                    span_of("endpoint", &raw.endpoint),
+                    span_of("api_version", &raw.api_version),
+                    span_of("deployments", &raw.deployments),
+                    span_of("bearer_token", &raw.bearer_token),
+                    span_of("bearer_token_env", &raw.bearer_token_env),
+                ],
+                "azure",
+                "an openai provider takes `base_url`",
+            ),
+            ProviderKind::Azure => (
+                vec![
+                    span_of("base_url", &raw.base_url),
+                    span_of("organization", &raw.organization),
+                    span_of("project", &raw.project),
+                ],
+                "openai",
+                "an azure provider takes `endpoint`",
+            ),
+        };
+        let first = present
+            .into_iter()
+            .flatten()
+            .min_by_key(|(_, span)| span.start);
+        match first {
+            None => Ok(()),
+            Some((key, span)) => Err(self.error(
+                span,
+                format!(
+                    "key `{key}` belongs to kind = \"{other}\" providers, but this provider \
+                     has kind = \"{}\" ({hint})",
+                    kind.as_str()
+                ),
+            )),
+        }
+    }
+
+    /// An inline secret, an environment variable naming it, or the kind's default variable.
+    fn secret(
+        &self,
+        provider_span: &Range<usize>,
+        (inline, inline_key): (Option<Spanned<ConfigSecret>>, &'static str),
+        (env, env_key): (Option<Spanned<String>>, &'static str),
+        default_env: &str,
+    ) -> Result<SecretSource, ConfigError> {
+        match (inline, env) {
+            (Some(_), Some(env)) => Err(self.error(
+                env.span(),
+                format!("keys `{inline_key}` and `{env_key}` are both set; use one of them"),
+            )),
+            (Some(secret), None) => Ok(SecretSource::Inline(secret.into_inner())),
+            (None, Some(env)) => {
+                let var = env.get_ref().trim();
+                if var.is_empty() {
+                    return Err(
+                        self.error(env.span(), format!("key `{env_key}`: must not be empty"))
+                    );
+                }
+                Ok(SecretSource::Env {
+                    var: var.to_owned(),
+                    key: Some(env_key),
+                    site: self.site(env.span()),
+                })
+            }
+            (None, None) => Ok(SecretSource::Env {
+                var: default_env.to_owned(),
+                key: None,
+                site: self.site(provider_span.clone()),
+            }),
+        }
+    }
+
+    fn url(
+        &self,
+        value: &Spanned<String>,
+        key: &str,
+        schemes: &[&str],
+    ) -> Result<String, ConfigError> {
+        let text = value.get_ref().trim();
+        let scheme_ok = text.split_once("://").is_some_and(|(scheme, rest)| {
+            schemes.contains(&scheme.to_ascii_lowercase().as_str()) && !rest.is_empty()
+        });
+        if !scheme_ok {
+            let expected: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+            return Err(self.error(
+                value.span(),
+                format!(
+                    "key `{key}`: \"{text}\" is not a URL starting with {}",
+                    expected.join(" or ")
+                ),
+            ));
+        }
+        Ok(text.to_owned())
+    }
+}
+
+fn non_empty(value: &Option<Spanned<String>>) -> Option<String> {
+    value
+        .as_ref()
+        .map(|v| v.get_ref().trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}

@@ -1,0 +1,302 @@
+//! The lines `lbgpt run` writes: the OpenAI Batch-API output shape plus an `lbgpt` object.
+//!
+//! ```json
+//! {"id": "batch_req_…", "custom_id": "q1",
+//!  "response": {"status_code": 200, "request_id": "…", "body": {…chat completion…}},
+//!  "error": null,
+//!  "lbgpt": {"line": 1, "member": "openai-1", "attempts": 1, "latency_ms": 412}}
+//! ```
+//!
+//! A failed call has `error: {"code", "message"}` and, when the server answered with an error
+//! status, `response` with that status and an OpenAI-style error body. A bad input line has
+//! `response: null` and an `error` naming the problem.
+
+use crate::input::LineProblem;
+use lbgpt_core::{ChatResponse, Error};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// One output line.
+#[derive(Debug, Serialize)]
+pub struct OutputLine<'a> {
+    /// `batch_req_` followed by an id unique to this line of this run.
+    pub id: String,
+    /// The input's `custom_id` (null when the line had none).
+    pub custom_id: Option<&'a str>,
+    /// What the server answered, if it answered.
+    pub response: Option<ResponsePart<'a>>,
+    /// What went wrong, if anything.
+    pub error: Option<ErrorPart>,
+    /// How lbgpt got the answer.
+    pub lbgpt: LbgptPart,
+}
+
+/// `response`: the HTTP status, the provider's request id and the body.
+#[derive(Debug, Serialize)]
+pub struct ResponsePart<'a> {
+    /// The HTTP status.
+    pub status_code: u16,
+    /// The provider's request id, when it sent one.
+    pub request_id: Option<String>,
+    /// The chat completion, or the error body.
+    pub body: Body<'a>,
+}
+
+/// A response body.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Body<'a> {
+    /// The chat completion, as the provider sent it (unknown fields included).
+    Answer(&'a ChatResponse),
+    /// An OpenAI-style error body `{"error": {...}}`.
+    Error(Value),
+}
+
+/// `error`: a stable code and a readable message.
+#[derive(Debug, Serialize)]
+pub struct ErrorPart {
+    /// For failed calls the error class (`api_error`, `retries_exhausted`, `timeout`, ...);
+    /// for bad input lines the problem (`invalid_json`, `duplicate_custom_id`, ...).
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// `lbgpt`: where the answer came from.
+#[derive(Debug, Serialize)]
+pub struct LbgptPart {
+    /// The input line number, from 1.
+    pub line: usize,
+    /// The provider that answered (null when none did).
+    pub member: Option<String>,
+    /// Attempts made (0 when nothing was sent).
+    pub attempts: u32,
+    /// Time from the first attempt to the final outcome, waits included (null when nothing
+    /// was sent).
+    pub latency_ms: Option<u64>,
+}
+
+/// Makes the `id` of each output line: `batch_req_` + a run nonce + the line number, so ids
+/// are unique within a run and, with high probability, across runs.
+#[derive(Debug, Clone)]
+pub struct IdMaker {
+    nonce: u64,
+}
+
+impl IdMaker {
+    /// An id maker with a fresh random nonce.
+    pub fn new() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.write_u32(std::process::id());
+        IdMaker {
+            nonce: hasher.finish(),
+        }
+    }
+
+    /// The id of line `line`.
+    pub fn id(&self, line: usize) -> String {
+        format!("batch_req_{:016x}{:08x}", self.nonce, line)
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The output line of a successful call.
+pub fn success<'a>(
+    id: String,
+    custom_id: Option<&'a str>,
+    line: usize,
+    answer: &'a ChatResponse,
+) -> OutputLine<'a> {
+    OutputLine {
+        id,
+        custom_id,
+        response: Some(ResponsePart {
+            status_code: 200,
+            request_id: answer.meta.request_id.clone(),
+            body: Body::Answer(answer),
+        }),
+        error: None,
+        lbgpt: LbgptPart {
+            line,
+            member: answer.meta.member.as_deref().map(str::to_owned),
+            attempts: answer.meta.attempts.max(1),
+            latency_ms: Some(millis(answer.meta.latency)),
+        },
+    }
+}
+
+/// The output line of a failed call. `latency` is the time the call took, when measured.
+pub fn failure<'a>(
+    id: String,
+    custom_id: Option<&'a str>,
+    line: usize,
+    error: &Error,
+    latency: Option<Duration>,
+) -> OutputLine<'a> {
+    let response = match error.last_attempt() {
+        Error::Api(api) => Some(ResponsePart {
+            status_code: api.status,
+            request_id: api.request_id.clone(),
+            body: Body::Error(json!({
+                "error": {
+                    "message": api.message,
+                    "type": api.kind,
+                    "param": api.param,
+                    "code": api.code,
+                }
+            })),
+        }),
+        _ => None,
+    };
+    let attempts = error.attempts().unwrap_or(match error {
+        Error::InvalidRequest { .. } | Error::Config(_) | Error::Cancelled => 0,
+        _ => 1,
+    });
+    OutputLine {
+        id,
+        custom_id,
+        response,
+        error: Some(ErrorPart {
+            code: error.class().to_owned(),
+            message: error.to_string(),
+        }),
+        lbgpt: LbgptPart {
+            line,
+            member: None,
+            attempts,
+            latency_ms: latency.filter(|_| attempts > 0).map(millis),
+        },
+    }
+}
+
+/// The output line of an input line that could not be sent.
+pub fn rejected<'a>(
+    id: String,
+    custom_id: Option<&'a str>,
+    line: usize,
+    problem: &LineProblem,
+) -> OutputLine<'a> {
+    OutputLine {
+        id,
+        custom_id,
+        response: None,
+        error: Some(ErrorPart {
+            code: problem.code.to_owned(),
+            message: problem.message.clone(),
+        }),
+        lbgpt: LbgptPart {
+            line,
+            member: None,
+            attempts: 0,
+            latency_ms: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lbgpt_core::ApiError;
+
+    #[test]
+    fn success_line_has_the_batch_shape() {
+        let mut answer: ChatResponse = serde_json::from_value(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                         "finish_reason": "stop"}],
+            "timings": {"predicted_ms": 3.5}
+        }))
+        .expect("valid answer");
+        answer.meta.member = Some("openai-1".into());
+        answer.meta.attempts = 2;
+        answer.meta.latency = Duration::from_millis(1500);
+        answer.meta.request_id = Some("req-9".into());
+        let line = success("batch_req_x".into(), Some("c1"), 3, &answer);
+        let value = serde_json::to_value(&line).expect("serialises");
+        assert_eq!(value["id"], "batch_req_x");
+        assert_eq!(value["custom_id"], "c1");
+        assert_eq!(value["response"]["status_code"], 200);
+        assert_eq!(value["response"]["request_id"], "req-9");
+        assert_eq!(
+            value["response"]["body"]["choices"][0]["message"]["content"],
+            "hi"
+        );
+        assert_eq!(value["response"]["body"]["timings"]["predicted_ms"], 3.5);
+        assert!(value["error"].is_null());
+        assert_eq!(
+            value["lbgpt"],
+            json!({"line": 3, "member": "openai-1", "attempts": 2, "latency_ms": 1500})
+        );
+    }
+
+    #[test]
+    fn api_failure_keeps_status_and_error_body() {
+        let mut api = ApiError::new(429, "You exceeded your current quota");
+        api.code = Some("insufficient_quota".into());
+        api.kind = Some("insufficient_quota".into());
+        api.request_id = Some("req-1".into());
+        let error = Error::from(api);
+        let line = failure(
+            "id".into(),
+            Some("c"),
+            1,
+            &error,
+            Some(Duration::from_millis(7)),
+        );
+        let value = serde_json::to_value(&line).expect("serialises");
+        assert_eq!(value["response"]["status_code"], 429);
+        assert_eq!(value["response"]["request_id"], "req-1");
+        assert_eq!(
+            value["response"]["body"]["error"]["code"],
+            "insufficient_quota"
+        );
+        assert_eq!(value["error"]["code"], "api_error");
+        assert!(value["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("HTTP 429")));
+        assert_eq!(value["lbgpt"]["attempts"], 1);
+        assert_eq!(value["lbgpt"]["latency_ms"], 7);
+    }
+
+    #[test]
+    fn exhausted_retries_report_attempts_and_last_status() {
+        let error = Error::RetriesExhausted {
+            attempts: 3,
+            last: Box::new(ApiError::new(503, "busy").into()),
+        };
+        let value =
+            serde_json::to_value(failure("id".into(), None, 1, &error, None)).expect("json");
+        assert_eq!(value["response"]["status_code"], 503);
+        assert_eq!(value["error"]["code"], "retries_exhausted");
+        assert_eq!(value["lbgpt"]["attempts"], 3);
+    }
+
+    #[test]
+    fn transport_failure_has_no_response() {
+        let error = Error::Timeout {
+            phase: lbgpt_core::TimeoutPhase::Request,
+            after: None,
+        };
+        let value =
+            serde_json::to_value(failure("id".into(), None, 1, &error, None)).expect("json");
+        assert!(value["response"].is_null());
+        assert_eq!(value["error"]["code"], "timeout");
+    }
+
+    #[test]
+    fn ids_are_distinct_per_line() {
+        let ids = IdMaker::new();
+        assert_ne!(ids.id(1), ids.id(2));
+        assert!(ids.id(1).starts_with("batch_req_"));
+    }
+}

@@ -1,0 +1,162 @@
+//! Builds the service stack a config describes: one provider service per `[[providers]]`
+//! table, a [`RoundRobin`] over them, and the retry layer around it all, so a retry lands on
+//! the next provider.
+
+use crate::config::{
+    AzureCredential, Config, ConfigError, ProviderApi, ProviderSettings, RetrySettings,
+    SecretSource, TransportSettings, NO_PROXY,
+};
+use lbgpt_azure::{AzureConfig, AzureService};
+use lbgpt_balance::retry::{RetryLayer, RetryPolicy};
+use lbgpt_balance::{MemberService, RoundRobin};
+use lbgpt_core::{ChatRequest, ChatResponse, Error};
+use lbgpt_openai::transport::HttpOptions;
+use lbgpt_openai::{OpenAiConfig, OpenAiService};
+use secrecy::{ExposeSecret, SecretString};
+use tower::util::BoxCloneService;
+use tower::ServiceBuilder;
+
+/// The whole stack as one cloneable service.
+pub type Stack = BoxCloneService<ChatRequest, ChatResponse, Error>;
+
+/// A built stack and the secrets it holds (to scrub from anything printed).
+pub struct BuiltStack {
+    /// Retry around round robin around the providers.
+    pub service: Stack,
+    /// Every API key and token in use.
+    pub secrets: Vec<SecretString>,
+}
+
+/// Builds the stack for `config`, reading keys through `env`. Errors name the provider and,
+/// for missing keys, the config line.
+pub fn build(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BuiltStack, ConfigError> {
+    let mut members: Vec<(String, MemberService)> = Vec::with_capacity(config.providers.len());
+    let mut secrets = Vec::new();
+    for provider in &config.providers {
+        let (service, secret) = provider_service(config, provider, env)?;
+        secrets.push(secret);
+        members.push((provider.name.clone(), service));
+    }
+    let round_robin = RoundRobin::new(members).map_err(|err| config_error(config, None, &err))?;
+    let service = ServiceBuilder::new()
+        .layer(RetryLayer::new(retry_policy(&config.retry)))
+        .service(round_robin);
+    Ok(BuiltStack {
+        service: BoxCloneService::new(service),
+        secrets,
+    })
+}
+
+/// The retry policy of a `[retry]` table.
+pub fn retry_policy(retry: &RetrySettings) -> RetryPolicy {
+    let policy = RetryPolicy::default()
+        .max_attempts(retry.max_attempts)
+        .initial_backoff(retry.initial_backoff)
+        .max_backoff(retry.max_backoff)
+        .max_retry_after(retry.max_retry_after);
+    match retry.deadline {
+        Some(deadline) => policy.deadline(deadline),
+        None => policy,
+    }
+}
+
+fn provider_service(
+    config: &Config,
+    provider: &ProviderSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(MemberService, SecretString), ConfigError> {
+    let resolve = |source: &SecretSource| source.resolve(&config.path, &provider.name, env);
+    let http = http_options(&provider.transport);
+    let (built, secret) = match &provider.api {
+        ProviderApi::OpenAi {
+            base_url,
+            organization,
+            project,
+            api_key,
+        } => {
+            let key = resolve(api_key)?;
+            let mut openai = OpenAiConfig::new()
+                .api_key(key.expose_secret())
+                .base_url(base_url)
+                .name(&provider.name)
+                .http_options(http);
+            if let Some(organization) = organization {
+                openai = openai.organization(organization);
+            }
+            if let Some(project) = project {
+                openai = openai.project(project);
+            }
+            let built = OpenAiService::new(openai).map(BoxCloneService::new);
+            (built, key)
+        }
+        ProviderApi::Azure {
+            endpoint,
+            api_version,
+            deployments,
+            auth,
+        } => {
+            let (azure, secret) = match auth {
+                AzureCredential::ApiKey(source) => {
+                    let key = resolve(source)?;
+                    (AzureConfig::new(endpoint).api_key(key.expose_secret()), key)
+                }
+                AzureCredential::BearerToken(source) => {
+                    let token = resolve(source)?;
+                    let azure = AzureConfig::new(endpoint).bearer_token(token.expose_secret());
+                    (azure, token)
+                }
+            };
+            let mut azure = azure
+                .deployments(deployments.clone())
+                .name(&provider.name)
+                .http_options(http);
+            if let Some(version) = api_version {
+                azure = azure.api_version(version);
+            }
+            let built = AzureService::new(azure).map(BoxCloneService::new);
+            (built, secret)
+        }
+    };
+    match built {
+        Ok(service) => Ok((service, secret)),
+        Err(mut err) => {
+            // Constructors never echo keys; scrub anyway, since this text is printed.
+            err.redact(secret.expose_secret());
+            Err(config_error(config, Some(&provider.name), &err))
+        }
+    }
+}
+
+fn config_error(config: &Config, provider: Option<&str>, err: &Error) -> ConfigError {
+    let message = match (provider, err) {
+        (Some(name), Error::Config(text)) => format!("provider \"{name}\": {text}"),
+        (Some(name), other) => format!("provider \"{name}\": {other}"),
+        (None, Error::Config(text)) => text.clone(),
+        (None, other) => other.to_string(),
+    };
+    ConfigError::whole_file(&config.path, message)
+}
+
+/// The HTTP settings of a provider: proxy (`"none"` for no proxy at all, unset for the
+/// system settings), timeouts and extra headers.
+fn http_options(transport: &TransportSettings) -> HttpOptions {
+    let mut http = HttpOptions::new();
+    match transport.proxy.as_deref() {
+        Some(NO_PROXY) => http = http.no_proxy(),
+        Some(url) => http = http.proxy(url),
+        None => {}
+    }
+    if let Some(timeout) = transport.connect_timeout {
+        http = http.connect_timeout(timeout);
+    }
+    if let Some(timeout) = transport.request_timeout {
+        http = http.request_timeout(timeout);
+    }
+    for (name, value) in &transport.headers {
+        http = http.header(name, value);
+    }
+    http
+}

@@ -1,0 +1,125 @@
+//! Counting outcomes and printing the end-of-run summary.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// What a batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Requests (non-blank lines) seen.
+    pub total: u64,
+    /// Lines answered successfully.
+    pub succeeded: u64,
+    /// Lines that could not be sent (bad input).
+    pub rejected: u64,
+    /// Lines whose call failed.
+    pub failed_calls: u64,
+    /// Attempts beyond the first, over all lines.
+    pub retries: u64,
+    /// Successful answers per provider.
+    pub per_member: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    /// Lines that did not succeed.
+    pub fn failed(&self) -> u64 {
+        self.rejected + self.failed_calls
+    }
+
+    /// Counts a success served by `member` after `attempts` attempts.
+    pub fn success(&mut self, member: Option<&str>, attempts: u32) {
+        self.total += 1;
+        self.succeeded += 1;
+        self.retries += u64::from(attempts.saturating_sub(1));
+        *self
+            .per_member
+            .entry(member.unwrap_or("unknown").to_owned())
+            .or_default() += 1;
+    }
+
+    /// Counts a failed call after `attempts` attempts.
+    pub fn failure(&mut self, attempts: u32) {
+        self.total += 1;
+        self.failed_calls += 1;
+        self.retries += u64::from(attempts.saturating_sub(1));
+    }
+
+    /// Counts a bad input line.
+    pub fn rejection(&mut self) {
+        self.total += 1;
+        self.rejected += 1;
+    }
+
+    /// The summary of a batch that took `elapsed`.
+    pub fn summary(&self, elapsed: Duration) -> Summary<'_> {
+        Summary {
+            tally: self,
+            elapsed,
+        }
+    }
+}
+
+/// A readable multi-line summary (for stderr).
+pub struct Summary<'a> {
+    tally: &'a Tally,
+    elapsed: Duration,
+}
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.tally;
+        let seconds = self.elapsed.as_secs_f64();
+        let rate = if seconds > 0.0 {
+            t.total as f64 / seconds
+        } else {
+            0.0
+        };
+        writeln!(f, "requests:   {}", t.total)?;
+        writeln!(f, "succeeded:  {}", t.succeeded)?;
+        write!(f, "failed:     {}", t.failed())?;
+        if t.failed() > 0 {
+            write!(
+                f,
+                " ({} invalid input lines, {} failed calls)",
+                t.rejected, t.failed_calls
+            )?;
+        }
+        writeln!(f)?;
+        writeln!(f, "retries:    {}", t.retries)?;
+        if !t.per_member.is_empty() {
+            let members: Vec<String> = t
+                .per_member
+                .iter()
+                .map(|(name, count)| format!("{name} {count}"))
+                .collect();
+            writeln!(f, "answered by: {}", members.join(", "))?;
+        }
+        write!(f, "elapsed:    {seconds:.2} s ({rate:.1} requests/s)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_prints() {
+        let mut tally = Tally::default();
+        tally.success(Some("a"), 3);
+        tally.success(Some("b"), 1);
+        tally.failure(2);
+        tally.rejection();
+        assert_eq!(tally.total, 4);
+        assert_eq!(tally.failed(), 2);
+        assert_eq!(tally.retries, 3);
+        let text = tally.summary(Duration::from_secs(2)).to_string();
+        assert!(text.contains("requests:   4"), "{text}");
+        assert!(
+            text.contains("1 invalid input lines, 1 failed calls"),
+            "{text}"
+        );
+        assert!(text.contains("a 1, b 1"), "{text}");
+        assert!(text.contains("2.0 requests/s"), "{text}");
+    }
+}

@@ -25,6 +25,7 @@ pub(crate) async fn serve(
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
+                    state.counters.connection();
                     connections.spawn(serve_connection(stream, state.clone()));
                 }
                 Err(error) => {

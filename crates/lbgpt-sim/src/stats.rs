@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct SimStats {
     /// HTTP requests received (every path, every key, known or not).
     pub requests: u64,
+    /// TCP connections accepted (clients that pool connections open few).
+    pub connections: u64,
     /// Answers sent, by HTTP status.
     pub by_status: BTreeMap<u16, u64>,
     /// Connections reset by [`Fault::Reset`](crate::Fault::Reset) (no HTTP answer).
@@ -97,6 +99,7 @@ const STATUS_SLOTS: usize = 600;
 #[derive(Debug)]
 pub(crate) struct ServerCounters {
     requests: AtomicU64,
+    connections: AtomicU64,
     resets: AtomicU64,
     by_status: Box<[AtomicU64]>,
     /// Statuses outside 0..=599 (never produced today, but `Fault::Status` takes any u16).
@@ -107,6 +110,7 @@ impl Default for ServerCounters {
     fn default() -> Self {
         ServerCounters {
             requests: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             resets: AtomicU64::new(0),
             by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             other_status: AtomicU64::new(0),
@@ -118,6 +122,10 @@ impl ServerCounters {
     /// Counts a request and returns its number (0 for the first).
     pub(crate) fn arrive(&self) -> u64 {
         self.requests.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn connection(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn answered(&self, status: u16) {
@@ -144,6 +152,7 @@ impl ServerCounters {
             .collect();
         SimStats {
             requests: self.requests.load(Ordering::Relaxed),
+            connections: self.connections.load(Ordering::Relaxed),
             by_status,
             resets: self.resets.load(Ordering::Relaxed),
             keys,

@@ -360,7 +360,9 @@ async fn keep_alive_connections_are_reused_and_shutdown_closes_the_port() {
             .expect("sent");
         assert_eq!(response.status(), 200);
     }
-    assert_eq!(sim.key_stats("sk-sim-a").expect("known").succeeded, 20);
+    let stats = sim.stats();
+    assert_eq!(stats.keys["sk-sim-a"].succeeded, 20);
+    assert_eq!(stats.connections, 1, "keep-alive reuses one connection");
     let addr = sim.addr();
     sim.shutdown().await;
     assert!(

@@ -1,0 +1,242 @@
+//! Per-key RPM and TPM limits, their 429s and headers.
+
+mod common;
+
+use common::{chat, client, header, json_body, post_openai};
+use lbgpt_sim::{KeyConfig, LimitMode, SimConfig, Simulator};
+use std::time::Duration;
+
+const WINDOW: Duration = Duration::from_millis(600);
+
+#[tokio::test]
+async fn rpm_limit_answers_429_with_an_honest_retry_after() {
+    let sim = Simulator::start(
+        SimConfig::new().key(
+            KeyConfig::new("sk-sim-a")
+                .rpm(2)
+                .limit_mode(LimitMode::sliding_window(WINDOW)),
+        ),
+    )
+    .await
+    .expect("starts");
+    let client = client();
+    let first = post_openai(&client, &sim, "sk-sim-a", &chat("1"))
+        .await
+        .expect("sent");
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        header(&first, "x-ratelimit-limit-requests").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        header(&first, "x-ratelimit-remaining-requests").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        header(&first, "x-ratelimit-reset-requests").as_deref(),
+        Some("600ms")
+    );
+    assert_eq!(
+        header(&first, "x-ratelimit-limit-tokens"),
+        None,
+        "no token limit set"
+    );
+    let second = post_openai(&client, &sim, "sk-sim-a", &chat("2"))
+        .await
+        .expect("sent");
+    assert_eq!(
+        header(&second, "x-ratelimit-remaining-requests").as_deref(),
+        Some("0")
+    );
+
+    let refused = post_openai(&client, &sim, "sk-sim-a", &chat("3"))
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 429);
+    assert_eq!(header(&refused, "retry-after").as_deref(), Some("1"));
+    let wait_ms: u64 = header(&refused, "retry-after-ms")
+        .expect("retry-after-ms")
+        .parse()
+        .expect("a number");
+    assert!(wait_ms > 0 && wait_ms <= 600, "retry-after-ms {wait_ms}");
+    assert_eq!(
+        header(&refused, "x-ratelimit-remaining-requests").as_deref(),
+        Some("0")
+    );
+    let error = json_body(refused).await;
+    assert_eq!(error["error"]["code"], "rate_limit_exceeded");
+    assert_eq!(error["error"]["type"], "requests");
+
+    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+    let after = post_openai(&client, &sim, "sk-sim-a", &chat("3"))
+        .await
+        .expect("sent");
+    assert_eq!(after.status(), 200, "retry-after was honest");
+    let stats = sim.key_stats("sk-sim-a").expect("known");
+    assert_eq!(
+        (stats.requests, stats.succeeded, stats.rate_limited),
+        (4, 3, 1)
+    );
+    assert_eq!(sim.stats().status(429), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_60_second_window_works_with_paused_time() {
+    let sim = Simulator::start(SimConfig::new().key(KeyConfig::new("sk-sim-a").rpm(1)))
+        .await
+        .expect("starts");
+    // No client timers, so paused time only moves when the test sleeps.
+    let client = reqwest::Client::builder()
+        .pool_idle_timeout(None)
+        .build()
+        .expect("client builds");
+    assert_eq!(
+        post_openai(&client, &sim, "sk-sim-a", &chat("1"))
+            .await
+            .expect("sent")
+            .status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let refused = post_openai(&client, &sim, "sk-sim-a", &chat("2"))
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 429);
+    assert_eq!(header(&refused, "retry-after").as_deref(), Some("45"));
+    assert_eq!(header(&refused, "retry-after-ms").as_deref(), Some("45000"));
+    assert_eq!(
+        header(&refused, "x-ratelimit-reset-requests").as_deref(),
+        Some("45s")
+    );
+
+    tokio::time::sleep(Duration::from_millis(44_999)).await;
+    let early = post_openai(&client, &sim, "sk-sim-a", &chat("2"))
+        .await
+        .expect("sent");
+    assert_eq!(early.status(), 429, "a millisecond early is still refused");
+    assert_eq!(header(&early, "retry-after-ms").as_deref(), Some("1"));
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let on_time = post_openai(&client, &sim, "sk-sim-a", &chat("2"))
+        .await
+        .expect("sent");
+    assert_eq!(on_time.status(), 200);
+    assert_eq!(
+        header(&on_time, "x-ratelimit-reset-requests").as_deref(),
+        Some("1m0s")
+    );
+}
+
+#[tokio::test]
+async fn tpm_limit_charges_prompt_and_budget_at_arrival() {
+    let sim = Simulator::start(
+        SimConfig::new().key(
+            KeyConfig::new("sk-sim-a")
+                .tpm(100)
+                .limit_mode(LimitMode::sliding_window(WINDOW)),
+        ),
+    )
+    .await
+    .expect("starts");
+    let client = client();
+    // "hi" is 8 prompt tokens; with a budget of 20 x n = 2 the charge is 48.
+    let request = chat("hi").max_tokens(20).n(2);
+    assert_eq!(lbgpt_core::tokens::approx_prompt_tokens(&request), 8);
+    let first = post_openai(&client, &sim, "sk-sim-a", &request)
+        .await
+        .expect("sent");
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        header(&first, "x-ratelimit-limit-tokens").as_deref(),
+        Some("100")
+    );
+    assert_eq!(
+        header(&first, "x-ratelimit-remaining-tokens").as_deref(),
+        Some("52")
+    );
+    let second = post_openai(&client, &sim, "sk-sim-a", &request)
+        .await
+        .expect("sent");
+    assert_eq!(
+        header(&second, "x-ratelimit-remaining-tokens").as_deref(),
+        Some("4")
+    );
+
+    let refused = post_openai(&client, &sim, "sk-sim-a", &request)
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 429);
+    // A refused request is not charged.
+    assert_eq!(
+        header(&refused, "x-ratelimit-remaining-tokens").as_deref(),
+        Some("4")
+    );
+    let wait_ms: u64 = header(&refused, "retry-after-ms")
+        .expect("retry-after-ms")
+        .parse()
+        .expect("a number");
+    assert!(wait_ms > 0 && wait_ms <= 600, "retry-after-ms {wait_ms}");
+    assert_eq!(json_body(refused).await["error"]["type"], "tokens");
+
+    let too_large = chat("hi").max_tokens(200);
+    let never = post_openai(&client, &sim, "sk-sim-a", &too_large)
+        .await
+        .expect("sent");
+    assert_eq!(never.status(), 429);
+    assert_eq!(header(&never, "retry-after"), None, "it can never fit");
+    assert!(json_body(never).await["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("too large")));
+
+    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+    let after = post_openai(&client, &sim, "sk-sim-a", &request)
+        .await
+        .expect("sent");
+    assert_eq!(after.status(), 200);
+    let stats = sim.key_stats("sk-sim-a").expect("known");
+    assert_eq!((stats.succeeded, stats.rate_limited), (3, 2));
+    assert_eq!(stats.prompt_tokens, 24);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_and_counters_hold_under_concurrency() {
+    let sim = Simulator::start(SimConfig::new().key(KeyConfig::new("sk-sim-a").rpm(50)))
+        .await
+        .expect("starts");
+    let client = client();
+    let url = format!("{}/chat/completions", sim.base_url());
+    let tasks: Vec<_> = (0..120)
+        .map(|i| {
+            let client = client.clone();
+            let url = url.clone();
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .bearer_auth("sk-sim-a")
+                    .body(serde_json::to_vec(&chat(&format!("{i}"))).expect("serialises"))
+                    .send()
+                    .await
+                    .expect("sent")
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut limited = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            200 => ok += 1,
+            429 => limited += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((ok, limited), (50, 70));
+    let stats = sim.stats();
+    assert_eq!(stats.requests, 120);
+    assert_eq!((stats.status(200), stats.status(429)), (50, 70));
+    let key = stats.keys["sk-sim-a"];
+    assert_eq!(
+        (key.requests, key.succeeded, key.rate_limited),
+        (120, 50, 70)
+    );
+}

@@ -33,7 +33,7 @@ async fn http_faults_answer_in_order_then_normal_service_resumes() {
         ],
     );
     let request = chat("hello");
-    let mut next = || post_openai(&client, &sim, "sk-sim-a", &request);
+    let next = || post_openai(&client, &sim, "sk-sim-a", &request);
 
     let limited = next().await.expect("sent");
     assert_eq!(limited.status(), 429);

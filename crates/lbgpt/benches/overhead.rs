@@ -1,0 +1,254 @@
+//! Client-side cost of the lbgpt stack against a bare reqwest call.
+//!
+//! Both clients talk to the same in-process simulator (zero latency, no faults) at the same
+//! concurrency. The client runs alone on a current-thread Tokio runtime in its own OS thread, so
+//! that thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`) is exactly the client's work: building
+//! and serialising the request, HTTP, parsing the answer, and for lbgpt the retry layer,
+//! metadata and the batch engine. The simulator runs on other threads and is not counted.
+//!
+//! `cargo xtask bench` runs it (`cargo bench -p lbgpt --bench overhead`) and writes
+//! `docs/benchmarks.md`. Under `cargo test` it runs a small smoke round only.
+
+use futures::StreamExt;
+use lbgpt::{ChatGpt, ChatMessage, ChatRequest, ChatResponse};
+use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+const KEY: &str = "sk-bench";
+
+struct Settings {
+    requests: usize,
+    concurrency: usize,
+    rounds: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Sample {
+    cpu_us_per_request: f64,
+    wall_us_per_request: f64,
+}
+
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own; the clock id is a constant.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn requests(count: usize) -> Vec<ChatRequest> {
+    (0..count)
+        .map(|i| {
+            ChatRequest::new(
+                "gpt-4o-mini",
+                vec![
+                    ChatMessage::system("You are a terse assistant."),
+                    ChatMessage::user(format!("Summarise item number {i} in five words.")),
+                ],
+            )
+            .max_tokens(32)
+        })
+        .collect()
+}
+
+/// Runs `body` on a fresh current-thread runtime in a new OS thread and measures that thread.
+fn measure<F, Fut>(count: usize, body: F) -> Sample
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = usize>,
+{
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("client runtime");
+        let cpu_start = thread_cpu_time();
+        let wall_start = Instant::now();
+        let ok = runtime.block_on(body());
+        let wall = wall_start.elapsed();
+        let cpu = thread_cpu_time() - cpu_start;
+        assert_eq!(ok, count, "every request must succeed in the benchmark");
+        Sample {
+            cpu_us_per_request: cpu.as_secs_f64() * 1e6 / count as f64,
+            wall_us_per_request: wall.as_secs_f64() * 1e6 / count as f64,
+        }
+    })
+    .join()
+    .expect("benchmark thread")
+}
+
+fn raw_reqwest(base_url: String, settings: &Settings) -> Sample {
+    let count = settings.requests;
+    let concurrency = settings.concurrency;
+    measure(count, move || async move {
+        let client = reqwest::Client::new();
+        let url = format!("{base_url}/chat/completions");
+        futures::stream::iter(requests(count))
+            .map(|request| {
+                let call = client.post(&url).bearer_auth(KEY).json(&request).send();
+                async move {
+                    let response = call.await.ok()?;
+                    if !response.status().is_success() {
+                        return None;
+                    }
+                    response.json::<ChatResponse>().await.ok()
+                }
+            })
+            .buffer_unordered(concurrency)
+            .filter(|answer| futures::future::ready(answer.is_some()))
+            .count()
+            .await
+    })
+}
+
+fn lbgpt_facade(base_url: String, settings: &Settings) -> Sample {
+    let count = settings.requests;
+    let concurrency = settings.concurrency;
+    measure(count, move || async move {
+        let gpt = ChatGpt::builder()
+            .api_key(KEY)
+            .base_url(base_url)
+            .max_concurrent_requests(concurrency)
+            .build()
+            .expect("facade client");
+        gpt.chat_completion_list(requests(count))
+            .await
+            .iter()
+            .filter(|result| result.is_ok())
+            .count()
+    })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn parse_settings() -> (Settings, bool) {
+    let args: Vec<String> = std::env::args().collect();
+    let full = args.iter().any(|a| a == "--bench");
+    let mut settings = if full {
+        Settings {
+            requests: 20_000,
+            concurrency: 16,
+            rounds: 5,
+        }
+    } else {
+        Settings {
+            requests: 200,
+            concurrency: 8,
+            rounds: 1,
+        }
+    };
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let target = match arg.as_str() {
+            "--requests" => &mut settings.requests,
+            "--concurrency" => &mut settings.concurrency,
+            "--rounds" => &mut settings.rounds,
+            _ => continue,
+        };
+        if let Some(value) = iter.next().and_then(|v| v.parse().ok()) {
+            *target = value;
+        }
+    }
+    (settings, full)
+}
+
+fn main() {
+    let (settings, full) = parse_settings();
+    let sim_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("simulator runtime");
+    let sim = sim_runtime
+        .block_on(Simulator::start(SimConfig::new().key(KeyConfig::new(KEY))))
+        .expect("simulator starts");
+    let base_url = sim.base_url();
+
+    // Warm-up: connections, allocator, page cache.
+    let warm = Settings {
+        requests: settings.requests.min(500),
+        concurrency: settings.concurrency,
+        rounds: 1,
+    };
+    raw_reqwest(base_url.clone(), &warm);
+    lbgpt_facade(base_url.clone(), &warm);
+
+    let mut raw = Vec::new();
+    let mut facade = Vec::new();
+    for _ in 0..settings.rounds {
+        raw.push(raw_reqwest(base_url.clone(), &settings));
+        facade.push(lbgpt_facade(base_url.clone(), &settings));
+    }
+    let raw_cpu = median(raw.iter().map(|s| s.cpu_us_per_request).collect());
+    let facade_cpu = median(facade.iter().map(|s| s.cpu_us_per_request).collect());
+    let raw_wall = median(raw.iter().map(|s| s.wall_us_per_request).collect());
+    let facade_wall = median(facade.iter().map(|s| s.wall_us_per_request).collect());
+    let ratio = facade_cpu / raw_cpu;
+
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "| client | CPU per request (us) | wall per request (us) |"
+    );
+    let _ = writeln!(report, "|---|---:|---:|");
+    let _ = writeln!(report, "| bare reqwest | {raw_cpu:.1} | {raw_wall:.1} |");
+    let _ = writeln!(
+        report,
+        "| lbgpt `ChatGpt` (retry layer, batch engine) | {facade_cpu:.1} | {facade_wall:.1} |"
+    );
+    let _ = writeln!(
+        report,
+        "\nCPU ratio lbgpt / bare reqwest: **{ratio:.2}x** (median of {} rounds of {} requests at concurrency {}).",
+        settings.rounds, settings.requests, settings.concurrency
+    );
+    println!("{report}");
+
+    if full {
+        if let Ok(path) = std::env::var("LBGPT_BENCH_REPORT") {
+            write_report(&path, &report, &settings);
+        }
+    }
+    drop(sim);
+    sim_runtime.shutdown_timeout(Duration::from_secs(1));
+}
+
+fn write_report(path: &str, table: &str, settings: &Settings) {
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let text = format!(
+        "# Benchmarks\n\n\
+         Written by `cargo xtask bench` (the benchmark is `crates/lbgpt/benches/overhead.rs`).\n\n\
+         ## Client overhead per request\n\n\
+         Both clients send the same {} chat requests at concurrency {} to the same in-process\n\
+         simulator (no latency, no faults) and parse the answer into `ChatResponse`. Each client\n\
+         runs alone on a current-thread Tokio runtime in its own thread; the figure is that\n\
+         thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`) divided by the number of requests, so the\n\
+         simulator's own work is not counted. Rounds alternate the two clients; medians shown.\n\n\
+         {table}\n\
+         Machine: {machine}, {cores} cores, release build. The machine is shared and noisy:\n\
+         compare the ratio, not the absolute figures.\n\n\
+         Target for this stage: at most 1.3x the bare call's CPU per request.\n",
+        settings.requests, settings.concurrency
+    );
+    if let Err(e) = std::fs::write(path, text) {
+        eprintln!("could not write {path}: {e}");
+    } else {
+        eprintln!("wrote {path}");
+    }
+}

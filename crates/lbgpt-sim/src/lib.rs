@@ -81,6 +81,7 @@ mod server;
 mod simulator;
 mod state;
 mod stats;
+mod toml_config;
 
 pub use answer::{expected_answer, full_answer, request_hash};
 pub use config::{KeyConfig, Latency, SimConfig, DEFAULT_SEEN_CAPACITY};

@@ -19,9 +19,10 @@ pub struct Timeouts {
 ///
 /// Timeouts become [`Error::Timeout`] (phase `Connect` when the connection could not be made
 /// in time, `Request` otherwise); failures to connect (refused, DNS, TLS, proxy) become
-/// [`TransportKind::Connect`]; a connection reset or closed before the answer was complete
-/// becomes [`TransportKind::Reset`]; a failure while reading the body becomes
-/// [`TransportKind::Body`]; anything else [`TransportKind::Other`]. The message describes the
+/// [`TransportKind::Connect`]; a failure while reading the answer's body, after its status
+/// arrived (so the server did process the request), becomes [`TransportKind::Body`]; a
+/// connection reset or closed before the status arrived becomes [`TransportKind::Reset`];
+/// anything else [`TransportKind::Other`]. The message describes the
 /// chain of causes without the request URL.
 pub fn from_reqwest(err: reqwest::Error, timeouts: Timeouts) -> Error {
     let err = err.without_url();
@@ -38,10 +39,10 @@ pub fn from_reqwest(err: reqwest::Error, timeouts: Timeouts) -> Error {
     }
     let kind = if err.is_connect() {
         TransportKind::Connect
-    } else if was_reset(&err) {
-        TransportKind::Reset
     } else if err.is_body() || err.is_decode() {
         TransportKind::Body
+    } else if was_reset(&err) {
+        TransportKind::Reset
     } else {
         TransportKind::Other
     };

@@ -1,11 +1,11 @@
 //! The batch engine shared by every list and stream API: pulls inputs lazily, starts each one as
-//! a Tokio task once a permit of the client's semaphore is free, and hands results back with
-//! their input index.
+//! a Tokio task, and hands results back with their input index.
 //!
-//! Costs per request: one permit (an atomic operation when one is free), one clone of the
-//! service, one spawned task and one node in a `FuturesUnordered`. No lock is held across an
-//! await and nothing polls on a timer: the engine sleeps until a task finishes or a permit
-//! frees up.
+//! Each task takes a permit of the client's semaphore before calling the service and returns it
+//! as soon as the call ends, so the limit holds for the whole client, and a stream its consumer
+//! is not polling never sits on a permit. Costs per request: one clone of the service, one
+//! spawned task, one node in a `FuturesUnordered`, and a permit (an atomic operation when one
+//! is free). No lock is held across an await and nothing polls on a timer.
 
 use crate::Progress;
 use futures::stream::FuturesUnordered;
@@ -17,18 +17,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::runtime::Handle;
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinHandle};
 use tower::{Service, ServiceExt};
 
 /// A result with the index of its input.
 pub(crate) type Indexed<T> = (usize, Result<T, Error>);
 
-/// A wait for a permit; only allocated when no permit is free at once.
-type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
-
-/// Pulls inputs from `I` and runs them through clones of `S`, at most `local_limit` at a time
-/// for this engine and never more than the shared semaphore allows for the whole client.
+/// Pulls inputs from `I` and runs them through clones of `S`: at most `local_limit` tasks of
+/// this engine exist at a time (running, waiting for a permit, or finished and not yet handed
+/// back), and the shared semaphore bounds the calls of the whole client.
 pub(crate) struct Engine<S, I>
 where
     I: Iterator,
@@ -40,9 +38,6 @@ where
     inputs: I,
     exhausted: bool,
     next_index: usize,
-    /// An input already pulled (its index assigned) that waits for a permit.
-    pending: Option<(usize, I::Item)>,
-    acquiring: Option<Acquire>,
     runtime: Option<Handle>,
     tasks: FuturesUnordered<Call<S::Response>>,
     progress: Progress,
@@ -73,8 +68,6 @@ where
             inputs,
             exhausted: false,
             next_index: 0,
-            pending: None,
-            acquiring: None,
             runtime: None,
             tasks: FuturesUnordered::new(),
             progress: Progress {
@@ -84,37 +77,28 @@ where
         }
     }
 
-    /// Starts inputs while this engine has room, inputs remain, their index is below
-    /// `pull_limit` and permits are free. When it stops for want of a permit, the task is woken
-    /// once one frees up.
-    pub(crate) fn fill(&mut self, cx: &mut Context<'_>, pull_limit: usize) {
+    /// Starts inputs while this engine has room, inputs remain and their index is below
+    /// `pull_limit`.
+    pub(crate) fn fill(&mut self, pull_limit: usize) {
         while self.tasks.len() < self.local_limit {
-            if self.pending.is_none() {
-                if self.exhausted || self.next_index >= pull_limit {
+            if self.exhausted || self.next_index >= pull_limit {
+                return;
+            }
+            match self.inputs.next() {
+                Some(request) => {
+                    let index = self.next_index;
+                    self.next_index += 1;
+                    self.start(index, request);
+                }
+                None => {
+                    self.exhausted = true;
                     return;
                 }
-                match self.inputs.next() {
-                    Some(item) => {
-                        self.pending = Some((self.next_index, item));
-                        self.next_index += 1;
-                    }
-                    None => {
-                        self.exhausted = true;
-                        return;
-                    }
-                }
-            }
-            let permit = match self.poll_permit(cx) {
-                Poll::Ready(permit) => permit,
-                Poll::Pending => return,
-            };
-            if let Some((index, request)) = self.pending.take() {
-                self.start(index, request, permit);
             }
         }
     }
 
-    /// The next finished request, in completion order. `Ready(None)` means nothing is running.
+    /// The next finished request, in completion order. `Ready(None)` means nothing is started.
     pub(crate) fn poll_result(
         &mut self,
         cx: &mut Context<'_>,
@@ -131,9 +115,9 @@ where
         polled
     }
 
-    /// True when every input has been pulled and started, and every started request returned.
+    /// True when every input has been pulled and every started request handed back.
     pub(crate) fn is_finished(&self) -> bool {
-        self.exhausted && self.pending.is_none() && self.tasks.is_empty()
+        self.exhausted && self.tasks.is_empty()
     }
 
     /// How many inputs were pulled (and given an index) so far.
@@ -141,9 +125,9 @@ where
         self.next_index
     }
 
-    /// Requests started and not yet handed back, plus an input waiting for a permit.
+    /// Requests started and not yet handed back.
     pub(crate) fn unreturned(&self) -> usize {
-        self.tasks.len() + usize::from(self.pending.is_some())
+        self.tasks.len()
     }
 
     /// The input iterator's own size hint for what it has not yielded yet.
@@ -162,29 +146,7 @@ where
         }
     }
 
-    /// A permit of the shared semaphore; `Ready(None)` if it was closed (never done by lbgpt),
-    /// in which case the request runs without one rather than failing.
-    fn poll_permit(&mut self, cx: &mut Context<'_>) -> Poll<Option<OwnedSemaphorePermit>> {
-        let acquiring = match &mut self.acquiring {
-            Some(acquiring) => acquiring,
-            None => match Arc::clone(&self.semaphore).try_acquire_owned() {
-                Ok(permit) => return Poll::Ready(Some(permit)),
-                Err(TryAcquireError::Closed) => return Poll::Ready(None),
-                Err(TryAcquireError::NoPermits) => self
-                    .acquiring
-                    .insert(Box::pin(Arc::clone(&self.semaphore).acquire_owned())),
-            },
-        };
-        match acquiring.as_mut().poll(cx) {
-            Poll::Ready(permit) => {
-                self.acquiring = None;
-                Poll::Ready(permit.ok())
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn start(&mut self, index: usize, request: I::Item, permit: Option<OwnedSemaphorePermit>) {
+    fn start(&mut self, index: usize, request: I::Item) {
         let runtime = match &self.runtime {
             Some(runtime) => runtime,
             None => match Handle::try_current() {
@@ -201,7 +163,10 @@ where
             },
         };
         let service = self.service.clone();
+        let semaphore = Arc::clone(&self.semaphore);
         let handle = runtime.spawn(async move {
+            // lbgpt never closes the semaphore; were it closed, the request runs unlimited.
+            let permit = semaphore.acquire_owned().await.ok();
             let result = service.oneshot(request).await;
             drop(permit);
             result
@@ -251,6 +216,8 @@ impl<T> Future for Call<T> {
             },
             CallState::Failed(error) => Err(error.take().unwrap_or(Error::Cancelled)),
         };
+        // The task is done: nothing left to abort on drop.
+        this.state = CallState::Failed(None);
         Poll::Ready((this.index, result))
     }
 }
@@ -278,5 +245,9 @@ pub(crate) fn panic_error(payload: &(dyn Any + Send)) -> Error {
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a non-string panic payload");
+    tracing::error!(
+        panic = message,
+        "a request's service panicked; the request fails alone"
+    );
     Error::Internal(format!("the service panicked: {message}"))
 }

@@ -68,20 +68,20 @@ where
         if this.done {
             return Poll::Ready(None);
         }
-        this.engine.fill(cx, usize::MAX);
+        this.engine.fill(usize::MAX);
         match this.engine.poll_result(cx) {
             Poll::Ready(Some(item)) => {
                 // Start the next request now rather than when the consumer comes back.
-                this.engine.fill(cx, usize::MAX);
+                this.engine.fill(usize::MAX);
                 Poll::Ready(Some(item))
             }
-            Poll::Ready(None) if this.engine.is_finished() => {
+            // Nothing started after `fill`: the inputs are exhausted.
+            Poll::Ready(None) => {
+                debug_assert!(this.engine.is_finished());
                 this.done = true;
                 Poll::Ready(None)
             }
-            // Nothing runs and an input waits for a permit: `fill` registered the waker with
-            // the semaphore.
-            Poll::Ready(None) | Poll::Pending => Poll::Pending,
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -227,21 +227,21 @@ where
             if matches!(this.reorder.front(), Some(Some(_))) {
                 if let Some(Some(result)) = this.reorder.pop_front() {
                     this.head += 1;
-                    this.engine.fill(cx, this.head.saturating_add(this.window));
+                    this.engine.fill(this.head.saturating_add(this.window));
                     return Poll::Ready(Some(result));
                 }
             }
-            this.engine.fill(cx, this.head.saturating_add(this.window));
+            this.engine.fill(this.head.saturating_add(this.window));
             match this.engine.poll_result(cx) {
                 Poll::Ready(Some((index, result))) => this.store(index, result),
-                Poll::Ready(None) if this.engine.is_finished() => {
-                    // Nothing runs and nothing is left to pull: every result was yielded.
+                // Nothing started after `fill`: the window cannot be full (its head would be
+                // ready), so the inputs are exhausted and every result was yielded.
+                Poll::Ready(None) => {
+                    debug_assert!(this.engine.is_finished() && this.reorder.is_empty());
                     this.done = true;
                     return Poll::Ready(None);
                 }
-                // Nothing runs and an input waits for a permit (the window cannot be full with
-                // nothing running, or its head would be ready): the semaphore wakes us.
-                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+                Poll::Pending => return Poll::Pending,
             }
         }
     }

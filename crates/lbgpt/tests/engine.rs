@@ -287,3 +287,32 @@ async fn empty_inputs_finish_at_once() {
     assert_eq!(client.chat_completion_stream(Vec::new()).count().await, 0);
     assert_eq!(client.chat_completion_ordered(Vec::new()).count().await, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_nobody_polls_does_not_starve_other_calls() {
+    let gauge = Gauge::default();
+    let client = Lbgpt::new(timed_service(gauge.clone(), |_| Duration::from_millis(10)))
+        .max_concurrent_requests(1);
+    let list = client.chat_completion_list((0..20).map(request));
+    tokio::pin!(list);
+    let mut idle = client.chat_completion_stream((100..110).map(request));
+
+    // Both start while the single permit is taken, then the idle stream is left alone.
+    assert!(futures::poll!(&mut list).is_pending());
+    assert!(futures::poll!(idle.next()).is_pending());
+
+    let results = tokio::time::timeout(Duration::from_secs(60), list)
+        .await
+        .expect("the list is not starved by the idle stream");
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(answered_index(result.as_ref().expect("ok")), i);
+    }
+    // The idle stream still delivers all of its items when finally polled.
+    let mut indices: Vec<usize> = idle
+        .map(|(_, result)| answered_index(&result.expect("ok")))
+        .collect()
+        .await;
+    indices.sort_unstable();
+    assert_eq!(indices, (100..110).collect::<Vec<_>>());
+    assert_eq!(gauge.peak.load(Ordering::SeqCst), 1);
+}

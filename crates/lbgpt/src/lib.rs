@@ -118,16 +118,9 @@ pub use client::{Lbgpt, DEFAULT_MAX_CONCURRENT_REQUESTS};
 pub use progress::Progress;
 pub use stream::{CompletionStream, OrderedCompletionStream};
 
-pub use lbgpt_core::{
-    ApiError, CacheStatus, ChatChoice, ChatMessage, ChatRequest, ChatResponse, ContentPart,
-    DecodeKind, Error, MessageContent, RateLimitInfo, ResponseFormat, ResponseMeta, Result, Role,
-    TimeoutPhase, Tool, ToolCall, ToolChoice, TransportKind, Usage,
-};
-
-/// Everything in `lbgpt-core`: all request and response types, errors and traits.
-pub mod core {
-    pub use lbgpt_core::*;
-}
+/// Every type of `lbgpt-core`: requests, responses, messages, tools, usage, [`Error`],
+/// response metadata, the [`ApiRequest`]/[`ApiResponse`] traits and token estimation.
+pub use lbgpt_core::*;
 
 /// The OpenAI provider service and its configuration: `lbgpt-openai` re-exported.
 pub mod openai {

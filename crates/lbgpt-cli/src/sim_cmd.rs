@@ -2,13 +2,20 @@
 
 use crate::cli::SimArgs;
 use crate::error::CliError;
-use lbgpt_sim::{SimConfig, Simulator};
+use lbgpt_sim::{SimConfig, SimConfigError, Simulator};
 
 /// Starts the simulator, prints where it listens and which keys it serves, and waits for
 /// Ctrl-C.
 pub async fn run(args: &SimArgs) -> Result<(), CliError> {
-    let config = sim_config_from_file(&args.config).map_err(|err| {
-        CliError::Usage(format!("simulator config {}: {err}", args.config.display()))
+    let config = SimConfig::from_file(&args.config).map_err(|err| match err {
+        // These name the file themselves.
+        SimConfigError::Read { .. } | SimConfigError::Toml { .. } => {
+            CliError::Usage(format!("simulator config: {err}"))
+        }
+        other => CliError::Usage(format!(
+            "simulator config {}: {other}",
+            args.config.display()
+        )),
     })?;
     let addr = args.listen.unwrap_or_else(|| config.listen_addr());
     let keys: Vec<String> = config
@@ -53,9 +60,4 @@ pub async fn run(args: &SimArgs) -> Result<(), CliError> {
         stats.requests, stats.resets
     );
     Ok(())
-}
-
-// TEMPORARY until lbgpt-sim's SimConfig::from_file lands.
-fn sim_config_from_file(_path: &std::path::Path) -> Result<SimConfig, String> {
-    Err("not yet".to_owned())
 }

@@ -36,7 +36,11 @@ impl Config {
     /// Parses and checks `source`, naming `path` in errors.
     pub fn from_toml_str(path: &Path, source: &str) -> Result<Config, ConfigError> {
         let raw: file::RawConfig = toml::from_str(source).map_err(|err| {
-            let message = err.message().trim_end().to_owned();
+            // serde says "field"; in TOML it is a key.
+            let message = err
+                .message()
+                .trim_end()
+                .replace("unknown field", "unknown key");
             match err.span() {
                 Some(span) => ConfigError::at(path, source, span, message),
                 None => ConfigError::whole_file(path, message),

@@ -1,0 +1,404 @@
+//! `lbgpt run` end to end: the real binary against the simulator on loopback.
+
+mod common;
+
+use common::*;
+use lbgpt_sim::{expected_answer, Fault, FaultMix, KeyConfig, SimConfig};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn path_str(path: &std::path::Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn happy_run_answers_every_line_in_order_across_two_providers() {
+    let h = Harness::new().await;
+    // A few retryable faults on the OpenAI key: the run must still succeed everywhere.
+    h.sim.script(
+        OPENAI_KEY,
+        [
+            Fault::ServerError,
+            Fault::RateLimited {
+                retry_after: Duration::from_millis(50),
+            },
+            Fault::Reset,
+        ],
+    );
+    let requests: Vec<_> = (0..40).map(chat).collect();
+    let input: String = requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| batch_line(&format!("req-{i}"), r) + "\n")
+        .collect();
+    let input_path = h.write("requests.jsonl", &input);
+    let config_path = h.write("lbgpt.toml", &h.two_provider_config());
+    let output_path = h.path("results.jsonl");
+
+    let run = h
+        .lbgpt(&[
+            "run",
+            path_str(&input_path),
+            "--config",
+            path_str(&config_path),
+            "--output",
+            path_str(&output_path),
+        ])
+        .await;
+    assert_eq!(run.code(), 0, "{}", run.describe());
+
+    let lines = read_jsonl(&output_path);
+    assert_eq!(lines.len(), requests.len());
+    let mut members = BTreeMap::new();
+    let mut retried = 0;
+    for (i, (line, request)) in lines.iter().zip(&requests).enumerate() {
+        assert_eq!(line["custom_id"], format!("req-{i}"), "order at {i}");
+        assert!(line["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("batch_req_")));
+        assert!(line["error"].is_null(), "{line}");
+        assert_eq!(line["response"]["status_code"], 200);
+        assert!(line["response"]["request_id"].is_string(), "{line}");
+        assert_eq!(
+            answer_text(line),
+            expected_answer(request),
+            "answer of line {i}"
+        );
+        assert_eq!(line["lbgpt"]["line"], i + 1);
+        assert!(line["lbgpt"]["latency_ms"].is_u64());
+        let attempts = line["lbgpt"]["attempts"].as_u64().expect("attempts");
+        if attempts > 1 {
+            retried += 1;
+        }
+        *members
+            .entry(line["lbgpt"]["member"].as_str().expect("member").to_owned())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        members.keys().collect::<Vec<_>>(),
+        ["azure-sim", "openai-sim"],
+        "round robin uses both providers"
+    );
+    assert!(retried >= 1, "the scripted faults were retried");
+    let stats = h.sim.stats();
+    assert_eq!(
+        stats.status(200),
+        40,
+        "each request answered once: {stats:?}"
+    );
+
+    let stderr = run.stderr();
+    assert!(stderr.contains("requests:   40"), "{stderr}");
+    assert!(stderr.contains("succeeded:  40"), "{stderr}");
+    assert!(stderr.contains("failed:     0"), "{stderr}");
+    assert!(stderr.contains("retries:"), "{stderr}");
+    assert!(stderr.contains("requests/s"), "{stderr}");
+    assert!(run.stdout().is_empty(), "results go to the file only");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_dash_writes_to_stdout_and_max_concurrent_overrides() {
+    let h = Harness::new().await;
+    let input: String = (0..5)
+        .map(|i| batch_line(&format!("c{i}"), &chat(i)) + "\n")
+        .collect();
+    let input_path = h.write("in.jsonl", &input);
+    h.write("lbgpt.toml", &h.openai_config());
+    // The config file defaults to ./lbgpt.toml, the output to stdout.
+    let run = h
+        .lbgpt(&["run", path_str(&input_path), "--max-concurrent", "2"])
+        .await;
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let lines = parse_jsonl(&run.stdout());
+    assert_eq!(lines.len(), 5);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["custom_id"], format!("c{i}"));
+        assert_eq!(answer_text(line), expected_answer(&chat(i)));
+    }
+    assert!(
+        run.stderr().contains("at most 2 in flight"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_line_gets_its_error_line_and_the_others_still_run() {
+    let h = Harness::new().await;
+    let good = |i: usize| batch_line(&format!("good-{i}"), &chat(i));
+    let lines_in = [
+        good(0),                                                  // line 1
+        "{this is not json".to_owned(),                           // line 2
+        r#"{"method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": [{"role": "user", "content": "x"}]}}"#.to_owned(), // line 3
+        good(1),                                                  // line 4
+        batch_line("good-1", &chat(99)),                          // line 5: duplicate custom_id
+        "".to_owned(),                                            // line 6: blank, skipped
+        good(2).replace("/v1/chat/completions", "/v1/embeddings"), // line 7
+        good(3).replace("\"POST\"", "\"GET\""),                   // line 8
+        r#"{"custom_id": "no-model", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": [{"role": "user", "content": "x"}]}}"#.to_owned(), // line 9
+        r#"{"custom_id": "no-messages", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini"}}"#.to_owned(), // line 10
+        good(4),                                                  // line 11
+    ];
+    let input_path = h.write("in.jsonl", &(lines_in.join("\n") + "\n"));
+    let config_path = h.write("lbgpt.toml", &h.openai_config());
+    let output_path = h.path("out.jsonl");
+    let run = h
+        .lbgpt(&[
+            "run",
+            path_str(&input_path),
+            "-c",
+            path_str(&config_path),
+            "-o",
+            path_str(&output_path),
+        ])
+        .await;
+    assert_eq!(run.code(), 1, "{}", run.describe());
+
+    let out = read_jsonl(&output_path);
+    assert_eq!(out.len(), 10, "one output line per non-blank input line");
+    let expect_error = |index: usize, line_no: usize, code: &str, needles: &[&str]| {
+        let line = &out[index];
+        assert!(line["response"].is_null(), "{line}");
+        assert_eq!(line["error"]["code"], code, "{line}");
+        let message = line["error"]["message"].as_str().expect("message");
+        assert!(
+            message.starts_with(&format!("line {line_no}:")),
+            "{message}"
+        );
+        for needle in needles {
+            assert!(
+                message.contains(needle),
+                "{message} should mention {needle}"
+            );
+        }
+        assert_eq!(line["lbgpt"]["line"], line_no);
+        assert_eq!(line["lbgpt"]["attempts"], 0);
+    };
+    let expect_ok = |index: usize, line_no: usize, i: usize| {
+        let line = &out[index];
+        assert_eq!(line["custom_id"], format!("good-{i}"), "{line}");
+        assert!(line["error"].is_null(), "{line}");
+        assert_eq!(answer_text(line), expected_answer(&chat(i)));
+        assert_eq!(line["lbgpt"]["line"], line_no);
+    };
+    expect_ok(0, 1, 0);
+    expect_error(1, 2, "invalid_json", &["invalid JSON"]);
+    assert!(out[1]["custom_id"].is_null());
+    expect_error(2, 3, "missing_custom_id", &["custom_id"]);
+    expect_ok(3, 4, 1);
+    expect_error(4, 5, "duplicate_custom_id", &["\"good-1\""]);
+    assert_eq!(out[4]["custom_id"], "good-1");
+    expect_error(
+        5,
+        7,
+        "unsupported_url",
+        &["/v1/embeddings", "/v1/chat/completions"],
+    );
+    assert_eq!(out[5]["custom_id"], "good-2");
+    expect_error(6, 8, "unsupported_method", &["\"GET\"", "\"POST\""]);
+    expect_error(7, 9, "invalid_body", &["`model`"]);
+    assert_eq!(out[7]["custom_id"], "no-model");
+    expect_error(8, 10, "invalid_body", &["`messages`"]);
+    expect_ok(9, 11, 4);
+
+    assert_eq!(h.sim.stats().requests, 3, "only the good lines were sent");
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("failed:     7 (7 invalid input lines, 0 failed calls)"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_api_calls_give_error_lines_with_status_codes() {
+    let h = Harness::new().await;
+    let input: String = (0..4)
+        .map(|i| batch_line(&format!("c{i}"), &chat(i)) + "\n")
+        .collect();
+    let input_path = h.write("in.jsonl", &input);
+    let config_path = h.write("lbgpt.toml", &h.openai_config());
+    let output_path = h.path("out.jsonl");
+    // One request at a time (--max-concurrent 1), so the faults meet lines 1 to 3 in order.
+    h.sim.script(
+        OPENAI_KEY,
+        [
+            Fault::Unauthorized,
+            Fault::InsufficientQuota,
+            Fault::Status(400),
+        ],
+    );
+    let run = h
+        .lbgpt(&[
+            "run",
+            path_str(&input_path),
+            "-c",
+            path_str(&config_path),
+            "-o",
+            path_str(&output_path),
+            "--max-concurrent",
+            "1",
+        ])
+        .await;
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let out = read_jsonl(&output_path);
+    assert_eq!(out.len(), 4);
+    let statuses: Vec<_> = out
+        .iter()
+        .map(|l| l["response"]["status_code"].as_u64())
+        .collect();
+    assert_eq!(
+        statuses,
+        [Some(401), Some(429), Some(400), Some(200)],
+        "{out:?}"
+    );
+    for line in &out[..3] {
+        assert_eq!(line["error"]["code"], "api_error", "{line}");
+        assert!(line["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("HTTP")));
+        assert!(
+            line["response"]["body"]["error"]["message"].is_string(),
+            "{line}"
+        );
+        assert_eq!(line["lbgpt"]["attempts"], 1, "not retried: {line}");
+        assert!(line["lbgpt"]["latency_ms"].is_u64(), "{line}");
+    }
+    assert_eq!(
+        out[0]["response"]["body"]["error"]["code"],
+        "invalid_api_key"
+    );
+    assert_eq!(
+        out[1]["response"]["body"]["error"]["code"],
+        "insufficient_quota"
+    );
+    assert_eq!(answer_text(&out[3]), expected_answer(&chat(3)));
+    // Non-retryable failures were sent exactly once each.
+    let stats = h.sim.key_stats(OPENAI_KEY).expect("key");
+    assert_eq!(stats.requests, 4, "{stats:?}");
+    assert!(run.stderr().contains("3 failed calls"), "{}", run.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_retries_report_attempts_and_last_status() {
+    let h = Harness::new().await;
+    h.sim.script(OPENAI_KEY, vec![Fault::ServerError; 4]);
+    let input_path = h.write("in.jsonl", &(batch_line("only", &chat(0)) + "\n"));
+    let config_path = h.write("lbgpt.toml", &h.openai_config());
+    let run = h
+        .lbgpt(&["run", path_str(&input_path), "-c", path_str(&config_path)])
+        .await;
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let out = parse_jsonl(&run.stdout());
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["error"]["code"], "retries_exhausted", "{}", out[0]);
+    assert_eq!(out[0]["response"]["status_code"], 500);
+    assert_eq!(
+        out[0]["lbgpt"]["attempts"], 4,
+        "max_attempts = 4 in the config"
+    );
+    assert!(run.stderr().contains("retries:    3"), "{}", run.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_never_appear_in_any_output_even_on_401() {
+    let h = Harness::new().await;
+    let unknown_key = "sk-unknown-SECRET-c0ffee42";
+    let input: String = (0..3)
+        .map(|i| batch_line(&format!("c{i}"), &chat(i)) + "\n")
+        .collect();
+    let input_path = h.write("in.jsonl", &input);
+    let config_path = h.write("lbgpt.toml", &h.two_provider_config());
+    let output_path = h.path("out.jsonl");
+    // The OpenAI provider's key is unknown to the simulator (401); the Azure one is fine.
+    let run = h
+        .lbgpt_env(
+            &[
+                "run",
+                path_str(&input_path),
+                "-c",
+                path_str(&config_path),
+                "-o",
+                path_str(&output_path),
+            ],
+            &[(OPENAI_KEY_ENV, unknown_key), (AZURE_KEY_ENV, AZURE_KEY)],
+        )
+        .await;
+    let written = std::fs::read_to_string(&output_path).expect("output");
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    assert!(written.contains(r#""status_code":401"#), "{written}");
+    for text in [written.as_str(), &run.stdout(), &run.stderr()] {
+        for secret in [unknown_key, AZURE_KEY, OPENAI_KEY] {
+            assert!(!text.contains(secret), "a key leaked: {text}");
+        }
+    }
+    // Inline keys in the config file stay secret too, also in config errors.
+    let config_inline = h.two_provider_config().replace(
+        &format!("api_key_env = \"{OPENAI_KEY_ENV}\""),
+        &format!("api_key = \"{unknown_key}\"\nbogus_key = 1"),
+    );
+    let config_path = h.write("inline.toml", &config_inline);
+    let run = h
+        .lbgpt(&["run", path_str(&input_path), "-c", path_str(&config_path)])
+        .await;
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(run.stderr().contains("bogus_key"), "{}", run.stderr());
+    assert!(!run.stderr().contains(unknown_key), "{}", run.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_lines_with_random_faults_come_back_complete_and_in_order() {
+    let h = Harness::with_config(
+        SimConfig::new()
+            .key(KeyConfig::new(OPENAI_KEY).random_faults(0.2, FaultMix::default()))
+            .key(KeyConfig::new(AZURE_KEY).random_faults(0.2, FaultMix::default()))
+            .seed(11),
+    )
+    .await;
+    let total = 2_000;
+    let mut input = String::new();
+    for i in 0..total {
+        if i % 97 == 13 {
+            input.push_str("not json\n");
+        } else {
+            input.push_str(&batch_line(&format!("r{i}"), &chat(i)));
+            input.push('\n');
+        }
+    }
+    let input_path = h.write("in.jsonl", &input);
+    let config = h
+        .two_provider_config()
+        .replace("max_attempts = 4", "max_attempts = 12")
+        .replace(
+            "max_concurrent_requests = 4",
+            "max_concurrent_requests = 32",
+        );
+    let config_path = h.write("lbgpt.toml", &config);
+    let output_path = h.path("out.jsonl");
+    let run = h
+        .lbgpt(&[
+            "run",
+            path_str(&input_path),
+            "-c",
+            path_str(&config_path),
+            "-o",
+            path_str(&output_path),
+        ])
+        .await;
+    assert_eq!(run.code(), 1, "the invalid lines fail: {}", run.describe());
+    let out = read_jsonl(&output_path);
+    assert_eq!(out.len(), total);
+    for (i, line) in out.iter().enumerate() {
+        assert_eq!(line["lbgpt"]["line"], i + 1);
+        if i % 97 == 13 {
+            assert_eq!(line["error"]["code"], "invalid_json");
+        } else {
+            assert_eq!(line["custom_id"], format!("r{i}"));
+            assert_eq!(
+                answer_text(line),
+                expected_answer(&chat(i)),
+                "line {}",
+                i + 1
+            );
+        }
+    }
+}

@@ -118,12 +118,14 @@ impl State {
         conn: Arc<ConnControl>,
     ) -> Response<Body> {
         let number = self.counters.arrive();
+        let azure = request.uri().path().starts_with("/openai/");
         let mut response = self.respond(request, &conn).await;
-        reply::set_header(
-            &mut response,
-            "x-request-id",
-            &format!("req-sim-{number:08x}"),
-        );
+        let request_id = format!("req-sim-{number:08x}");
+        if azure {
+            // Azure's API management layer names its request id this way.
+            reply::set_header(&mut response, "apim-request-id", &request_id);
+        }
+        reply::set_header(&mut response, "x-request-id", &request_id);
         self.counters.answered(response.status().as_u16());
         response
     }

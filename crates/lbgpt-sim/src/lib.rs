@@ -18,7 +18,8 @@
 //! - **Answers** are deterministic: every choice's content is [`expected_answer`] of the
 //!   request, the id is `chatcmpl-sim-<hash>`, `n` choices, `usage` with prompt tokens from
 //!   [`lbgpt_core::tokens::approx_prompt_tokens`], `finish_reason` `"length"` when the
-//!   completion budget cut the answer. Every answer carries an `x-request-id`.
+//!   completion budget cut the answer. Every answer carries an `x-request-id`
+//!   (and, on Azure paths, the same `apim-request-id`).
 //! - **Limits.** Per key RPM and TPM over a sliding 60 s window ([`LimitMode`]), charged at
 //!   arrival as Azure does: approximate prompt tokens plus the completion budget
 //!   (`max_completion_tokens`, else `max_tokens`, else 0) times `n`. A request over a limit

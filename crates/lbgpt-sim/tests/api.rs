@@ -155,6 +155,7 @@ async fn azure_path_checks_api_version_and_accepts_both_headers() {
     .await
     .expect("sent");
     assert_eq!(ok.status(), 200);
+    assert_eq!(header(&ok, "apim-request-id"), header(&ok, "x-request-id"));
     let body = json_body(ok).await;
     assert_eq!(body["model"], "gpt-4o", "the deployment's model is echoed");
     assert_eq!(

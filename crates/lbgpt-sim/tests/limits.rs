@@ -6,7 +6,17 @@ use common::{chat, client, header, json_body, post_openai};
 use lbgpt_sim::{KeyConfig, LimitMode, SimConfig, Simulator};
 use std::time::Duration;
 
-const WINDOW: Duration = Duration::from_millis(600);
+/// A real (not paused) window, short to keep the test fast, long enough for a loaded machine
+/// to send three requests within it.
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// A client without timers of its own, for tests on paused tokio time.
+fn paused_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(None)
+        .build()
+        .expect("client builds")
+}
 
 #[tokio::test]
 async fn rpm_limit_answers_429_with_an_honest_retry_after() {
@@ -34,7 +44,7 @@ async fn rpm_limit_answers_429_with_an_honest_retry_after() {
     );
     assert_eq!(
         header(&first, "x-ratelimit-reset-requests").as_deref(),
-        Some("600ms")
+        Some("1s")
     );
     assert_eq!(
         header(&first, "x-ratelimit-limit-tokens"),
@@ -58,7 +68,7 @@ async fn rpm_limit_answers_429_with_an_honest_retry_after() {
         .expect("retry-after-ms")
         .parse()
         .expect("a number");
-    assert!(wait_ms > 0 && wait_ms <= 600, "retry-after-ms {wait_ms}");
+    assert!(wait_ms > 0 && wait_ms <= 1000, "retry-after-ms {wait_ms}");
     assert_eq!(
         header(&refused, "x-ratelimit-remaining-requests").as_deref(),
         Some("0")
@@ -86,10 +96,7 @@ async fn the_60_second_window_works_with_paused_time() {
         .await
         .expect("starts");
     // No client timers, so paused time only moves when the test sleeps.
-    let client = reqwest::Client::builder()
-        .pool_idle_timeout(None)
-        .build()
-        .expect("client builds");
+    let client = paused_client();
     assert_eq!(
         post_openai(&client, &sim, "sk-sim-a", &chat("1"))
             .await
@@ -126,18 +133,12 @@ async fn the_60_second_window_works_with_paused_time() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn tpm_limit_charges_prompt_and_budget_at_arrival() {
-    let sim = Simulator::start(
-        SimConfig::new().key(
-            KeyConfig::new("sk-sim-a")
-                .tpm(100)
-                .limit_mode(LimitMode::sliding_window(WINDOW)),
-        ),
-    )
-    .await
-    .expect("starts");
-    let client = client();
+    let sim = Simulator::start(SimConfig::new().key(KeyConfig::new("sk-sim-a").tpm(100)))
+        .await
+        .expect("starts");
+    let client = paused_client();
     // "hi" is 8 prompt tokens; with a budget of 20 x n = 2 the charge is 48.
     let request = chat("hi").max_tokens(20).n(2);
     assert_eq!(lbgpt_core::tokens::approx_prompt_tokens(&request), 8);
@@ -170,11 +171,13 @@ async fn tpm_limit_charges_prompt_and_budget_at_arrival() {
         header(&refused, "x-ratelimit-remaining-tokens").as_deref(),
         Some("4")
     );
-    let wait_ms: u64 = header(&refused, "retry-after-ms")
-        .expect("retry-after-ms")
-        .parse()
-        .expect("a number");
-    assert!(wait_ms > 0 && wait_ms <= 600, "retry-after-ms {wait_ms}");
+    // The first charge (48) must expire to make room: 60 s after it, no time having passed.
+    assert_eq!(header(&refused, "retry-after-ms").as_deref(), Some("60000"));
+    assert_eq!(header(&refused, "retry-after").as_deref(), Some("60"));
+    assert_eq!(
+        header(&refused, "x-ratelimit-reset-tokens").as_deref(),
+        Some("1m0s")
+    );
     assert_eq!(json_body(refused).await["error"]["type"], "tokens");
 
     let too_large = chat("hi").max_tokens(200);
@@ -187,7 +190,7 @@ async fn tpm_limit_charges_prompt_and_budget_at_arrival() {
         .as_str()
         .is_some_and(|m| m.contains("too large")));
 
-    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
     let after = post_openai(&client, &sim, "sk-sim-a", &request)
         .await
         .expect("sent");

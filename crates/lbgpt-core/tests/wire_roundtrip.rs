@@ -57,7 +57,10 @@ fn request_with_every_typed_field_and_unknown_ones_round_trips() {
     let typed: ChatRequest = serde_json::from_value(body).expect("parses");
     assert_eq!(typed.messages[1].role, Role::Developer);
     assert_eq!(typed.messages[5].role, Role::Other("critic".into()));
-    assert_eq!(typed.stop, Some(Stop::Many(vec!["\n\n".into(), "END".into()])));
+    assert_eq!(
+        typed.stop,
+        Some(Stop::Many(vec!["\n\n".into(), "END".into()]))
+    );
     assert!(matches!(typed.tool_choice, Some(ToolChoice::Named(_))));
     assert!(matches!(
         typed.response_format,
@@ -104,7 +107,12 @@ fn response_with_provider_extras_round_trips() {
     let typed: ChatResponse = serde_json::from_value(body).expect("parses");
     assert_eq!(typed.first_text().as_deref(), Some("hi"));
     let usage = typed.usage.expect("usage");
-    assert_eq!(usage.completion_tokens_details.and_then(|d| d.reasoning_tokens), Some(1));
+    assert_eq!(
+        usage
+            .completion_tokens_details
+            .and_then(|d| d.reasoning_tokens),
+        Some(1)
+    );
 }
 
 #[test]
@@ -119,7 +127,10 @@ fn nulls_on_known_optional_fields_read_as_absent() {
     let typed: ChatResponse = serde_json::from_value(body).expect("parses");
     assert!(typed.choices[0].message.content.is_none());
     assert!(typed.usage.is_none());
-    assert_eq!(typed.choices[0].message.tool_calls.as_ref().map(Vec::len), Some(1));
+    assert_eq!(
+        typed.choices[0].message.tool_calls.as_ref().map(Vec::len),
+        Some(1)
+    );
 }
 
 #[test]
@@ -131,9 +142,21 @@ fn validate_names_the_bad_field() {
     assert!(err.to_string().contains("messages"), "{err}");
     let mut streaming = ok.clone();
     streaming.stream = Some(true);
-    assert!(streaming.validate().expect_err("stream").to_string().contains("stream"));
+    assert!(streaming
+        .validate()
+        .expect_err("stream")
+        .to_string()
+        .contains("stream"));
     let hot = ok.clone().temperature(3.0);
-    assert!(hot.validate().expect_err("temp").to_string().contains("temperature"));
+    assert!(hot
+        .validate()
+        .expect_err("temp")
+        .to_string()
+        .contains("temperature"));
     let no_model = ChatRequest::new(" ", vec![lbgpt_core::ChatMessage::user("hi")]);
-    assert!(no_model.validate().expect_err("model").to_string().contains("model"));
+    assert!(no_model
+        .validate()
+        .expect_err("model")
+        .to_string()
+        .contains("model"));
 }

@@ -16,7 +16,7 @@ mod usage;
 pub use content::{ContentPart, ImageUrl, MessageContent};
 pub use logprobs::{ChoiceLogprobs, TokenLogprob, TopLogprob};
 pub use message::ChatMessage;
-pub use request::{ChatRequest, ResponseFormat, JsonSchemaFormat, Stop, StreamOptions};
+pub use request::{ChatRequest, JsonSchemaFormat, ResponseFormat, Stop, StreamOptions};
 pub use response::{ChatChoice, ChatResponse};
 pub use role::Role;
 pub use tool::{FunctionCall, FunctionDefinition, NamedToolChoice, Tool, ToolCall, ToolChoice};

@@ -174,7 +174,10 @@ impl ChatRequest {
             return Err(Error::invalid_request("model", "must not be empty"));
         }
         if self.messages.is_empty() {
-            return Err(Error::invalid_request("messages", "must hold at least one message"));
+            return Err(Error::invalid_request(
+                "messages",
+                "must hold at least one message",
+            ));
         }
         if self.stream == Some(true) {
             return Err(Error::invalid_request(
@@ -189,7 +192,10 @@ impl ChatRequest {
         }
         if let Some(t) = self.temperature {
             if !(0.0..=2.0).contains(&t) {
-                return Err(Error::invalid_request("temperature", "must be between 0 and 2"));
+                return Err(Error::invalid_request(
+                    "temperature",
+                    "must be between 0 and 2",
+                ));
             }
         }
         if let Some(p) = self.top_p {

@@ -94,7 +94,9 @@ impl OpenAiService {
             .and_then(|()| self.inner.caller.encode(&request))
         {
             Ok(body) => body,
-            Err(err) => return Box::pin(futures::future::ready(Err(err))),
+            Err(err) => {
+                return Box::pin(futures::future::ready(Err(self.inner.caller.redact(err))))
+            }
         };
         drop(request);
         let inner = Arc::clone(&self.inner);

@@ -187,11 +187,13 @@ impl State {
         let presented = presented_key(&parts.headers, &route).filter(|k| !k.is_empty());
         let key = presented.and_then(|k| self.by_key.get(k)).cloned();
         let body_json: Option<Value> = serde_json::from_slice(&bytes).ok();
-        self.seen.push(SeenRequest::new(
-            &parts,
-            key.as_ref().map(|k| k.id.clone()),
-            body_json.clone().unwrap_or(Value::Null),
-        ));
+        if self.seen.is_enabled() {
+            self.seen.push(SeenRequest::new(
+                &parts,
+                key.as_ref().map(|k| k.id.clone()),
+                body_json.clone().unwrap_or(Value::Null),
+            ));
+        }
 
         if let Route::Azure { deployment } = &route {
             if let Some(refusal) = self.check_azure(parts.uri.query(), deployment) {

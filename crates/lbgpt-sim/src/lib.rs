@@ -28,7 +28,8 @@
 //!   are not charged. A request with more tokens than the TPM limit gets a 429 without
 //!   `retry-after` (it can never fit). Answers of limited keys carry
 //!   `x-ratelimit-limit-*`, `x-ratelimit-remaining-*` and `x-ratelimit-reset-*` (OpenAI's
-//!   duration format: `250ms`, `1.5s`, `6m0s`).
+//!   duration format: `250ms`, `1.5s`, `6m0s`); `reset` is the time until the limit is wholly
+//!   free again (the newest charge expires).
 //! - **Faults** ([`Fault`]): scripted for the next requests of a key with
 //!   [`Simulator::script`], or at random with [`KeyConfig::random_faults`] (seeded).
 //! - **Latency** ([`Latency`]): fixed plus per output token, before successful answers.

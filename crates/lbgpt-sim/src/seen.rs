@@ -94,6 +94,11 @@ impl SeenLog {
         }
     }
 
+    /// Whether the log keeps anything (a capacity of 0 turns it off).
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.capacity > 0
+    }
+
     pub(crate) fn push(&self, request: SeenRequest) {
         if self.capacity == 0 {
             return;

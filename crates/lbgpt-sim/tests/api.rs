@@ -371,3 +371,39 @@ async fn keep_alive_connections_are_reused_and_shutdown_closes_the_port() {
         "port still open"
     );
 }
+
+#[tokio::test]
+async fn the_request_log_keeps_the_most_recent_and_can_be_off() {
+    let sim = Simulator::start(
+        SimConfig::new()
+            .key(KeyConfig::new("sk-sim-a"))
+            .seen_capacity(2),
+    )
+    .await
+    .expect("starts");
+    let client = client();
+    for text in ["one", "two", "three"] {
+        post_openai(&client, &sim, "sk-sim-a", &chat(text))
+            .await
+            .expect("sent");
+    }
+    let seen = sim.seen_requests();
+    let texts: Vec<&str> = seen
+        .iter()
+        .map(|r| r.body["messages"][0]["content"].as_str().expect("text"))
+        .collect();
+    assert_eq!(texts, ["two", "three"], "oldest dropped, most recent last");
+
+    let off = Simulator::start(
+        SimConfig::new()
+            .key(KeyConfig::new("sk-sim-a"))
+            .seen_capacity(0),
+    )
+    .await
+    .expect("starts");
+    post_openai(&client, &off, "sk-sim-a", &chat("x"))
+        .await
+        .expect("sent");
+    assert!(off.seen_requests().is_empty());
+    assert_eq!(off.stats().requests, 1);
+}

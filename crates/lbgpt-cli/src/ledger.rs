@@ -262,6 +262,85 @@ mod tests {
         assert!(ledger.pop().is_none());
     }
 
+    /// A reader that makes `total` Batch-API lines on the fly (every tenth one invalid), so
+    /// the input itself takes no memory.
+    struct GeneratedInput {
+        next: usize,
+        total: usize,
+        pending: std::io::Cursor<Vec<u8>>,
+    }
+
+    impl std::io::Read for GeneratedInput {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pending.position() as usize == self.pending.get_ref().len() {
+                if self.next == self.total {
+                    return Ok(0);
+                }
+                let i = self.next;
+                self.next += 1;
+                let line = if i % 10 == 3 {
+                    "{broken\n".to_owned()
+                } else {
+                    format!(
+                        "{{\"custom_id\": \"{i}\", \"method\": \"POST\", \"url\": \"/v1/chat/completions\", \"body\": {{\"model\": \"m\", \"messages\": [{{\"role\": \"user\", \"content\": \"{i}\"}}]}}}}\n"
+                    )
+                };
+                self.pending = std::io::Cursor::new(line.into_bytes());
+            }
+            self.pending.read(buf)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_ledger_stays_within_the_reorder_window_over_a_long_input() {
+        use futures::StreamExt;
+        let total = 50_000;
+        let window = 256;
+        let ledger = Ledger::new();
+        let answer = |request: ChatRequest| async move {
+            let content = request.messages[0]
+                .content
+                .as_ref()
+                .map(|c| c.text())
+                .unwrap_or_default();
+            serde_json::from_value::<ChatResponse>(serde_json::json!({
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]
+            }))
+            .map_err(|e| Error::Config(e.to_string()))
+        };
+        let client = lbgpt::Lbgpt::new(LineService::new(service_fn(answer), ledger.clone()))
+            .max_concurrent_requests(16)
+            .reorder_window(window);
+        let input = GeneratedInput {
+            next: 0,
+            total,
+            pending: std::io::Cursor::new(Vec::new()),
+        };
+        let feed = Feed::new(
+            InputReader::new(std::io::BufReader::new(input)),
+            ledger.clone(),
+        );
+        let mut results = client.chat_completion_ordered(feed);
+        let mut seen = 0;
+        let mut most_held = 0;
+        while let Some(result) = results.next().await {
+            most_held = most_held.max(ledger.len());
+            let entry = ledger.pop().expect("an entry per result");
+            assert_eq!(entry.line, seen + 1);
+            match entry.problem {
+                Some(problem) => assert_eq!(problem.code, "invalid_json"),
+                None => {
+                    let answer = result.expect("answered");
+                    assert_eq!(answer.first_text(), Some(seen.to_string()));
+                }
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, total);
+        assert!(most_held <= window, "ledger held {most_held} entries");
+        assert!(ledger.pop().is_none());
+    }
+
     #[test]
     fn good_requests_are_never_placeholders() {
         assert!(!is_placeholder(&ChatRequest::new(

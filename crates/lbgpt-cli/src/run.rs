@@ -86,6 +86,10 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
         ledger.clone(),
     );
     let mut results = client.chat_completion_ordered(feed);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    // The first poll installs the handler: from here on Ctrl-C ends the run cleanly.
+    let mut interrupted = (&mut ctrl_c).now_or_never().is_some();
     eprintln!(
         "lbgpt run: {} -> {}, providers: {}, at most {concurrency} in flight",
         args.requests.display(),
@@ -101,11 +105,8 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
     let ids = IdMaker::new();
     let mut tally = Tally::default();
     let mut progress = Progress::new(io::stderr().is_terminal());
-    let mut interrupted = false;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
 
-    loop {
+    while !interrupted {
         // Flush whenever the next result is not ready yet, so the file grows as answers come.
         let next = match results.next().now_or_never() {
             Some(next) => next,
@@ -130,6 +131,8 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
         emit(&mut out, &ids, &entry, result, &built.secrets, &mut tally)
             .map_err(|err| write_error(&args.output, &err))?;
         progress.tick(&tally, started);
+        // Also while results keep coming without a pause.
+        interrupted = (&mut ctrl_c).now_or_never().is_some();
     }
     drop(results);
     progress.finish();

@@ -93,7 +93,7 @@ impl fmt::Display for Summary<'_> {
                 .iter()
                 .map(|(name, count)| format!("{name} {count}"))
                 .collect();
-            writeln!(f, "answered by: {}", members.join(", "))?;
+            writeln!(f, "providers:  {}", members.join(", "))?;
         }
         write!(f, "elapsed:    {seconds:.2} s ({rate:.1} requests/s)")
     }

@@ -160,3 +160,10 @@ fn validate_names_the_bad_field() {
         .to_string()
         .contains("model"));
 }
+
+#[test]
+fn a_body_without_choices_is_not_an_answer() {
+    let body = json!({"error": {"message": "overloaded", "type": "server_error"}});
+    let err = serde_json::from_value::<ChatResponse>(body).expect_err("no choices");
+    assert!(err.to_string().contains("choices"), "{err}");
+}

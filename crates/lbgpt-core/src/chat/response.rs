@@ -20,8 +20,8 @@ pub struct ChatResponse {
     /// The model that answered (may be more specific than the one asked for).
     #[serde(default)]
     pub model: String,
-    /// The generated choices.
-    #[serde(default)]
+    /// The generated choices. Required: a body without `choices` (for example a 200 carrying
+    /// only an `error` object) is not an answer and fails to decode.
     pub choices: Vec<ChatChoice>,
     /// Token usage.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -200,7 +200,7 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
     );
     println!("  failed          {}", report.failed + report.mismatched);
     println!(
-        "  faults absorbed {faults} injected by the simulator, {} retries",
+        "  faults          {faults} injected by the simulator, met with {} retries",
         report.retries
     );
     println!(

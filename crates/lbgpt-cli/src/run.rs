@@ -194,7 +194,7 @@ fn write_error(path: &Path, err: &io::Error) -> CliError {
 
 fn describe_io(err: &io::Error) -> String {
     match err.kind() {
-        io::ErrorKind::NotFound => "file not found".to_owned(),
+        io::ErrorKind::NotFound => "no such file or directory".to_owned(),
         io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
         _ => err.to_string(),
     }

@@ -125,19 +125,23 @@ fn provider_service(
         Err(mut err) => {
             // Constructors never echo keys; scrub anyway, since this text is printed.
             err.redact(secret.expose_secret());
-            Err(config_error(config, Some(&provider.name), &err))
+            Err(config_error(config, Some(provider), &err))
         }
     }
 }
 
-fn config_error(config: &Config, provider: Option<&str>, err: &Error) -> ConfigError {
-    let message = match (provider, err) {
-        (Some(name), Error::Config(text)) => format!("provider \"{name}\": {text}"),
-        (Some(name), other) => format!("provider \"{name}\": {other}"),
-        (None, Error::Config(text)) => text.clone(),
-        (None, other) => other.to_string(),
+fn config_error(config: &Config, provider: Option<&ProviderSettings>, err: &Error) -> ConfigError {
+    let text = match err {
+        Error::Config(text) => text.clone(),
+        other => other.to_string(),
     };
-    ConfigError::whole_file(&config.path, message)
+    match provider {
+        Some(provider) => provider.site.error(
+            &config.path,
+            format!("provider \"{}\": {text}", provider.name),
+        ),
+        None => ConfigError::whole_file(&config.path, text),
+    }
 }
 
 /// The HTTP settings of a provider: proxy (`"none"` for no proxy at all, unset for the
@@ -159,4 +163,68 @@ fn http_options(transport: &TransportSettings) -> HttpOptions {
         http = http.header(name, value);
     }
     http
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config(text: &str) -> Config {
+        Config::from_toml_str(Path::new("lbgpt.toml"), text).expect("valid config")
+    }
+
+    fn build_err(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> ConfigError {
+        match build(config, env) {
+            Ok(_) => panic!("expected an error"),
+            Err(err) => err,
+        }
+    }
+
+    #[tokio::test]
+    async fn builds_both_kinds_and_keeps_their_secrets() {
+        let config = config(
+            "[[providers]]\nkind = \"openai\"\napi_key_env = \"K1\"\n\
+             [[providers]]\nkind = \"azure\"\nendpoint = \"https://x.example\"\n\
+             deployments = { m = \"d\" }\nbearer_token = \"inline-token\"\n",
+        );
+        let env = |name: &str| (name == "K1").then(|| "sk-one".to_owned());
+        let built = build(&config, &env).expect("builds");
+        let secrets: Vec<&str> = built.secrets.iter().map(|s| s.expose_secret()).collect();
+        assert_eq!(secrets, ["sk-one", "inline-token"]);
+    }
+
+    #[tokio::test]
+    async fn client_errors_name_the_provider_and_its_line() {
+        let config = config(
+            "max_concurrent_requests = 2\n\n[[providers]]\nkind = \"openai\"\nname = \"p\"\n\
+             api_key = \"sk-secret-in-file\"\nheaders = { \"x-a\" = \"bad\\nvalue\" }\n",
+        );
+        let err = build_err(&config, &|_| None);
+        assert_eq!(err.line(), Some(3), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("provider \"p\"") && text.contains("x-a"),
+            "{text}"
+        );
+        assert!(!text.contains("sk-secret-in-file"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_default_variable_is_named() {
+        let config = config("[[providers]]\nkind = \"openai\"\n");
+        let err = build_err(&config, &|_| None);
+        assert!(err.message.contains("OPENAI_API_KEY"), "{err}");
+        assert_eq!(err.line(), Some(1));
+    }
+
+    #[test]
+    fn retry_settings_become_the_policy() {
+        let config = config(
+            "[retry]\nmax_attempts = 3\ndeadline_ms = 5000\n[[providers]]\nkind = \"openai\"\n",
+        );
+        let policy = retry_policy(&config.retry);
+        assert_eq!(policy.get_max_attempts(), 3);
+        assert!(policy.validate().is_ok());
+    }
 }

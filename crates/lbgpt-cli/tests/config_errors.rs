@@ -129,7 +129,7 @@ async fn missing_requests_file_and_output_onto_input_are_usage_errors() {
         .await;
     assert_eq!(run.code(), 2, "{}", run.describe());
     assert!(
-        run.stderr().contains("missing.jsonl") && run.stderr().contains("not found"),
+        run.stderr().contains("missing.jsonl") && run.stderr().contains("no such file"),
         "{}",
         run.describe()
     );

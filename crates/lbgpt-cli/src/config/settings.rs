@@ -77,6 +77,8 @@ pub struct ProviderSettings {
     pub transport: TransportSettings,
     /// The kind-specific settings.
     pub api: ProviderApi,
+    /// Where its table starts, for errors found later (e.g. by the HTTP client).
+    pub site: ErrorSite,
 }
 
 impl ProviderSettings {
@@ -164,6 +166,18 @@ pub struct ErrorSite {
     pub source_line: Option<String>,
 }
 
+impl ErrorSite {
+    /// An error about `path` at this place.
+    pub fn error(&self, path: &std::path::Path, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: path.to_owned(),
+            location: self.location,
+            source_line: self.source_line.clone(),
+            message: message.into(),
+        }
+    }
+}
+
 impl SecretSource {
     /// Reads the secret; `env` looks up environment variables (`std::env::var` in the binary,
     /// a map in tests). An unset or empty variable is an error naming the variable, the key and
@@ -189,12 +203,7 @@ impl SecretSource {
                              the default environment variable `{var}` is not set (or empty)"
                         ),
                     };
-                    Err(ConfigError {
-                        path: config_path.to_owned(),
-                        location: site.location,
-                        source_line: site.source_line.clone(),
-                        message,
-                    })
+                    Err(site.error(config_path, message))
                 }
             },
         }

@@ -294,6 +294,7 @@ impl Checker<'_> {
             name,
             transport,
             api,
+            site: self.site(span),
         })
     }
 

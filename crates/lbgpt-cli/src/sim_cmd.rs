@@ -23,10 +23,15 @@ pub async fn run(args: &SimArgs) -> Result<(), CliError> {
         .iter()
         .map(|key| {
             let mut text = key.key_str().to_owned();
-            let limits: Vec<String> = [("rpm", key.rpm_limit()), ("tpm", key.tpm_limit())]
-                .into_iter()
-                .filter_map(|(name, limit)| limit.map(|l| format!("{name} {l}")))
-                .collect();
+            let mut limits: Vec<String> = Vec::new();
+            if key.id() != key.key_str() {
+                limits.push(format!("name {}", key.id()));
+            }
+            limits.extend(
+                [("rpm", key.rpm_limit()), ("tpm", key.tpm_limit())]
+                    .into_iter()
+                    .filter_map(|(name, limit)| limit.map(|l| format!("{name} {l}"))),
+            );
             if !limits.is_empty() {
                 text.push_str(&format!(" ({})", limits.join(", ")));
             }

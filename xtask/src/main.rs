@@ -66,7 +66,10 @@ fn run(step: &str, command: &mut Command) -> Result<(), String> {
 }
 
 fn ci() -> Result<(), String> {
-    run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
     run(
         "cargo clippy",
         cargo().args([
@@ -82,7 +85,10 @@ fn ci() -> Result<(), String> {
         "cargo test",
         cargo().args(["test", "--workspace", "--all-targets"]),
     )?;
-    run("cargo test --doc", cargo().args(["test", "--workspace", "--doc"]))?;
+    run(
+        "cargo test --doc",
+        cargo().args(["test", "--workspace", "--doc"]),
+    )?;
     run(
         "cargo doc",
         cargo()
@@ -97,6 +103,9 @@ fn bench(extra: &[String]) -> Result<(), String> {
     let mut command = cargo();
     command.args(["bench", "-p", "lbgpt", "--bench", "overhead", "--"]);
     command.args(extra);
-    command.env("LBGPT_BENCH_REPORT", workspace_root().join("docs/benchmarks.md"));
+    command.env(
+        "LBGPT_BENCH_REPORT",
+        workspace_root().join("docs/benchmarks.md"),
+    );
     run("overhead benchmark", &mut command)
 }

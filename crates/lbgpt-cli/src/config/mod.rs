@@ -1,4 +1,4 @@
-//! The `lbgpt.toml` config: serde types for the file ([`file`]), the checks ([`validate`]) and
+//! The `lbgpt.toml` config: serde types for the file ([`mod@file`]), the checks ([`validate`]) and
 //! the checked result ([`Config`]). Loading needs no network and no API key; secrets are read
 //! from the environment in a separate step ([`SecretSource::resolve`]).
 //!

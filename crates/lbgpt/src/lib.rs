@@ -136,3 +136,8 @@ pub mod azure {
 pub mod balance {
     pub use lbgpt_balance::*;
 }
+
+/// The README's Rust examples, compiled by `cargo test --doc` so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

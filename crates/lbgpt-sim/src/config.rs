@@ -181,7 +181,8 @@ impl KeyConfig {
         self
     }
 
-    /// Sets how the limits are enforced (default: a 60 s sliding window).
+    /// Sets how the limits are enforced (default: a 60 s sliding window; see [`LimitMode`] for
+    /// the token bucket and Azure's short windows).
     pub fn limit_mode(mut self, mode: LimitMode) -> Self {
         self.mode = mode;
         self
@@ -213,6 +214,11 @@ impl KeyConfig {
     /// The token limit, if any.
     pub fn tpm_limit(&self) -> Option<u64> {
         self.tpm
+    }
+
+    /// How the limits are enforced.
+    pub fn limit_mode_value(&self) -> LimitMode {
+        self.mode
     }
 }
 

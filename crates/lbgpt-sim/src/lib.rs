@@ -20,16 +20,18 @@
 //!   [`lbgpt_core::tokens::approx_prompt_tokens`], `finish_reason` `"length"` when the
 //!   completion budget cut the answer. Every answer carries an `x-request-id`
 //!   (and, on Azure paths, the same `apim-request-id`).
-//! - **Limits.** Per key RPM and TPM over a sliding 60 s window ([`LimitMode`]), charged at
-//!   arrival as Azure does: approximate prompt tokens plus the completion budget
-//!   (`max_completion_tokens`, else `max_tokens`, else 0) times `n`. A request over a limit
-//!   gets a 429 (code `rate_limit_exceeded`) with `retry-after` (whole seconds, rounded up),
-//!   `retry-after-ms` and the real time until enough of the window expires; refused requests
-//!   are not charged. A request with more tokens than the TPM limit gets a 429 without
-//!   `retry-after` (it can never fit). Answers of limited keys carry
-//!   `x-ratelimit-limit-*`, `x-ratelimit-remaining-*` and `x-ratelimit-reset-*` (OpenAI's
-//!   duration format: `250ms`, `1.5s`, `6m0s`); `reset` is the time until the limit is wholly
-//!   free again (the newest charge expires).
+//! - **Limits.** Per key RPM and TPM, charged at arrival as Azure does: approximate prompt
+//!   tokens plus the completion budget (`max_completion_tokens`, else `max_tokens`, else 0)
+//!   times `n`. How a per-minute limit is enforced is the key's [`LimitMode`]: a sliding
+//!   60 s window (the default), a token bucket holding the limit and refilled at limit/60 per
+//!   second (OpenAI-like), or fixed 10 s windows each allowing a sixth of it (Azure-like: a
+//!   600 RPM key accepts 100 requests per 10 s). A request over a limit gets a 429 (code
+//!   `rate_limit_exceeded`) with `retry-after` (whole seconds, rounded up) and
+//!   `retry-after-ms` saying exactly when it would fit; refused requests are not charged. A
+//!   request that can never fit (more tokens than the limit allows at once) gets a 429 without
+//!   `retry-after`. Answers of limited keys carry `x-ratelimit-limit-*`,
+//!   `x-ratelimit-remaining-*` and `x-ratelimit-reset-*` (OpenAI's duration format: `250ms`,
+//!   `1.5s`, `6m0s`); `reset` is the time until the limit is wholly free again.
 //! - **Faults** ([`Fault`]): scripted for the next requests of a key with
 //!   [`Simulator::script`], or at random with [`KeyConfig::random_faults`] (seeded).
 //! - **Latency** ([`Latency`]): fixed plus per output token, before successful answers.

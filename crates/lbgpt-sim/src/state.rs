@@ -88,11 +88,8 @@ impl State {
                     "must be at least 1 (leave it out for no limit)",
                 ));
             }
-            if key.mode.window().is_zero() {
-                return Err(SimConfigError::invalid(
-                    field("window"),
-                    "must be longer than zero",
-                ));
+            if let Some((setting, message)) = key.mode.problem() {
+                return Err(SimConfigError::invalid(field(setting), message));
             }
             if let Some(random) = &key.random_faults {
                 if !(0.0..=1.0).contains(&random.probability) {
@@ -103,7 +100,7 @@ impl State {
                 }
             }
             let id = key.id().to_owned();
-            let limiter = KeyLimiter::new(key.mode, key.rpm, key.tpm);
+            let limiter = KeyLimiter::new(key.mode, key.rpm, key.tpm, Clock.now());
             let state = Arc::new(KeyState {
                 id_hash: fnv1a(FNV_OFFSET, id.as_bytes()),
                 limited: limiter.is_limited(),

@@ -44,9 +44,19 @@ struct TomlKey {
     name: Option<String>,
     rpm: Option<u64>,
     tpm: Option<u64>,
+    limit_mode: Option<TomlLimitMode>,
     window_ms: Option<u64>,
+    period_ms: Option<u64>,
     fault_probability: Option<f64>,
     faults: Option<Vec<TomlFault>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TomlLimitMode {
+    SlidingWindow,
+    TokenBucket,
+    ShortWindows,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -101,7 +111,11 @@ impl SimConfig {
     /// name = "a"                     # id in stats and logs; default: the key
     /// rpm = 600                      # optional
     /// tpm = 100000                   # optional
-    /// window_ms = 60000              # sliding window length, default 60000
+    /// limit_mode = "sliding_window"  # or "token_bucket" or "short_windows"
+    /// window_ms = 60000              # sliding window: its length, default 60000
+    ///                                # short windows: their length, default 10000
+    /// period_ms = 60000              # token bucket: refill time from empty, default 60000
+    ///                                # short windows: the period limits are per, default 60000
     /// fault_probability = 0.2        # optional random faults
     /// faults = [                     # the mix; default: FaultMix::default()
     ///   { kind = "rate_limited", weight = 4, retry_after_ms = 100 },
@@ -112,6 +126,11 @@ impl SimConfig {
     ///   { kind = "reset" },
     /// ]
     /// ```
+    ///
+    /// Limit modes ([`LimitMode`]): `sliding_window` (the default; takes `window_ms`),
+    /// `token_bucket` (OpenAI-like; takes `period_ms`) and `short_windows` (Azure-like: a
+    /// 600 RPM key accepts 100 requests per 10 s; takes `window_ms` and `period_ms`). A
+    /// setting the mode does not use is an error.
     ///
     /// Fault kinds: `rate_limited` (`retry_after_ms`, default 1000), `insufficient_quota`,
     /// `server_error`, `unavailable` (optional `retry_after_ms`), `status` (`status`), `stall`
@@ -222,9 +241,12 @@ impl TomlKey {
         if let Some(tpm) = self.tpm {
             key = key.tpm(tpm);
         }
-        if let Some(window) = self.window_ms {
-            key = key.limit_mode(LimitMode::sliding_window(Duration::from_millis(window)));
-        }
+        key = key.limit_mode(limit_mode(
+            self.limit_mode.unwrap_or(TomlLimitMode::SlidingWindow),
+            self.window_ms.map(Duration::from_millis),
+            self.period_ms.map(Duration::from_millis),
+            &field,
+        )?);
         match (self.fault_probability, self.faults) {
             (None, None) => {}
             (None, Some(_)) => {
@@ -256,6 +278,40 @@ impl TomlKey {
             }
         }
         Ok(key)
+    }
+}
+
+/// The limit mode of a key's `limit_mode`, `window_ms` and `period_ms`.
+fn limit_mode(
+    mode: TomlLimitMode,
+    window: Option<Duration>,
+    period: Option<Duration>,
+    field: &dyn Fn(&str) -> String,
+) -> Result<LimitMode, SimConfigError> {
+    let defaults = LimitMode::short_windows();
+    let unused = |name: &str, mode: &str| {
+        SimConfigError::invalid(field(name), format!("is not used by limit_mode `{mode}`"))
+    };
+    let mode = match mode {
+        TomlLimitMode::SlidingWindow => match period {
+            Some(_) => Err(unused("period_ms", "sliding_window")),
+            None => Ok(window.map_or_else(LimitMode::default, LimitMode::sliding_window)),
+        },
+        TomlLimitMode::TokenBucket => match window {
+            Some(_) => Err(unused("window_ms", "token_bucket")),
+            None => Ok(period.map_or_else(LimitMode::token_bucket, LimitMode::token_bucket_over)),
+        },
+        TomlLimitMode::ShortWindows => Ok(LimitMode::short_windows_of(
+            window.unwrap_or(defaults.window()),
+            period.unwrap_or(defaults.period()),
+        )),
+    }?;
+    match mode.problem() {
+        Some((setting, message)) => Err(SimConfigError::invalid(
+            field(&format!("{setting}_ms")),
+            message,
+        )),
+        None => Ok(mode),
     }
 }
 

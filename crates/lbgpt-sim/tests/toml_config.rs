@@ -3,7 +3,7 @@
 mod common;
 
 use common::{chat, client, header, json_body, post_azure, post_openai};
-use lbgpt_sim::{Fault, FaultMix, SimConfig, SimConfigError, Simulator};
+use lbgpt_sim::{Fault, FaultMix, LimitMode, SimConfig, SimConfigError, Simulator};
 use std::time::Duration;
 
 const FULL: &str = r#"
@@ -239,6 +239,16 @@ fn invalid_values_name_the_setting() {
             "[[keys]]\nkey = \"k\"\nfault_probability = 0.5\nfaults = [{ kind = \"stall\" }]\n",
             "keys[0].faults[0].duration_ms",
         ),
+        ("[[keys]]\nkey = \"k\"\nperiod_ms = 1000\n", "keys[0].period_ms"),
+        (
+            "[[keys]]\nkey = \"k\"\nlimit_mode = \"token_bucket\"\nwindow_ms = 1000\n",
+            "keys[0].window_ms",
+        ),
+        (
+            "[[keys]]\nkey = \"k\"\nlimit_mode = \"short_windows\"\nperiod_ms = 0\n",
+            "keys[0].period_ms",
+        ),
+        ("[[keys]]\nkey = \"k\"\nwindow_ms = 0\n", "keys[0].window_ms"),
     ];
     for (text, field) in cases {
         match SimConfig::from_toml_str(text) {
@@ -286,4 +296,55 @@ fn files_are_named_in_errors() {
     std::fs::write(&good, FULL).expect("writes");
     assert_eq!(SimConfig::from_file(&good).expect("reads").keys().len(), 3);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn limit_modes_are_read_with_their_defaults() {
+    let config = SimConfig::from_toml_str(
+        r#"
+        [[keys]]
+        key = "default"
+        rpm = 60
+        [[keys]]
+        key = "sliding"
+        rpm = 60
+        limit_mode = "sliding_window"
+        window_ms = 1000
+        [[keys]]
+        key = "bucket"
+        rpm = 60
+        limit_mode = "token_bucket"
+        [[keys]]
+        key = "bucket-fast"
+        limit_mode = "token_bucket"
+        period_ms = 6000
+        [[keys]]
+        key = "azure"
+        rpm = 600
+        limit_mode = "short_windows"
+        [[keys]]
+        key = "azure-1s"
+        limit_mode = "short_windows"
+        window_ms = 1000
+        "#,
+    )
+    .expect("parses");
+    let modes: Vec<_> = config
+        .keys()
+        .iter()
+        .map(lbgpt_sim::KeyConfig::limit_mode_value)
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            LimitMode::default(),
+            LimitMode::sliding_window(Duration::from_secs(1)),
+            LimitMode::token_bucket(),
+            LimitMode::token_bucket_over(Duration::from_secs(6)),
+            LimitMode::short_windows_of(Duration::from_secs(10), Duration::from_secs(60)),
+            LimitMode::short_windows_of(Duration::from_secs(1), Duration::from_secs(60)),
+        ]
+    );
+    let unknown = error_of("[[keys]]\nkey = \"k\"\nlimit_mode = \"leaky\"\n");
+    assert!(unknown.contains("leaky"), "{unknown}");
 }

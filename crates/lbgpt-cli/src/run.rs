@@ -54,11 +54,7 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
     }
 
     let built = stack::build(&config, &|name| std::env::var(name).ok())?;
-    let providers: Vec<String> = config
-        .providers
-        .iter()
-        .map(|p| format!("{} ({})", p.name, p.kind().as_str()))
-        .collect();
+    let providers: Vec<String> = config.providers.iter().map(|p| p.describe()).collect();
     let concurrency = args
         .max_concurrent
         .map_or(config.max_concurrent_requests, |n| n as usize);
@@ -91,7 +87,7 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
     // The first poll installs the handler: from here on Ctrl-C ends the run cleanly.
     let mut interrupted = (&mut ctrl_c).now_or_never().is_some();
     eprintln!(
-        "lbgpt run: {} -> {}, providers: {}, at most {concurrency} in flight",
+        "lbgpt run: {} -> {}, providers: {}, strategy {}, at most {concurrency} in flight",
         args.requests.display(),
         if to_stdout {
             "stdout".into()
@@ -99,6 +95,7 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
             args.output.display().to_string()
         },
         providers.join(", "),
+        config.balance.strategy.name(),
     );
 
     let started = Instant::now();

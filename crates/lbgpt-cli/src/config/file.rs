@@ -17,6 +17,8 @@ pub struct RawConfig {
     pub max_concurrent_requests: Option<Spanned<i64>>,
     /// The `[retry]` table.
     pub retry: Option<Spanned<RawRetry>>,
+    /// The `[balance]` table.
+    pub balance: Option<Spanned<RawBalance>>,
     /// The `[[providers]]` tables, in file order.
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
@@ -36,6 +38,23 @@ pub struct RawRetry {
     pub max_retry_after_ms: Option<Spanned<i64>>,
     /// Overall time per request, all attempts and waits included, in milliseconds.
     pub deadline_ms: Option<Spanned<i64>>,
+}
+
+/// The `[balance]` table: how requests are spread over the providers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBalance {
+    /// The strategy's name (`max_headroom`, `random`, `round_robin`, `least_latency`,
+    /// `least_busy`).
+    pub strategy: Option<Spanned<String>>,
+    /// The longest wait for a provider with room before a request fails, in milliseconds.
+    pub max_wait_ms: Option<Spanned<i64>>,
+    /// How many other providers one call may fail over to.
+    pub max_failovers: Option<Spanned<i64>>,
+    /// Consecutive failures that open a provider's circuit breaker.
+    pub breaker_failures: Option<Spanned<i64>>,
+    /// How long an open breaker keeps a provider out, in milliseconds.
+    pub breaker_open_ms: Option<Spanned<i64>>,
 }
 
 /// Which API a provider speaks.
@@ -80,6 +99,14 @@ pub struct RawProvider {
     pub request_timeout_ms: Option<Spanned<i64>>,
     /// Extra headers sent with every request.
     pub headers: Option<Spanned<BTreeMap<String, String>>>,
+    /// The provider's share for the weighted strategies.
+    pub weight: Option<Spanned<f64>>,
+    /// The provider's request limit per minute (`limit_rpm` as in the Python lbgpt).
+    #[serde(alias = "limit_rpm")]
+    pub rpm: Option<Spanned<i64>>,
+    /// The provider's token limit per minute (`limit_tpm` as in the Python lbgpt).
+    #[serde(alias = "limit_tpm")]
+    pub tpm: Option<Spanned<i64>>,
 
     /// OpenAI: the API base URL.
     pub base_url: Option<Spanned<String>>,

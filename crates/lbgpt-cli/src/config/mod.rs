@@ -17,6 +17,8 @@ pub use settings::{
     AzureCredential, Config, ProviderApi, ProviderSettings, RetrySettings, SecretSource,
     TransportSettings, NO_PROXY,
 };
+#[cfg(test)]
+pub use settings::{BalanceSettings, StrategyChoice};
 
 use std::path::Path;
 
@@ -40,7 +42,8 @@ impl Config {
             let message = err
                 .message()
                 .trim_end()
-                .replace("unknown field", "unknown key");
+                .replace("unknown field", "unknown key")
+                .replace("duplicate field", "duplicate key");
             match err.span() {
                 Some(span) => ConfigError::at(path, source, span, message),
                 None => ConfigError::whole_file(path, message),

@@ -25,6 +25,15 @@ pub const DEFAULT_OPENAI_KEY_ENV: &str = "OPENAI_API_KEY";
 /// The environment variable an `azure` provider reads its key from when none is configured.
 pub const DEFAULT_AZURE_KEY_ENV: &str = "AZURE_OPENAI_API_KEY";
 
+/// Default for `[balance] max_wait_ms`.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
+/// Default for `[balance] breaker_failures`.
+pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
+/// Default for `[balance] breaker_open_ms`.
+pub const DEFAULT_BREAKER_OPEN: Duration = Duration::from_secs(30);
+/// Default `weight` of a provider.
+pub const DEFAULT_WEIGHT: f64 = 1.0;
+
 /// The value of a provider's `proxy` key that turns off the system proxy settings.
 pub const NO_PROXY: &str = "none";
 
@@ -37,8 +46,91 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Retry settings, shared by all providers.
     pub retry: RetrySettings,
+    /// How requests are spread over the providers.
+    pub balance: BalanceSettings,
     /// The providers, in file order (the round-robin order).
     pub providers: Vec<ProviderSettings>,
+}
+
+/// The `[balance]` table, with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceSettings {
+    /// How the next provider is picked.
+    pub strategy: StrategyChoice,
+    /// The longest a request waits for a provider with room before it fails.
+    pub max_wait: Duration,
+    /// How many other providers one call may fail over to; `None`: all the others.
+    pub max_failovers: Option<usize>,
+    /// Consecutive failures that open a provider's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker keeps a provider out before a probe request.
+    pub breaker_open: Duration,
+}
+
+impl BalanceSettings {
+    /// The defaults for `providers` (the strategy depends on whether any has limits).
+    pub fn defaults_for(providers: &[ProviderSettings]) -> Self {
+        BalanceSettings {
+            strategy: StrategyChoice::default_for(providers),
+            max_wait: DEFAULT_MAX_WAIT,
+            max_failovers: None,
+            breaker_failures: DEFAULT_BREAKER_FAILURES,
+            breaker_open: DEFAULT_BREAKER_OPEN,
+        }
+    }
+}
+
+/// The `strategy` of `[balance]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrategyChoice {
+    /// The provider with the most room under its `rpm`/`tpm` limits.
+    MaxHeadroom,
+    /// At random, in proportion to `weight`.
+    Random,
+    /// In turn, each provider `weight` times as often as a provider of weight 1.
+    RoundRobin,
+    /// The faster of two random providers (peak-EWMA latency).
+    LeastLatency,
+    /// The provider with the fewest requests in flight.
+    LeastBusy,
+}
+
+impl StrategyChoice {
+    /// Every strategy with its name in the file; the first name is the canonical one.
+    pub const NAMES: [(&'static str, StrategyChoice); 6] = [
+        ("max_headroom", StrategyChoice::MaxHeadroom),
+        ("random", StrategyChoice::Random),
+        ("weighted_random", StrategyChoice::Random),
+        ("round_robin", StrategyChoice::RoundRobin),
+        ("least_latency", StrategyChoice::LeastLatency),
+        ("least_busy", StrategyChoice::LeastBusy),
+    ];
+
+    /// The strategy named `name` in the file.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let name = name.trim().to_ascii_lowercase().replace('-', "_");
+        Self::NAMES
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, strategy)| *strategy)
+    }
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, strategy)| *strategy == self)
+            .map_or("?", |(name, _)| name)
+    }
+
+    /// `max_headroom` when some provider has a limit, else `round_robin`.
+    pub fn default_for(providers: &[ProviderSettings]) -> Self {
+        if providers.iter().any(ProviderSettings::has_limits) {
+            StrategyChoice::MaxHeadroom
+        } else {
+            StrategyChoice::RoundRobin
+        }
+    }
 }
 
 /// The `[retry]` table, with defaults filled in.
@@ -77,6 +169,12 @@ pub struct ProviderSettings {
     pub transport: TransportSettings,
     /// The kind-specific settings.
     pub api: ProviderApi,
+    /// Its share for the weighted strategies (> 0).
+    pub weight: f64,
+    /// Its request limit per minute.
+    pub rpm: Option<u64>,
+    /// Its token limit per minute.
+    pub tpm: Option<u64>,
     /// Where its table starts, for errors found later (e.g. by the HTTP client).
     pub site: ErrorSite,
 }
@@ -88,6 +186,27 @@ impl ProviderSettings {
             ProviderApi::OpenAi { .. } => ProviderKind::Openai,
             ProviderApi::Azure { .. } => ProviderKind::Azure,
         }
+    }
+
+    /// Its name, kind, weight (when not 1) and limits, e.g. `a (openai, weight 3, rpm 500)`.
+    pub fn describe(&self) -> String {
+        let mut text = format!("{} ({}", self.name, self.kind().as_str());
+        if self.weight != DEFAULT_WEIGHT {
+            text.push_str(&format!(", weight {}", self.weight));
+        }
+        if let Some(rpm) = self.rpm {
+            text.push_str(&format!(", rpm {rpm}"));
+        }
+        if let Some(tpm) = self.tpm {
+            text.push_str(&format!(", tpm {tpm}"));
+        }
+        text.push(')');
+        text
+    }
+
+    /// Whether it has an `rpm` or a `tpm` limit.
+    pub fn has_limits(&self) -> bool {
+        self.rpm.is_some() || self.tpm.is_some()
     }
 }
 

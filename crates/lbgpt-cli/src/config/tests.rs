@@ -347,3 +347,147 @@ fn missing_file_names_the_file() {
     assert!(text.contains("/nonexistent/dir/lbgpt.toml"), "{text}");
     assert!(text.contains("not found"), "{text}");
 }
+
+const BALANCED: &str = r#"
+[balance]
+strategy = "least_busy"
+max_wait_ms = 2500
+max_failovers = 1
+breaker_failures = 3
+breaker_open_ms = 10000
+
+[[providers]]
+kind = "openai"
+name = "a"
+weight = 3
+rpm = 500
+tpm = 200000
+
+[[providers]]
+kind = "openai"
+name = "b"
+weight = 0.5
+limit_rpm = 60
+limit_tpm = 90000
+"#;
+
+#[test]
+fn balance_table_and_provider_limits_load() {
+    let config = load(BALANCED).expect("valid config");
+    assert_eq!(
+        config.balance,
+        BalanceSettings {
+            strategy: StrategyChoice::LeastBusy,
+            max_wait: Duration::from_millis(2500),
+            max_failovers: Some(1),
+            breaker_failures: 3,
+            breaker_open: Duration::from_secs(10),
+        }
+    );
+    let [a, b] = &config.providers[..] else {
+        panic!("two providers")
+    };
+    assert_eq!((a.weight, a.rpm, a.tpm), (3.0, Some(500), Some(200_000)));
+    // The Python lbgpt's `limit_rpm` / `limit_tpm` spellings are accepted too.
+    assert_eq!((b.weight, b.rpm, b.tpm), (0.5, Some(60), Some(90_000)));
+}
+
+#[test]
+fn balance_defaults_depend_on_limits() {
+    let plain = load("[[providers]]\nkind = \"openai\"\n").expect("valid");
+    assert_eq!(plain.balance.strategy, StrategyChoice::RoundRobin);
+    assert_eq!(plain.balance.max_wait, Duration::from_secs(60));
+    assert_eq!(plain.balance.max_failovers, None);
+    assert_eq!(plain.balance.breaker_failures, 5);
+    assert_eq!(plain.balance.breaker_open, Duration::from_secs(30));
+    assert_eq!(plain.providers[0].weight, 1.0);
+    assert_eq!(plain.providers[0].rpm, None);
+
+    let limited = load("[[providers]]\nkind = \"openai\"\ntpm = 1000\n").expect("valid");
+    assert_eq!(limited.balance.strategy, StrategyChoice::MaxHeadroom);
+}
+
+#[test]
+fn every_strategy_name_is_accepted() {
+    for (name, strategy) in StrategyChoice::NAMES {
+        let config = load(&format!(
+            "[balance]\nstrategy = \"{name}\"\n[[providers]]\nkind = \"openai\"\nrpm = 10\n"
+        ))
+        .expect("valid");
+        assert_eq!(config.balance.strategy, strategy, "{name}");
+    }
+}
+
+#[test]
+fn unknown_strategy_names_the_key_and_the_choices() {
+    let err = error("[balance]\nstrategy = \"fastest\"\n[[providers]]\nkind = \"openai\"\n");
+    assert_eq!(err.line(), Some(2), "{err}");
+    assert!(err.message.contains("`strategy`"), "{err}");
+    assert!(err.message.contains("\"fastest\""), "{err}");
+    assert!(
+        err.message.contains("`max_headroom`") && err.message.contains("`least_latency`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn max_headroom_without_any_limit_is_an_error() {
+    let err = error("[balance]\nstrategy = \"max_headroom\"\n[[providers]]\nkind = \"openai\"\n");
+    assert_eq!(err.line(), Some(2), "{err}");
+    assert!(
+        err.message.contains("`strategy`") && err.message.contains("`rpm`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_key_in_balance_names_key_and_line() {
+    let err =
+        error("[balance]\nstrategy = \"random\"\nmax_wait = 5\n[[providers]]\nkind = \"openai\"\n");
+    assert_eq!(err.line(), Some(3), "{err}");
+    assert!(err.message.contains("max_wait"), "{err}");
+}
+
+#[test]
+fn balance_ranges_are_checked_and_named() {
+    let provider = "[[providers]]\nkind = \"openai\"\n";
+    for (line, key) in [
+        ("max_wait_ms = -1", "max_wait_ms"),
+        ("max_failovers = -2", "max_failovers"),
+        ("breaker_failures = 0", "breaker_failures"),
+        ("breaker_open_ms = 0", "breaker_open_ms"),
+    ] {
+        let err = error(&format!("[balance]\n{line}\n{provider}"));
+        assert_eq!(err.line(), Some(2), "{err}");
+        assert!(err.message.contains(&format!("`{key}`")), "{err}");
+    }
+    // Zero is fine where it means "never".
+    let config = load(&format!(
+        "[balance]\nmax_wait_ms = 0\nmax_failovers = 0\n{provider}"
+    ))
+    .expect("valid");
+    assert_eq!(config.balance.max_wait, Duration::ZERO);
+    assert_eq!(config.balance.max_failovers, Some(0));
+}
+
+#[test]
+fn provider_weight_and_limits_are_checked_and_named() {
+    for (line, key) in [
+        ("weight = 0", "weight"),
+        ("weight = -1.5", "weight"),
+        ("weight = nan", "weight"),
+        ("weight = inf", "weight"),
+        ("rpm = 0", "rpm"),
+        ("tpm = -5", "tpm"),
+        ("limit_rpm = 0", "limit_rpm"),
+        ("limit_tpm = 0", "limit_tpm"),
+    ] {
+        let err = error(&format!("[[providers]]\nkind = \"openai\"\n{line}\n"));
+        assert_eq!(err.line(), Some(3), "{line}: {err}");
+        assert!(err.message.contains(&format!("`{key}`")), "{line}: {err}");
+    }
+    let err = error("[[providers]]\nkind = \"openai\"\nweight = \"heavy\"\n");
+    assert_eq!(err.line(), Some(3), "{err}");
+    let err = error("[[providers]]\nkind = \"openai\"\nrpm = 5\nlimit_rpm = 6\n");
+    assert!(err.message.contains("duplicate key"), "{err}");
+}

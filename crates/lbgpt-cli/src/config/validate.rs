@@ -2,12 +2,13 @@
 //! belong to the other provider kind, duplicate names. Every error names the key and its line.
 
 use super::error::ConfigError;
-use super::file::{ProviderKind, RawConfig, RawProvider, RawRetry};
+use super::file::{ProviderKind, RawBalance, RawConfig, RawProvider, RawRetry};
 use super::secret::ConfigSecret;
 use super::settings::{
-    AzureCredential, Config, ErrorSite, ProviderApi, ProviderSettings, RetrySettings, SecretSource,
-    TransportSettings, DEFAULT_AZURE_KEY_ENV, DEFAULT_MAX_CONCURRENT_REQUESTS,
-    DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_KEY_ENV, NO_PROXY,
+    AzureCredential, BalanceSettings, Config, ErrorSite, ProviderApi, ProviderSettings,
+    RetrySettings, SecretSource, StrategyChoice, TransportSettings, DEFAULT_AZURE_KEY_ENV,
+    DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_KEY_ENV,
+    DEFAULT_WEIGHT, NO_PROXY,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
@@ -60,10 +61,16 @@ pub fn validate(path: &Path, source: &str, raw: RawConfig) -> Result<Config, Con
         providers.push(settings);
     }
 
+    let balance = match raw.balance {
+        None => BalanceSettings::defaults_for(&providers),
+        Some(balance) => checker.balance(balance.into_inner(), &providers)?,
+    };
+
     Ok(Config {
         path: path.to_owned(),
         max_concurrent_requests,
         retry,
+        balance,
         providers,
     })
 }
@@ -95,6 +102,114 @@ impl Checker<'_> {
             ));
         }
         Ok(number as u64)
+    }
+
+    fn non_negative(&self, value: &Spanned<i64>, key: &str) -> Result<u64, ConfigError> {
+        let number = *value.get_ref();
+        u64::try_from(number).map_err(|_| {
+            self.error(
+                value.span(),
+                format!("key `{key}`: must be 0 or more, got {number}"),
+            )
+        })
+    }
+
+    /// The key as written on the line of `span` (`limit_rpm` for an alias of `rpm`), or
+    /// `fallback` when the line does not show it.
+    fn written_key<'k>(&self, span: &Range<usize>, fallback: &'k str) -> std::borrow::Cow<'k, str> {
+        let start = self
+            .source
+            .get(..span.start)
+            .map_or(0, |before| before.rfind('\n').map_or(0, |i| i + 1));
+        self.source
+            .get(start..span.start)
+            .and_then(|line| line.split('=').next())
+            .map(str::trim)
+            .filter(|key| {
+                !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+            .map_or(std::borrow::Cow::Borrowed(fallback), |key| {
+                std::borrow::Cow::Owned(key.to_owned())
+            })
+    }
+
+    fn limit(&self, value: &Option<Spanned<i64>>, key: &str) -> Result<Option<u64>, ConfigError> {
+        value
+            .as_ref()
+            .map(|v| self.positive(v, &self.written_key(&v.span(), key)))
+            .transpose()
+    }
+
+    fn balance(
+        &self,
+        raw: RawBalance,
+        providers: &[ProviderSettings],
+    ) -> Result<BalanceSettings, ConfigError> {
+        let defaults = BalanceSettings::defaults_for(providers);
+        let strategy = match &raw.strategy {
+            None => defaults.strategy,
+            Some(name) => {
+                let strategy = StrategyChoice::from_name(name.get_ref()).ok_or_else(|| {
+                    let known: Vec<String> = StrategyChoice::NAMES
+                        .iter()
+                        .map(|(name, _)| format!("`{name}`"))
+                        .collect();
+                    self.error(
+                        name.span(),
+                        format!(
+                            "key `strategy`: unknown strategy \"{}\"; expected one of {}",
+                            name.get_ref(),
+                            known.join(", ")
+                        ),
+                    )
+                })?;
+                if strategy == StrategyChoice::MaxHeadroom
+                    && !providers.iter().any(ProviderSettings::has_limits)
+                {
+                    return Err(self.error(
+                        name.span(),
+                        "key `strategy`: \"max_headroom\" picks the provider with the most room \
+                         under its limits, but no provider sets `rpm` or `tpm`; set them (for \
+                         example rpm = 500, tpm = 200000) or choose another strategy",
+                    ));
+                }
+                strategy
+            }
+        };
+        let max_wait = match &raw.max_wait_ms {
+            None => defaults.max_wait,
+            Some(value) => Duration::from_millis(self.non_negative(value, "max_wait_ms")?),
+        };
+        let max_failovers = raw
+            .max_failovers
+            .as_ref()
+            .map(|value| {
+                self.non_negative(value, "max_failovers")
+                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            })
+            .transpose()?;
+        let breaker_failures = match &raw.breaker_failures {
+            None => defaults.breaker_failures,
+            Some(value) => {
+                let n = self.positive(value, "breaker_failures")?;
+                u32::try_from(n).map_err(|_| {
+                    self.error(
+                        value.span(),
+                        format!("key `breaker_failures`: {n} is too large"),
+                    )
+                })?
+            }
+        };
+        let breaker_open = self
+            .millis(&raw.breaker_open_ms, "breaker_open_ms")?
+            .unwrap_or(defaults.breaker_open);
+        Ok(BalanceSettings {
+            strategy,
+            max_wait,
+            max_failovers,
+            breaker_failures,
+            breaker_open,
+        })
     }
 
     fn millis(
@@ -290,10 +405,29 @@ impl Checker<'_> {
             }
         };
 
+        let weight = match &raw.weight {
+            None => DEFAULT_WEIGHT,
+            Some(weight) => {
+                let value = *weight.get_ref();
+                if !(value.is_finite() && value > 0.0) {
+                    return Err(self.error(
+                        weight.span(),
+                        format!("key `weight`: must be a number greater than 0, got {value}"),
+                    ));
+                }
+                value
+            }
+        };
+        let rpm = self.limit(&raw.rpm, "rpm")?;
+        let tpm = self.limit(&raw.tpm, "tpm")?;
+
         Ok(ProviderSettings {
             name,
             transport,
             api,
+            weight,
+            rpm,
+            tpm,
             site: self.site(span),
         })
     }

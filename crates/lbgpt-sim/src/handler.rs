@@ -204,6 +204,15 @@ impl State {
             return unauthorized(presented.is_some());
         };
         let arrival = key.counters.arrive();
+        // Switches set at run time come before validation and faults (scripted faults wait).
+        if key.is_revoked() {
+            key.counters.revoked_refusal();
+            return unauthorized(true);
+        }
+        if key.is_quota_exhausted() {
+            key.counters.quota_refusal();
+            return insufficient_quota();
+        }
 
         let request = match parse_request(body_json, &route) {
             Ok(request) => request,
@@ -219,7 +228,13 @@ impl State {
                     conn.request_reset();
                     return never().await;
                 }
-                other => return self.fault_answer(&other, &key, &request, &route),
+                other => {
+                    let response = self.fault_answer(&other, &key, &request, &route);
+                    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                        key.counters.injected_429();
+                    }
+                    return response;
+                }
             }
         }
 
@@ -374,19 +389,12 @@ impl State {
                 reply::set_retry_after(&mut response, *retry_after);
                 response
             }
-            Fault::InsufficientQuota => reply::error(
-                429,
-                ApiErrorBody {
-                    message: "You exceeded your current quota, please check your plan and billing details.",
-                    kind: "insufficient_quota",
-                    param: None,
-                    code: Some("insufficient_quota"),
-                },
-            ),
+            Fault::InsufficientQuota => insufficient_quota(),
             Fault::ServerError => reply::error(
                 500,
                 ApiErrorBody {
-                    message: "The server had an error while processing your request. Sorry about that!",
+                    message:
+                        "The server had an error while processing your request. Sorry about that!",
                     kind: "server_error",
                     param: None,
                     code: None,
@@ -441,7 +449,11 @@ impl State {
             }
             Fault::NonJsonBody(status) => {
                 let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY);
-                let title = format!("{} {}", code.as_u16(), code.canonical_reason().unwrap_or("Error"));
+                let title = format!(
+                    "{} {}",
+                    code.as_u16(),
+                    code.canonical_reason().unwrap_or("Error")
+                );
                 let page = format!(
                     "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
                 );
@@ -461,7 +473,20 @@ impl State {
     }
 }
 
-/// `401`: no key or an unknown key (never echoing what was sent).
+/// `429 insufficient_quota`: the key's quota (billing) is used up; retrying does not help.
+fn insufficient_quota() -> Response<Body> {
+    reply::error(
+        429,
+        ApiErrorBody {
+            message: "You exceeded your current quota, please check your plan and billing details.",
+            kind: "insufficient_quota",
+            param: None,
+            code: Some("insufficient_quota"),
+        },
+    )
+}
+
+/// `401`: no key, an unknown or a revoked key (never echoing what was sent).
 fn unauthorized(key_presented: bool) -> Response<Body> {
     if key_presented {
         reply::error(

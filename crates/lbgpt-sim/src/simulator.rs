@@ -1,7 +1,7 @@
 //! The running simulator and its handle.
 
 use crate::server::serve;
-use crate::state::State;
+use crate::state::{KeyState, State};
 use crate::{Fault, KeyStats, SeenRequest, SimConfig, SimError, SimStats};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -79,6 +79,43 @@ impl Simulator {
         match self.state.find_key(key) {
             Some(key) => key.script(faults),
             None => tracing::warn!("simulator: script for an unknown key ignored"),
+        }
+    }
+
+    /// Revokes `key` (its key string or id): from now on its requests get `401` with code
+    /// `invalid_api_key`, as a deleted or rotated-out key does (counted in
+    /// [`KeyStats::unauthorized`]; requests already past authentication finish normally).
+    /// Returns whether the key is known.
+    pub fn revoke_key(&self, key: &str) -> bool {
+        self.with_key(key, |key| key.set_revoked(true))
+    }
+
+    /// Undoes [`revoke_key`](Simulator::revoke_key). Returns whether the key is known.
+    pub fn restore_key(&self, key: &str) -> bool {
+        self.with_key(key, |key| key.set_revoked(false))
+    }
+
+    /// Makes `key` (its key string or id) answer every request with `429` code
+    /// `insufficient_quota` (the billing quota is used up; no `retry-after`), or serve normally
+    /// again with `false`. Counted in [`KeyStats::insufficient_quota`]. Returns whether the key
+    /// is known.
+    ///
+    /// A revoked key answers 401 first. While either switch applies, scripted faults wait
+    /// and the key's limits are not charged.
+    pub fn set_quota_exhausted(&self, key: &str, exhausted: bool) -> bool {
+        self.with_key(key, |key| key.set_quota_exhausted(exhausted))
+    }
+
+    fn with_key(&self, key: &str, change: impl FnOnce(&KeyState)) -> bool {
+        match self.state.find_key(key) {
+            Some(key) => {
+                change(key);
+                true
+            }
+            None => {
+                tracing::warn!("simulator: change to an unknown key ignored");
+                false
+            }
         }
     }
 

@@ -8,6 +8,7 @@ use crate::seen::SeenLog;
 use crate::stats::{KeyCounters, ServerCounters};
 use crate::{Fault, KeyStats, Latency, SimConfig, SimConfigError, SimStats};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Locks a mutex, ignoring poisoning (the guarded data stays consistent: no code path panics
@@ -23,6 +24,11 @@ pub(crate) struct KeyState {
     id_hash: u64,
     pub(crate) limiter: Mutex<KeyLimiter>,
     pub(crate) limited: bool,
+    /// Set by [`Simulator::revoke_key`](crate::Simulator::revoke_key): answer 401.
+    revoked: AtomicBool,
+    /// Set by [`Simulator::set_quota_exhausted`](crate::Simulator::set_quota_exhausted):
+    /// answer 429 `insufficient_quota`.
+    quota_exhausted: AtomicBool,
     script: Mutex<VecDeque<Fault>>,
     random: Option<RandomFaults>,
     pub(crate) counters: KeyCounters,
@@ -44,6 +50,22 @@ impl KeyState {
 
     pub(crate) fn script(&self, faults: impl IntoIterator<Item = Fault>) {
         lock(&self.script).extend(faults);
+    }
+
+    pub(crate) fn is_revoked(&self) -> bool {
+        self.revoked.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_revoked(&self, revoked: bool) {
+        self.revoked.store(revoked, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_quota_exhausted(&self) -> bool {
+        self.quota_exhausted.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_quota_exhausted(&self, exhausted: bool) {
+        self.quota_exhausted.store(exhausted, Ordering::Relaxed);
     }
 }
 
@@ -105,6 +127,8 @@ impl State {
                 id_hash: fnv1a(FNV_OFFSET, id.as_bytes()),
                 limited: limiter.is_limited(),
                 limiter: Mutex::new(limiter),
+                revoked: AtomicBool::new(false),
+                quota_exhausted: AtomicBool::new(false),
                 script: Mutex::new(VecDeque::new()),
                 random: key.random_faults,
                 counters: KeyCounters::default(),

@@ -41,6 +41,17 @@ pub struct KeyStats {
     pub rate_limited: u64,
     /// Faults applied, scripted or random ([`Fault::Stall`](crate::Fault::Stall) included).
     pub faults_injected: u64,
+    /// The faults among `faults_injected` answered with a `429`
+    /// ([`Fault::RateLimited`](crate::Fault::RateLimited),
+    /// [`Fault::InsufficientQuota`](crate::Fault::InsufficientQuota), or a 429 status).
+    /// Every 429 the key got is `rate_limited + injected_429s + insufficient_quota`.
+    pub injected_429s: u64,
+    /// `401 invalid_api_key` answers because the key was revoked
+    /// ([`Simulator::revoke_key`](crate::Simulator::revoke_key)).
+    pub unauthorized: u64,
+    /// `429 insufficient_quota` answers because the key's quota was set exhausted
+    /// ([`Simulator::set_quota_exhausted`](crate::Simulator::set_quota_exhausted)).
+    pub insufficient_quota: u64,
     /// Prompt tokens of the successful answers (as reported in their `usage`).
     pub prompt_tokens: u64,
     /// Completion tokens of the successful answers (as reported in their `usage`).
@@ -54,6 +65,9 @@ pub(crate) struct KeyCounters {
     succeeded: AtomicU64,
     rate_limited: AtomicU64,
     faults_injected: AtomicU64,
+    injected_429s: AtomicU64,
+    unauthorized: AtomicU64,
+    insufficient_quota: AtomicU64,
     prompt_tokens: AtomicU64,
     completion_tokens: AtomicU64,
 }
@@ -80,12 +94,27 @@ impl KeyCounters {
         self.faults_injected.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn injected_429(&self) {
+        self.injected_429s.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn revoked_refusal(&self) {
+        self.unauthorized.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn quota_refusal(&self) {
+        self.insufficient_quota.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> KeyStats {
         KeyStats {
             requests: self.requests.load(Ordering::Relaxed),
             succeeded: self.succeeded.load(Ordering::Relaxed),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             faults_injected: self.faults_injected.load(Ordering::Relaxed),
+            injected_429s: self.injected_429s.load(Ordering::Relaxed),
+            unauthorized: self.unauthorized.load(Ordering::Relaxed),
+            insufficient_quota: self.insufficient_quota.load(Ordering::Relaxed),
             prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
             completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
         }

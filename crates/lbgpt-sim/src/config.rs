@@ -147,6 +147,7 @@ pub struct KeyConfig {
     pub(crate) rpm: Option<u64>,
     pub(crate) tpm: Option<u64>,
     pub(crate) mode: LimitMode,
+    pub(crate) token_factor: f64,
     pub(crate) random_faults: Option<RandomFaults>,
 }
 
@@ -159,6 +160,7 @@ impl KeyConfig {
             rpm: None,
             tpm: None,
             mode: LimitMode::default(),
+            token_factor: 1.0,
             random_faults: None,
         }
     }
@@ -185,6 +187,17 @@ impl KeyConfig {
     /// the token bucket and Azure's short windows).
     pub fn limit_mode(mut self, mode: LimitMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Makes the key's provider count `factor` times the prompt tokens of
+    /// [`lbgpt_core::tokens::approx_prompt_tokens`] (rounded to the nearest token), both in
+    /// what its limits charge and in the `usage` its answers report (default 1.0). A factor
+    /// of 1.3 simulates a provider whose tokenizer counts 30 % more than the client's
+    /// estimate. Must be positive and finite ([`Simulator::start`](crate::Simulator::start)
+    /// refuses others).
+    pub fn token_factor(mut self, factor: f64) -> Self {
+        self.token_factor = factor;
         self
     }
 
@@ -220,6 +233,11 @@ impl KeyConfig {
     pub fn limit_mode_value(&self) -> LimitMode {
         self.mode
     }
+
+    /// The prompt-token factor (see [`KeyConfig::token_factor`]).
+    pub fn token_factor_value(&self) -> f64 {
+        self.token_factor
+    }
 }
 
 impl fmt::Debug for KeyConfig {
@@ -234,6 +252,7 @@ impl fmt::Debug for KeyConfig {
             .field("rpm", &self.rpm)
             .field("tpm", &self.tpm)
             .field("mode", &self.mode)
+            .field("token_factor", &self.token_factor)
             .field("random_faults", &self.random_faults)
             .finish()
     }

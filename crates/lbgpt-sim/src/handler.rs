@@ -9,7 +9,7 @@ use crate::Fault;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use lbgpt_core::tokens::{approx_prompt_tokens, approx_text_tokens};
+use lbgpt_core::tokens::approx_text_tokens;
 use lbgpt_core::ChatRequest;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -238,7 +238,7 @@ impl State {
             }
         }
 
-        let prompt_tokens = approx_prompt_tokens(&request);
+        let prompt_tokens = key.prompt_tokens(&request);
         let choices = request.n.unwrap_or(1);
         let budget = u64::from(request.completion_budget().unwrap_or(0));
         let charge = prompt_tokens.saturating_add(budget.saturating_mul(u64::from(choices)));
@@ -433,7 +433,7 @@ impl State {
                 )
             }
             Fault::MalformedJson => {
-                let (body, _) = self.completion(request, route, approx_prompt_tokens(request));
+                let (body, _) = self.completion(request, route, key.prompt_tokens(request));
                 let text = body.to_string();
                 let mut end = text.len() / 2;
                 while !text.is_char_boundary(end) {

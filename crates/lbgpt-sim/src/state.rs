@@ -7,6 +7,8 @@ use crate::rng::{fnv1a, unit, FNV_OFFSET};
 use crate::seen::SeenLog;
 use crate::stats::{KeyCounters, ServerCounters};
 use crate::{Fault, KeyStats, Latency, SimConfig, SimConfigError, SimStats};
+use lbgpt_core::tokens::approx_prompt_tokens;
+use lbgpt_core::ChatRequest;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -24,6 +26,8 @@ pub(crate) struct KeyState {
     id_hash: u64,
     pub(crate) limiter: Mutex<KeyLimiter>,
     pub(crate) limited: bool,
+    /// See [`KeyConfig::token_factor`](crate::KeyConfig::token_factor).
+    token_factor: f64,
     /// Set by [`Simulator::revoke_key`](crate::Simulator::revoke_key): answer 401.
     revoked: AtomicBool,
     /// Set by [`Simulator::set_quota_exhausted`](crate::Simulator::set_quota_exhausted):
@@ -50,6 +54,17 @@ impl KeyState {
 
     pub(crate) fn script(&self, faults: impl IntoIterator<Item = Fault>) {
         lock(&self.script).extend(faults);
+    }
+
+    /// The prompt tokens this key's provider counts for `request`: the approximate count
+    /// times the key's token factor, rounded to the nearest token.
+    pub(crate) fn prompt_tokens(&self, request: &ChatRequest) -> u64 {
+        let approx = approx_prompt_tokens(request);
+        if self.token_factor == 1.0 {
+            return approx;
+        }
+        // Saturating float-to-int conversion; the factor is finite and positive.
+        (approx as f64 * self.token_factor).round() as u64
     }
 
     pub(crate) fn is_revoked(&self) -> bool {
@@ -110,6 +125,12 @@ impl State {
                     "must be at least 1 (leave it out for no limit)",
                 ));
             }
+            if !(key.token_factor.is_finite() && key.token_factor > 0.0) {
+                return Err(SimConfigError::invalid(
+                    field("token_factor"),
+                    format!("must be a positive number, got {}", key.token_factor),
+                ));
+            }
             if let Some((setting, message)) = key.mode.problem() {
                 return Err(SimConfigError::invalid(field(setting), message));
             }
@@ -127,6 +148,7 @@ impl State {
                 id_hash: fnv1a(FNV_OFFSET, id.as_bytes()),
                 limited: limiter.is_limited(),
                 limiter: Mutex::new(limiter),
+                token_factor: key.token_factor,
                 revoked: AtomicBool::new(false),
                 quota_exhausted: AtomicBool::new(false),
                 script: Mutex::new(VecDeque::new()),

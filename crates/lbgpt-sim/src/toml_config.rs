@@ -47,6 +47,7 @@ struct TomlKey {
     limit_mode: Option<TomlLimitMode>,
     window_ms: Option<u64>,
     period_ms: Option<u64>,
+    token_factor: Option<f64>,
     fault_probability: Option<f64>,
     faults: Option<Vec<TomlFault>>,
 }
@@ -116,6 +117,7 @@ impl SimConfig {
     ///                                # short windows: their length, default 10000
     /// period_ms = 60000              # token bucket: refill time from empty, default 60000
     ///                                # short windows: the period limits are per, default 60000
+    /// token_factor = 1.3             # prompt tokens counted x this, default 1.0
     /// fault_probability = 0.2        # optional random faults
     /// faults = [                     # the mix; default: FaultMix::default()
     ///   { kind = "rate_limited", weight = 4, retry_after_ms = 100 },
@@ -247,6 +249,15 @@ impl TomlKey {
             self.period_ms.map(Duration::from_millis),
             &field,
         )?);
+        if let Some(factor) = self.token_factor {
+            if !(factor.is_finite() && factor > 0.0) {
+                return Err(SimConfigError::invalid(
+                    field("token_factor"),
+                    format!("must be a positive number, got {factor}"),
+                ));
+            }
+            key = key.token_factor(factor);
+        }
         match (self.fault_probability, self.faults) {
             (None, None) => {}
             (None, Some(_)) => {

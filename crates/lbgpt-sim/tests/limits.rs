@@ -243,3 +243,63 @@ async fn limits_and_counters_hold_under_concurrency() {
         (120, 50, 70)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn token_factor_scales_prompt_tokens_in_limits_and_usage() {
+    let sim = Simulator::start(
+        SimConfig::new()
+            .key(KeyConfig::new("sk-sim-a").tpm(100).token_factor(1.5))
+            .key(KeyConfig::new("sk-sim-b").tpm(100)),
+    )
+    .await
+    .expect("starts");
+    let client = paused_client();
+    // "hi" is 8 prompt tokens by the approximation; this provider counts 12.
+    let request = chat("hi").max_tokens(20);
+    let scaled = post_openai(&client, &sim, "sk-sim-a", &request)
+        .await
+        .expect("sent");
+    assert_eq!(scaled.status(), 200);
+    assert_eq!(
+        header(&scaled, "x-ratelimit-remaining-tokens").as_deref(),
+        Some("68"),
+        "charged 12 + 20"
+    );
+    let usage = json_body(scaled).await["usage"].clone();
+    assert_eq!(usage["prompt_tokens"], 12);
+    assert_eq!(
+        usage["total_tokens"].as_u64(),
+        usage["completion_tokens"].as_u64().map(|c| c + 12)
+    );
+    let plain = post_openai(&client, &sim, "sk-sim-b", &request)
+        .await
+        .expect("sent");
+    assert_eq!(
+        header(&plain, "x-ratelimit-remaining-tokens").as_deref(),
+        Some("72")
+    );
+    assert_eq!(json_body(plain).await["usage"]["prompt_tokens"], 8);
+    // 68 left, then 36, then 4: the third request does not fit.
+    for expected in [200, 200, 429] {
+        let status = post_openai(&client, &sim, "sk-sim-a", &request)
+            .await
+            .expect("sent")
+            .status();
+        assert_eq!(status, expected);
+    }
+    assert_eq!(sim.key_stats("sk-sim-a").map(|s| s.prompt_tokens), Some(36));
+}
+
+#[tokio::test]
+async fn a_token_factor_must_be_positive() {
+    for factor in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let error =
+            Simulator::start(SimConfig::new().key(KeyConfig::new("sk-sim-a").token_factor(factor)))
+                .await
+                .expect_err("refused");
+        assert!(
+            error.to_string().contains("keys[0].token_factor"),
+            "{error}"
+        );
+    }
+}

@@ -249,6 +249,7 @@ fn invalid_values_name_the_setting() {
             "keys[0].period_ms",
         ),
         ("[[keys]]\nkey = \"k\"\nwindow_ms = 0\n", "keys[0].window_ms"),
+        ("[[keys]]\nkey = \"k\"\ntoken_factor = 0.0\n", "keys[0].token_factor"),
     ];
     for (text, field) in cases {
         match SimConfig::from_toml_str(text) {
@@ -326,6 +327,7 @@ fn limit_modes_are_read_with_their_defaults() {
         key = "azure-1s"
         limit_mode = "short_windows"
         window_ms = 1000
+        token_factor = 1.25
         "#,
     )
     .expect("parses");
@@ -345,6 +347,8 @@ fn limit_modes_are_read_with_their_defaults() {
             LimitMode::short_windows_of(Duration::from_secs(1), Duration::from_secs(60)),
         ]
     );
+    assert_eq!(config.keys()[0].token_factor_value(), 1.0);
+    assert_eq!(config.keys()[5].token_factor_value(), 1.25);
     let unknown = error_of("[[keys]]\nkey = \"k\"\nlimit_mode = \"leaky\"\n");
     assert!(unknown.contains("leaky"), "{unknown}");
 }

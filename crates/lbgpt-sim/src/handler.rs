@@ -185,7 +185,7 @@ impl State {
         }
 
         let presented = presented_key(&parts.headers, &route).filter(|k| !k.is_empty());
-        let key = presented.and_then(|k| self.by_key.get(k)).cloned();
+        let key = presented.and_then(|k| self.key_for(k));
         let body_json: Option<Value> = serde_json::from_slice(&bytes).ok();
         if self.seen.is_enabled() {
             self.seen.push(SeenRequest::new(
@@ -261,7 +261,7 @@ impl State {
         };
 
         let (body, completion_tokens) = self.completion(&request, &route, prompt_tokens);
-        let latency = self.latency.for_tokens(completion_tokens);
+        let latency = self.latency().for_tokens(completion_tokens);
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }

@@ -2,7 +2,9 @@
 
 use crate::server::serve;
 use crate::state::{KeyState, State};
-use crate::{Fault, KeyStats, SeenRequest, SimConfig, SimError, SimStats};
+use crate::{
+    Fault, KeyConfig, KeyStats, Latency, SeenRequest, SimConfig, SimConfigError, SimError, SimStats,
+};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -106,10 +108,33 @@ impl Simulator {
         self.with_key(key, |key| key.set_quota_exhausted(exhausted))
     }
 
+    /// Starts serving another key (as if it had been configured), its limits starting now.
+    /// Refused with the same checks as at start (errors name `key.<setting>`), and when its
+    /// key string or id is already served. A key added under the id of a removed key counts
+    /// on from the removed key's counters.
+    pub fn add_key(&self, key: KeyConfig) -> Result<(), SimConfigError> {
+        self.state.add_key(&key)
+    }
+
+    /// Stops serving `key` (its key string or id): from now on it is unknown (`401`
+    /// `invalid_api_key`, counted nowhere per key), its script and limits are dropped, while
+    /// its counters stay in [`stats`](Simulator::stats) and
+    /// [`key_stats`](Simulator::key_stats). Requests already past authentication finish
+    /// normally. Returns whether the key was served.
+    pub fn remove_key(&self, key: &str) -> bool {
+        self.state.remove_key(key)
+    }
+
+    /// Changes the latency of successful answers from now on (requests already sleeping keep
+    /// theirs).
+    pub fn set_latency(&self, latency: Latency) {
+        self.state.set_latency(latency);
+    }
+
     fn with_key(&self, key: &str, change: impl FnOnce(&KeyState)) -> bool {
         match self.state.find_key(key) {
             Some(key) => {
-                change(key);
+                change(&key);
                 true
             }
             None => {
@@ -119,12 +144,14 @@ impl Simulator {
         }
     }
 
-    /// A snapshot of every counter.
+    /// A snapshot of every counter (keys removed with [`remove_key`](Simulator::remove_key)
+    /// included).
     pub fn stats(&self) -> SimStats {
         self.state.stats()
     }
 
-    /// A snapshot of one key's counters, by key string or id; `None` for an unknown key.
+    /// A snapshot of one key's counters, by key string or id (removed keys included); `None`
+    /// for a key never served.
     pub fn key_stats(&self, key: &str) -> Option<KeyStats> {
         self.state.key_stats(key)
     }
@@ -157,7 +184,7 @@ impl fmt::Debug for Simulator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Simulator")
             .field("addr", &self.addr)
-            .field("keys", &self.state.by_id.len())
+            .field("keys", &self.state.key_count())
             .finish()
     }
 }

@@ -148,3 +148,129 @@ async fn injected_429s_are_told_apart_from_limit_429s() {
         (4, 3, 1)
     );
 }
+
+#[tokio::test]
+async fn keys_added_at_run_time_are_served_with_their_limits() {
+    let sim = Simulator::start(SimConfig::new().key(KeyConfig::new("sk-sim-a")))
+        .await
+        .expect("starts");
+    let client = client();
+    assert_eq!(status(&client, &sim, "sk-sim-new").await, 401);
+    sim.add_key(KeyConfig::new("sk-sim-new").name("new").rpm(1))
+        .expect("added");
+    assert_eq!(status(&client, &sim, "sk-sim-new").await, 200);
+    assert_eq!(
+        status(&client, &sim, "sk-sim-new").await,
+        429,
+        "its limit applies"
+    );
+    let stats = sim.stats();
+    assert_eq!(
+        (stats.keys["new"].succeeded, stats.keys["new"].rate_limited),
+        (1, 1)
+    );
+    assert!(sim
+        .seen_requests()
+        .last()
+        .is_some_and(|r| r.key_id.as_deref() == Some("new")));
+
+    for (bad, field) in [
+        (KeyConfig::new("sk-sim-a"), "key.key"),
+        (KeyConfig::new("sk-other").name("new"), "key.name"),
+        (KeyConfig::new("sk-other").rpm(0), "key.rpm"),
+        (KeyConfig::new(" "), "key.key"),
+    ] {
+        let error = sim.add_key(bad).expect_err("refused");
+        assert!(error.to_string().contains(field), "{field}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn removed_keys_get_401_and_keep_their_counters() {
+    let sim = Simulator::start(
+        SimConfig::new()
+            .key(KeyConfig::new("sk-sim-a").name("a").rpm(2))
+            .key(KeyConfig::new("sk-sim-b")),
+    )
+    .await
+    .expect("starts");
+    let client = client();
+    assert_eq!(status(&client, &sim, "sk-sim-a").await, 200);
+    assert_eq!(status(&client, &sim, "sk-sim-a").await, 200);
+    assert!(sim.remove_key("sk-sim-a"));
+    assert!(!sim.remove_key("a"), "already removed");
+    let refused = post_openai(&client, &sim, "sk-sim-a", &chat("hello"))
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 401);
+    assert_eq!(json_body(refused).await["error"]["code"], "invalid_api_key");
+    assert_eq!(status(&client, &sim, "sk-sim-b").await, 200);
+
+    let stats = sim.stats();
+    assert_eq!(
+        stats.keys["a"].succeeded, 2,
+        "removed keys are still reported"
+    );
+    assert_eq!(stats.keys["a"].requests, 2, "the 401 counts for no key");
+    assert_eq!(sim.key_stats("sk-sim-a").map(|s| s.succeeded), Some(2));
+    assert!(!sim.revoke_key("a"), "switches apply to served keys only");
+
+    // Added again: counting resumes, with fresh limits.
+    sim.add_key(KeyConfig::new("sk-sim-a").name("a").rpm(2))
+        .expect("added again");
+    assert_eq!(status(&client, &sim, "sk-sim-a").await, 200);
+    assert_eq!(sim.key_stats("a").map(|s| s.succeeded), Some(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn latency_can_change_at_run_time() {
+    use std::time::Duration;
+    use tokio::time::Instant;
+    let sim = Simulator::start(SimConfig::new().key(KeyConfig::new("sk-sim-a")))
+        .await
+        .expect("starts");
+    let client = reqwest::Client::builder()
+        .pool_idle_timeout(None)
+        .build()
+        .expect("client builds");
+    let started = Instant::now();
+    assert_eq!(status(&client, &sim, "sk-sim-a").await, 200);
+    assert!(started.elapsed() < Duration::from_millis(5));
+    sim.set_latency(lbgpt_sim::Latency::fixed(Duration::from_secs(7)));
+    let started = Instant::now();
+    assert_eq!(status(&client, &sim, "sk-sim-a").await, 200);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(7) && waited < Duration::from_millis(7_005),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_in_flight_on_a_removed_or_revoked_key_finish() {
+    use std::time::Duration;
+    let sim = Simulator::start(
+        SimConfig::new()
+            .key(KeyConfig::new("sk-sim-a"))
+            .key(KeyConfig::new("sk-sim-b"))
+            .latency(lbgpt_sim::Latency::fixed(Duration::from_secs(5))),
+    )
+    .await
+    .expect("starts");
+    let client = reqwest::Client::builder()
+        .pool_idle_timeout(None)
+        .build()
+        .expect("client builds");
+    let (a, b, ()) = tokio::join!(
+        status(&client, &sim, "sk-sim-a"),
+        status(&client, &sim, "sk-sim-b"),
+        async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(sim.remove_key("sk-sim-a"));
+            assert!(sim.revoke_key("sk-sim-b"));
+        }
+    );
+    assert_eq!((a, b), (200, 200));
+    assert_eq!(status(&client, &sim, "sk-sim-a").await, 401);
+    assert_eq!(status(&client, &sim, "sk-sim-b").await, 401);
+}

@@ -203,7 +203,7 @@ impl State {
         let Some(key) = key else {
             return unauthorized(presented.is_some());
         };
-        let arrival = key.counters.arrive();
+        let arrival = key.counters.arrive(self.clock.now());
         // Switches set at run time come before validation and faults (scripted faults wait).
         if key.is_revoked() {
             key.counters.revoked_refusal();
@@ -259,6 +259,7 @@ impl State {
         } else {
             None
         };
+        key.counters.charged(charge);
 
         let (body, completion_tokens) = self.completion(&request, &route, prompt_tokens);
         let latency = self.latency().for_tokens(completion_tokens);

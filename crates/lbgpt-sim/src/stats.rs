@@ -1,8 +1,12 @@
-//! Counters a test can read: lock-free atomics updated on the request path, copied into plain
-//! snapshots on demand.
+//! Counters a test can read: atomics updated on the request path (plus one short lock per
+//! arrival for the peak windows), copied into plain snapshots on demand.
 
-use std::collections::BTreeMap;
+use crate::state::lock;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// What the simulator has seen, as a snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,10 +60,19 @@ pub struct KeyStats {
     pub prompt_tokens: u64,
     /// Completion tokens of the successful answers (as reported in their `usage`).
     pub completion_tokens: u64,
+    /// Tokens charged at arrival by the requests the key's limits let through (prompt tokens
+    /// times the [token factor](crate::KeyConfig::token_factor), plus the completion budget
+    /// times `n`), counted whether or not the key has a TPM limit.
+    pub tokens_charged: u64,
+    /// The most arrivals (`requests`) within any 10 s: how hard clients pushed the key,
+    /// whatever its answers. Compare with a short-window limit's allowance (RPM/6).
+    pub peak_requests_10s: u64,
+    /// The most arrivals (`requests`) within any 60 s. Compare with the RPM limit.
+    pub peak_requests_60s: u64,
 }
 
 /// The live counters of one key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct KeyCounters {
     requests: AtomicU64,
     succeeded: AtomicU64,
@@ -70,12 +83,81 @@ pub(crate) struct KeyCounters {
     insufficient_quota: AtomicU64,
     prompt_tokens: AtomicU64,
     completion_tokens: AtomicU64,
+    tokens_charged: AtomicU64,
+    peaks: Mutex<[ArrivalPeak; 2]>,
+}
+
+impl Default for KeyCounters {
+    fn default() -> Self {
+        KeyCounters {
+            requests: AtomicU64::new(0),
+            succeeded: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            faults_injected: AtomicU64::new(0),
+            injected_429s: AtomicU64::new(0),
+            unauthorized: AtomicU64::new(0),
+            insufficient_quota: AtomicU64::new(0),
+            prompt_tokens: AtomicU64::new(0),
+            completion_tokens: AtomicU64::new(0),
+            tokens_charged: AtomicU64::new(0),
+            peaks: Mutex::new([
+                ArrivalPeak::new(Duration::from_secs(10)),
+                ArrivalPeak::new(Duration::from_secs(60)),
+            ]),
+        }
+    }
+}
+
+/// The most arrivals seen within any `window`: arrivals are kept for `window` (merged per
+/// instant), and the count after each arrival is a candidate for the peak.
+#[derive(Debug)]
+struct ArrivalPeak {
+    window: Duration,
+    arrivals: VecDeque<(Instant, u64)>,
+    count: u64,
+    peak: u64,
+}
+
+impl ArrivalPeak {
+    fn new(window: Duration) -> Self {
+        ArrivalPeak {
+            window,
+            arrivals: VecDeque::new(),
+            count: 0,
+            peak: 0,
+        }
+    }
+
+    /// Counts an arrival at `now`; arrivals at `now - window` or earlier no longer count.
+    fn arrive(&mut self, now: Instant) {
+        while let Some(&(at, n)) = self.arrivals.front() {
+            if at + self.window > now {
+                break;
+            }
+            self.count -= n;
+            self.arrivals.pop_front();
+        }
+        match self.arrivals.back_mut() {
+            Some((at, n)) if *at >= now => *n += 1,
+            _ => self.arrivals.push_back((now, 1)),
+        }
+        self.count += 1;
+        self.peak = self.peak.max(self.count);
+    }
 }
 
 impl KeyCounters {
-    /// Counts an arrival and returns its number (0 for the first).
-    pub(crate) fn arrive(&self) -> u64 {
+    /// Counts an arrival at `now` and returns its number (0 for the first).
+    pub(crate) fn arrive(&self, now: Instant) -> u64 {
+        for peak in lock(&self.peaks).iter_mut() {
+            peak.arrive(now);
+        }
         self.requests.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Counts the tokens charged by a request the limits let through.
+    pub(crate) fn charged(&self, tokens: u64) {
+        self.tokens_charged.fetch_add(tokens, Ordering::Relaxed);
     }
 
     pub(crate) fn succeed(&self, prompt_tokens: u64, completion_tokens: u64) {
@@ -107,6 +189,7 @@ impl KeyCounters {
     }
 
     pub(crate) fn snapshot(&self) -> KeyStats {
+        let peaks = lock(&self.peaks);
         KeyStats {
             requests: self.requests.load(Ordering::Relaxed),
             succeeded: self.succeeded.load(Ordering::Relaxed),
@@ -117,6 +200,9 @@ impl KeyCounters {
             insufficient_quota: self.insufficient_quota.load(Ordering::Relaxed),
             prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
             completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
+            tokens_charged: self.tokens_charged.load(Ordering::Relaxed),
+            peak_requests_10s: peaks[0].peak,
+            peak_requests_60s: peaks[1].peak,
         }
     }
 }
@@ -186,5 +272,29 @@ impl ServerCounters {
             resets: self.resets.load(Ordering::Relaxed),
             keys,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peaks_count_arrivals_within_any_window() {
+        let start = Instant::now();
+        let counters = KeyCounters::default();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        // 3 at 0 s, 4 spread over 5..9 s, 2 at 10 s (the 0 s ones have left the 10 s window).
+        for t in [0, 0, 0, 5_000, 6_000, 7_000, 9_999, 10_000, 10_000] {
+            counters.arrive(at(t));
+        }
+        let stats = counters.snapshot();
+        assert_eq!(stats.requests, 9);
+        assert_eq!(stats.peak_requests_10s, 7);
+        assert_eq!(stats.peak_requests_60s, 9);
+        // A minute later the window starts over; the peaks stay.
+        counters.arrive(at(70_000));
+        let stats = counters.snapshot();
+        assert_eq!((stats.peak_requests_10s, stats.peak_requests_60s), (7, 9));
     }
 }

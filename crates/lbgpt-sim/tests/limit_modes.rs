@@ -89,6 +89,11 @@ async fn short_windows_accept_a_sixth_of_the_rpm_per_10_seconds() {
     assert_eq!(send(&client, &sim, 100).await, (99, 1));
     let stats = sim.key_stats("sk-sim-a").expect("known");
     assert_eq!((stats.succeeded, stats.rate_limited), (200, 3));
+    // Every arrival from 4 s to 10 s lies within one 10 s span.
+    assert_eq!(
+        (stats.peak_requests_10s, stats.peak_requests_60s),
+        (203, 203)
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -287,7 +287,16 @@ async fn token_factor_scales_prompt_tokens_in_limits_and_usage() {
             .status();
         assert_eq!(status, expected);
     }
-    assert_eq!(sim.key_stats("sk-sim-a").map(|s| s.prompt_tokens), Some(36));
+    let stats = sim.key_stats("sk-sim-a").expect("known");
+    assert_eq!(stats.prompt_tokens, 36);
+    assert_eq!(
+        stats.tokens_charged, 96,
+        "three requests of 12 + 20 let through"
+    );
+    assert_eq!(
+        sim.key_stats("sk-sim-b").map(|s| s.tokens_charged),
+        Some(28)
+    );
 }
 
 #[tokio::test]

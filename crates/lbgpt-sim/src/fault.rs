@@ -9,7 +9,10 @@ use std::time::Duration;
 /// [`KeyConfig::random_faults`](crate::KeyConfig::random_faults). Faults are applied after the
 /// request passed authentication and validation and before the rate limits, and a faulted
 /// request is not charged against the limits (except [`Fault::Stall`], which answers normally
-/// afterwards).
+/// afterwards). While a key is revoked or its quota exhausted
+/// ([`Simulator::revoke_key`](crate::Simulator::revoke_key),
+/// [`Simulator::set_quota_exhausted`](crate::Simulator::set_quota_exhausted)), its scripted
+/// faults wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {

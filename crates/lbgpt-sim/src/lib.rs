@@ -9,15 +9,15 @@
 //!   `api-key: KEY` header or `Authorization: Bearer KEY` (Azure). A missing or unaccepted
 //!   `api-version` is a 400; an undeclared deployment (when any are declared) a 404
 //!   `DeploymentNotFound`. `GET /health` answers `ok`.
-//! - **Keys.** Only configured keys are served; a missing or unknown key gets a 401 with an
-//!   OpenAI-shaped body (code `invalid_api_key`, or `missing_api_key` when none was sent) that
-//!   never echoes the key.
+//! - **Keys.** Only configured (or added) keys are served; a missing, unknown, removed or
+//!   revoked key gets a 401 with an OpenAI-shaped body (code `invalid_api_key`, or
+//!   `missing_api_key` when none was sent) that never echoes the key.
 //! - **Requests.** The body must be a chat request ([`lbgpt_core::ChatRequest`]); unknown
 //!   fields are accepted. `stream: true` gets a 400 (streaming is not simulated yet), as do an
 //!   empty `messages`, `n` of 0 or above 128, and out-of-range sampling parameters.
 //! - **Answers** are deterministic: every choice's content is [`expected_answer`] of the
-//!   request, the id is `chatcmpl-sim-<hash>`, `n` choices, `usage` with prompt tokens from
-//!   [`lbgpt_core::tokens::approx_prompt_tokens`], `finish_reason` `"length"` when the
+//!   request, the id is `chatcmpl-sim-<hash>`, `n` choices, `usage` with prompt tokens as below,
+//!   `finish_reason` `"length"` when the
 //!   completion budget cut the answer. Every answer carries an `x-request-id`
 //!   (and, on Azure paths, the same `apim-request-id`).
 //! - **Limits.** Per key RPM and TPM, charged at arrival as Azure does: approximate prompt
@@ -34,8 +34,17 @@
 //!   `1.5s`, `6m0s`); `reset` is the time until the limit is wholly free again.
 //! - **Faults** ([`Fault`]): scripted for the next requests of a key with
 //!   [`Simulator::script`], or at random with [`KeyConfig::random_faults`] (seeded).
+//! - **Prompt tokens** are [`lbgpt_core::tokens::approx_prompt_tokens`] times the key's
+//!   [`KeyConfig::token_factor`] (default 1), in its limits and in the usage it reports: a
+//!   factor above 1 simulates a provider that counts more than the client estimates.
 //! - **Latency** ([`Latency`]): fixed plus per output token, before successful answers.
-//! - **Counters** ([`Simulator::stats`], [`Simulator::key_stats`]) and a bounded log of the
+//! - **Run-time changes**, effective for the next request (requests in flight finish as they
+//!   started): [`Simulator::revoke_key`] (401 `invalid_api_key` from then on),
+//!   [`Simulator::set_quota_exhausted`] (429 `insufficient_quota`), [`Simulator::add_key`],
+//!   [`Simulator::remove_key`] and [`Simulator::set_latency`].
+//! - **Counters** ([`Simulator::stats`], [`Simulator::key_stats`]): per key, arrivals,
+//!   successes, 429s of the limits apart from injected 429s, 401s of revoked keys, tokens used
+//!   and charged, the most arrivals within any 10 s and 60 s; and a bounded log of the
 //!   requests received with credentials redacted ([`Simulator::seen_requests`]).
 //!
 //! ```

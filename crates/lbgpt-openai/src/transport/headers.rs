@@ -1,7 +1,7 @@
 //! Reading the provider headers that matter: waits, rate limits, retry verdicts, request ids.
 
 use super::duration::{parse_millis, parse_reset_duration, parse_seconds};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use lbgpt_core::RateLimitInfo;
 use std::time::{Duration, SystemTime};
 
@@ -56,25 +56,58 @@ pub fn should_retry(headers: &HeaderMap) -> Option<bool> {
 
 /// The provider's request id: `x-request-id`, else `apim-request-id`.
 pub fn request_id(headers: &HeaderMap) -> Option<String> {
-    [X_REQUEST_ID, APIM_REQUEST_ID]
+    [&REQUEST_ID_NAME, &APIM_REQUEST_ID_NAME]
         .into_iter()
-        .find_map(|name| header_str(headers, name))
+        .find_map(|name| headers.get(name)?.to_str().ok().map(str::trim))
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
 }
 
+const REQUEST_ID_NAME: HeaderName = HeaderName::from_static(X_REQUEST_ID);
+const APIM_REQUEST_ID_NAME: HeaderName = HeaderName::from_static(APIM_REQUEST_ID);
+
+/// The common prefix of the rate-limit headers.
+const RATE_LIMIT_PREFIX: &str = "x-ratelimit-";
+
 /// The `x-ratelimit-*` headers (limit, remaining and reset, for requests and tokens), or
 /// `None` when none of them is present and readable.
+///
+/// One pass over the headers (no lookup per header name), so an answer without these headers
+/// costs next to nothing. When a header appears more than once, its first value counts.
 pub fn rate_limit(headers: &HeaderMap) -> Option<RateLimitInfo> {
-    let count = |name: &str| header_str(headers, name).and_then(|v| v.parse::<u64>().ok());
-    let reset = |name: &str| header_str(headers, name).and_then(parse_reset_duration);
     let mut info = RateLimitInfo::default();
-    info.limit_requests = count("x-ratelimit-limit-requests");
-    info.limit_tokens = count("x-ratelimit-limit-tokens");
-    info.remaining_requests = count("x-ratelimit-remaining-requests");
-    info.remaining_tokens = count("x-ratelimit-remaining-tokens");
-    info.reset_requests = reset("x-ratelimit-reset-requests");
-    info.reset_tokens = reset("x-ratelimit-reset-tokens");
+    // Bit i set: field i was seen already (only its first value counts).
+    let mut seen = 0u8;
+    for (name, value) in headers {
+        let Some(field) = name.as_str().strip_prefix(RATE_LIMIT_PREFIX) else {
+            continue;
+        };
+        let bit = match field {
+            "limit-requests" => 0,
+            "limit-tokens" => 1,
+            "remaining-requests" => 2,
+            "remaining-tokens" => 3,
+            "reset-requests" => 4,
+            "reset-tokens" => 5,
+            _ => continue,
+        };
+        if seen & (1 << bit) != 0 {
+            continue;
+        }
+        seen |= 1 << bit;
+        let Some(value) = value.to_str().ok().map(str::trim) else {
+            continue;
+        };
+        let count = || value.parse::<u64>().ok();
+        match bit {
+            0 => info.limit_requests = count(),
+            1 => info.limit_tokens = count(),
+            2 => info.remaining_requests = count(),
+            3 => info.remaining_tokens = count(),
+            4 => info.reset_requests = parse_reset_duration(value),
+            _ => info.reset_tokens = parse_reset_duration(value),
+        }
+    }
     (!info.is_empty()).then_some(info)
 }
 
@@ -181,6 +214,34 @@ mod tests {
         assert_eq!(info.remaining_tokens, Some(29_000));
         assert_eq!(info.reset_requests, Some(Duration::from_millis(120)));
         assert_eq!(info.reset_tokens, Some(Duration::from_secs(360)));
+    }
+
+    #[test]
+    fn rate_limit_takes_the_first_of_repeated_headers_and_ignores_others() {
+        let mut h = headers(&[
+            ("x-ratelimit-remaining-requests", "7"),
+            ("x-ratelimit-something-else", "1"),
+            ("x-ratelimit-", "2"),
+            ("content-type", "application/json"),
+        ]);
+        h.append(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("8"),
+        );
+        let info = rate_limit(&h).expect("rate limit info");
+        assert_eq!(info.remaining_requests, Some(7));
+        assert_eq!(info, {
+            let mut only = RateLimitInfo::default();
+            only.remaining_requests = Some(7);
+            only
+        });
+        // Header names are case-insensitive on the wire; the map stores them in lower case.
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_bytes(b"X-RateLimit-Limit-Tokens").expect("valid name"),
+            HeaderValue::from_static(" 900 "),
+        );
+        assert_eq!(rate_limit(&h).and_then(|i| i.limit_tokens), Some(900));
     }
 
     #[test]

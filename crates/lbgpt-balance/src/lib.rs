@@ -49,5 +49,7 @@
 
 pub mod retry;
 mod round_robin;
+pub mod tokens;
+pub mod usage;
 
 pub use round_robin::{MemberFuture, MemberService, RoundRobin};

@@ -1,0 +1,329 @@
+use super::{completion_budget, TokenEstimate, TokenEstimator};
+use lbgpt_core::tokens::approx_text_tokens;
+use lbgpt_core::{ChatMessage, ChatRequest, ContentPart, MessageContent, ResponseFormat};
+use std::sync::OnceLock;
+use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
+use tiktoken_rs::CoreBPE;
+
+/// Framing tokens per message (OpenAI cookbook, current chat models).
+const TOKENS_PER_MESSAGE: u64 = 3;
+/// Extra tokens when a message has a `name`.
+const TOKENS_PER_NAME: u64 = 1;
+/// Extra tokens per tool call in an assistant message (a heuristic).
+const TOKENS_PER_TOOL_CALL: u64 = 1;
+/// Tokens priming the reply (`<|start|>assistant<|message|>`).
+const REPLY_PRIMING: u64 = 3;
+/// Framing tokens per tool definition (a heuristic).
+const TOKENS_PER_TOOL: u64 = 8;
+/// An image part with `detail: "low"` costs a flat 85 tokens.
+const LOW_DETAIL_IMAGE: u64 = 85;
+/// Other images are counted as a 1024 x 1024 image at high detail.
+const HIGH_DETAIL_IMAGE: u64 = 765;
+
+/// A tokenizer's byte-pair encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// `o200k_base`: gpt-4o, gpt-4.1, gpt-4.5, gpt-5, o1, o3, o4 and their relatives.
+    O200kBase,
+    /// `cl100k_base`: gpt-4, gpt-3.5-turbo, and the default for unknown models.
+    Cl100kBase,
+}
+
+impl Encoding {
+    /// The encoding OpenAI uses for `model`: `o200k_base` for the gpt-4o / gpt-4.1 / gpt-4.5 /
+    /// gpt-5 / o-series / gpt-oss families (also with date suffixes and `ft:` prefixes),
+    /// `cl100k_base` for everything else, including models tiktoken does not know.
+    pub fn for_model(model: &str) -> Encoding {
+        match get_tokenizer(model) {
+            Some(Tokenizer::O200kBase | Tokenizer::O200kHarmony) => Encoding::O200kBase,
+            _ => Encoding::Cl100kBase,
+        }
+    }
+
+    /// The loaded BPE, built once per process (loading takes about 100 ms) and shared.
+    /// `None` only if the embedded tables fail to load, which they do not.
+    fn bpe(self) -> Option<&'static CoreBPE> {
+        static O200K: OnceLock<Option<CoreBPE>> = OnceLock::new();
+        static CL100K: OnceLock<Option<CoreBPE>> = OnceLock::new();
+        match self {
+            Encoding::O200kBase => O200K.get_or_init(|| tiktoken_rs::o200k_base().ok()),
+            Encoding::Cl100kBase => CL100K.get_or_init(|| tiktoken_rs::cl100k_base().ok()),
+        }
+        .as_ref()
+    }
+
+    /// Tokens of `text` in this encoding (special-token text counts as ordinary text, as the
+    /// API treats it).
+    pub fn count(self, text: &str) -> u64 {
+        if text.is_empty() {
+            return 0;
+        }
+        match self.bpe() {
+            Some(bpe) => bpe.encode_ordinary(text).len() as u64,
+            None => approx_text_tokens(text),
+        }
+    }
+
+    /// Loads this encoding now rather than on the first estimate (about 100 ms once per
+    /// process), e.g. at start-up so the first request does not pay for it.
+    pub fn preload(self) {
+        let _ = self.bpe();
+    }
+}
+
+/// Counts prompt tokens with OpenAI's tokenizer (tiktoken-rs, offline: its BPE tables are
+/// embedded in the binary) and the message framing of OpenAI's cookbook: 3 tokens per
+/// message plus its role, content and name (1 more for a name), tool calls' names and
+/// arguments (1 more each), and 3 tokens priming the reply.
+///
+/// Parts of the request the cookbook does not cover are approximated: tool definitions (name,
+/// description and JSON parameters, 8 tokens of framing each), a `json_schema` response format
+/// (its JSON), image parts (85 tokens at `detail: "low"`, else 765, a 1024 x 1024 image at high
+/// detail); audio and file parts are not counted. The usage tracker's correction factor
+/// absorbs what remains systematically different from the provider's count.
+///
+/// The encoding follows the request's model ([`Encoding::for_model`]) unless fixed with
+/// [`TiktokenEstimator::encoding`]. The BPE tables are loaded on first use and cached for the
+/// process.
+///
+/// ```
+/// use lbgpt_balance::tokens::{TiktokenEstimator, TokenEstimator};
+/// use lbgpt_core::{ChatMessage, ChatRequest};
+///
+/// let request = ChatRequest::new("gpt-4o", vec![ChatMessage::user("Hello world")])
+///     .max_tokens(100)
+///     .n(2);
+/// let estimate = TiktokenEstimator::default().estimate(&request);
+/// // 3 framing + "user" (1) + "Hello world" (2) + 3 priming
+/// assert_eq!(estimate.prompt, 9);
+/// assert_eq!(estimate.completion_budget, 200);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TiktokenEstimator {
+    encoding: Option<Encoding>,
+    default_completion_budget: u64,
+}
+
+impl TiktokenEstimator {
+    /// An estimator choosing the encoding by model, with a default completion budget of 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Always use `encoding`, whatever the request's model (e.g. for an OpenAI-compatible
+    /// server whose model names tiktoken does not know).
+    pub fn encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = Some(encoding);
+        self
+    }
+
+    /// The completion budget per choice assumed for requests that set neither
+    /// `max_completion_tokens` nor `max_tokens` (default 0).
+    pub fn default_completion_budget(mut self, tokens: u64) -> Self {
+        self.default_completion_budget = tokens;
+        self
+    }
+
+    /// Prompt tokens of `request`, framing included.
+    pub fn prompt_tokens(&self, request: &ChatRequest) -> u64 {
+        let encoding = self
+            .encoding
+            .unwrap_or_else(|| Encoding::for_model(&request.model));
+        let messages: u64 = request
+            .messages
+            .iter()
+            .map(|message| message_tokens(encoding, message))
+            .sum();
+        let tools = request.tools.iter().flatten().map(|tool| {
+            let Some(function) = &tool.function else {
+                return TOKENS_PER_TOOL;
+            };
+            let description = function.description.as_deref().unwrap_or_default();
+            let parameters = function
+                .parameters
+                .as_ref()
+                .map(|p| encoding.count(&p.to_string()))
+                .unwrap_or(0);
+            TOKENS_PER_TOOL
+                + encoding.count(&function.name)
+                + encoding.count(description)
+                + parameters
+        });
+        let tools: u64 = tools.sum();
+        let schema = match &request.response_format {
+            Some(ResponseFormat::JsonSchema { json_schema }) => json_schema
+                .schema
+                .as_ref()
+                .map_or(0, |schema| encoding.count(&schema.to_string())),
+            _ => 0,
+        };
+        messages + tools + schema + REPLY_PRIMING
+    }
+}
+
+fn message_tokens(encoding: Encoding, message: &ChatMessage) -> u64 {
+    let mut tokens = TOKENS_PER_MESSAGE + encoding.count(message.role.as_str());
+    match &message.content {
+        Some(MessageContent::Text(text)) => tokens += encoding.count(text),
+        Some(MessageContent::Parts(parts)) => {
+            tokens += parts
+                .iter()
+                .map(|part| part_tokens(encoding, part))
+                .sum::<u64>();
+        }
+        None => {}
+    }
+    if let Some(name) = &message.name {
+        tokens += encoding.count(name) + TOKENS_PER_NAME;
+    }
+    for call in message.tool_calls.iter().flatten() {
+        if let Some(function) = &call.function {
+            tokens += encoding.count(&function.name)
+                + encoding.count(&function.arguments)
+                + TOKENS_PER_TOOL_CALL;
+        }
+    }
+    if let Some(refusal) = &message.refusal {
+        tokens += encoding.count(refusal);
+    }
+    tokens
+}
+
+fn part_tokens(encoding: Encoding, part: &ContentPart) -> u64 {
+    match part {
+        ContentPart::Text { text, .. } => encoding.count(text),
+        ContentPart::ImageUrl { image_url, .. } => {
+            if image_url.detail.as_deref() == Some("low") {
+                LOW_DETAIL_IMAGE
+            } else {
+                HIGH_DETAIL_IMAGE
+            }
+        }
+        _ => 0,
+    }
+}
+
+impl TokenEstimator for TiktokenEstimator {
+    fn estimate(&self, request: &ChatRequest) -> TokenEstimate {
+        TokenEstimate {
+            prompt: self.prompt_tokens(request),
+            completion_budget: completion_budget(request, self.default_completion_budget),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lbgpt_core::{FunctionCall, ToolCall};
+
+    #[test]
+    fn encodings_follow_the_model_family() {
+        assert_eq!(Encoding::for_model("gpt-4o"), Encoding::O200kBase);
+        assert_eq!(
+            Encoding::for_model("gpt-4o-mini-2024-07-18"),
+            Encoding::O200kBase
+        );
+        assert_eq!(Encoding::for_model("gpt-4.1-nano"), Encoding::O200kBase);
+        assert_eq!(Encoding::for_model("o3-mini"), Encoding::O200kBase);
+        assert_eq!(Encoding::for_model("gpt-5"), Encoding::O200kBase);
+        assert_eq!(Encoding::for_model("gpt-4"), Encoding::Cl100kBase);
+        assert_eq!(Encoding::for_model("gpt-35-turbo"), Encoding::Cl100kBase);
+        assert_eq!(Encoding::for_model("llama-3.1-8b"), Encoding::Cl100kBase);
+    }
+
+    #[test]
+    fn known_strings_have_known_counts() {
+        // Reference counts from OpenAI's tokenizer.
+        assert_eq!(Encoding::Cl100kBase.count("hello world"), 2);
+        assert_eq!(Encoding::O200kBase.count("hello world"), 2);
+        assert_eq!(
+            Encoding::Cl100kBase.count("tiktoken is great!"),
+            6,
+            "cookbook example"
+        );
+        assert_eq!(Encoding::Cl100kBase.count(""), 0);
+        // Special-token text is ordinary text to the API.
+        assert!(Encoding::Cl100kBase.count("<|endoftext|>") > 1);
+    }
+
+    #[test]
+    fn cookbook_example_conversation_counts_like_openai() {
+        // OpenAI's cookbook "How to count tokens with tiktoken": this conversation is 129
+        // prompt tokens for gpt-4 / gpt-3.5-turbo (cl100k_base), and 124 for gpt-4o
+        // (o200k_base), as reported by the API.
+        let messages = vec![
+            ChatMessage::system("You are a helpful, pattern-following assistant that translates corporate jargon into plain English."),
+            ChatMessage::system("New synergies will help drive top-line growth.").with_name("example_user"),
+            ChatMessage::system("Things working well together will increase revenue.").with_name("example_assistant"),
+            ChatMessage::system("Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage.").with_name("example_user"),
+            ChatMessage::system("Let's talk later when we're less busy about how to do better.").with_name("example_assistant"),
+            ChatMessage::user("This late pivot means we don't have time to boil the ocean for the client deliverable."),
+        ];
+        let estimator = TiktokenEstimator::new();
+        let gpt4 = ChatRequest::new("gpt-4-0613", messages.clone());
+        assert_eq!(estimator.prompt_tokens(&gpt4), 129);
+        let gpt4o = ChatRequest::new("gpt-4o", messages);
+        assert_eq!(estimator.prompt_tokens(&gpt4o), 124);
+    }
+
+    #[test]
+    fn estimate_includes_the_completion_budget_times_n() {
+        let request = ChatRequest::new("gpt-4o-mini", vec![ChatMessage::user("hello world")]);
+        let estimator = TiktokenEstimator::new().default_completion_budget(16);
+        let base = estimator.estimate(&request);
+        assert_eq!(base.prompt, 3 + 1 + 2 + 3);
+        assert_eq!(base.completion_budget, 16);
+        let estimate = estimator.estimate(&request.clone().max_completion_tokens(50).n(4));
+        assert_eq!(estimate.completion_budget, 200);
+        assert_eq!(estimate.total(), base.prompt + 200);
+    }
+
+    #[test]
+    fn tool_calls_images_and_tools_add_tokens() {
+        let plain = ChatRequest::new("gpt-4o", vec![ChatMessage::user("look")]);
+        let estimator = TiktokenEstimator::new();
+        let base = estimator.prompt_tokens(&plain);
+
+        let mut call = ChatMessage::assistant("");
+        call.tool_calls = Some(vec![ToolCall {
+            id: "call_1".into(),
+            kind: "function".into(),
+            function: Some(FunctionCall {
+                name: "get_weather".into(),
+                arguments: r#"{"city":"Paris"}"#.into(),
+                extra: Default::default(),
+            }),
+            extra: Default::default(),
+        }]);
+        let with_call = ChatRequest::new("gpt-4o", vec![ChatMessage::user("look"), call]);
+        assert!(estimator.prompt_tokens(&with_call) > base + 3 + 1 + 5);
+
+        let image = ChatRequest::new(
+            "gpt-4o",
+            vec![ChatMessage::user(vec![
+                ContentPart::text("look"),
+                ContentPart::image_url("https://example.com/cat.png"),
+            ])],
+        );
+        assert_eq!(estimator.prompt_tokens(&image), base + HIGH_DETAIL_IMAGE);
+
+        let tool = lbgpt_core::Tool::function(
+            lbgpt_core::FunctionDefinition::new(
+                "get_weather",
+                serde_json::json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+            )
+            .description("Weather for a city"),
+        );
+        let with_tool = plain.clone().tools(vec![tool]);
+        assert!(estimator.prompt_tokens(&with_tool) > base + TOKENS_PER_TOOL + 10);
+    }
+
+    #[test]
+    fn a_fixed_encoding_overrides_the_model() {
+        let request = ChatRequest::new("my-local-model", vec![ChatMessage::user("hello world")]);
+        let fixed = TiktokenEstimator::new().encoding(Encoding::O200kBase);
+        assert_eq!(fixed.prompt_tokens(&request), 9);
+    }
+}

@@ -1,0 +1,578 @@
+//! One member's usage: the pure state machine behind [`InMemoryUsage`](super::InMemoryUsage).
+//! No locks, no clock: callers pass `now`.
+
+use super::{Accounting, LimitKind, Limits, Outcome, PacingConfig, Reservation, UsageSnapshot};
+use lbgpt_core::RateLimitInfo;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Smallest and largest correction factor.
+const CORRECTION_RANGE: (f64, f64) = (0.25, 8.0);
+/// EWMA weight of a prompt-count sample above the current factor (rise fast: an
+/// under-estimate risks 429s).
+const ALPHA_UP: f64 = 0.5;
+/// EWMA weight of a sample below the current factor (fall slowly).
+const ALPHA_DOWN: f64 = 0.1;
+/// Factor applied to the correction after a 429 on tokens.
+const RATE_LIMITED_BUMP: f64 = 1.1;
+
+/// What a reservation asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Estimate {
+    /// Prompt and completion budget known separately.
+    Split { prompt: u64, completion: u64 },
+    /// Only the total known.
+    Total(u64),
+}
+
+/// An admitted reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Admitted {
+    pub(crate) id: u64,
+    pub(crate) tokens: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Sums {
+    requests: u64,
+    tokens: u64,
+}
+
+impl Sums {
+    fn get(&self, kind: LimitKind) -> u64 {
+        match kind {
+            LimitKind::Requests => self.requests,
+            LimitKind::Tokens => self.tokens,
+        }
+    }
+
+    fn add(&mut self, requests: u64, tokens: u64) {
+        self.requests = self.requests.saturating_add(requests);
+        self.tokens = self.tokens.saturating_add(tokens);
+    }
+
+    fn sub(&mut self, requests: u64, tokens: u64) {
+        self.requests = self.requests.saturating_sub(requests);
+        self.tokens = self.tokens.saturating_sub(tokens);
+    }
+}
+
+/// One admitted request's charge.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    at: Instant,
+    charge: Sums,
+    /// The windows' sums right after this entry was admitted: what the provider should have
+    /// seen when the request arrived (for comparing with its `x-ratelimit-remaining-*`).
+    seen_long: Sums,
+    seen_short: Sums,
+}
+
+/// A window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Span {
+    Long,
+    Short,
+}
+
+/// Extra usage the provider reported beyond ours, counted until `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Phantom {
+    amount: u64,
+    until: Instant,
+    source: u64,
+}
+
+/// One member's windows, pacing schedule, in-flight reservations and correction factor.
+#[derive(Debug)]
+pub(crate) struct Ledger {
+    limits: Limits,
+    pacing: PacingConfig,
+    accounting: Accounting,
+    /// Charges in admission order; `entries[i]` has id `front_id + i`.
+    entries: VecDeque<Entry>,
+    front_id: u64,
+    next_id: u64,
+    /// Id of the oldest entry still in the short window.
+    short_start: u64,
+    long: Sums,
+    short: Sums,
+    /// The even schedule's next slot (GCRA's theoretical arrival time) per resource.
+    schedule_requests: Option<Instant>,
+    schedule_tokens: Option<Instant>,
+    in_flight: u64,
+    reserved_tokens: u64,
+    correction: f64,
+    /// Header tightening: [long requests, long tokens, short requests, short tokens].
+    phantoms: [Option<Phantom>; 4],
+}
+
+fn phantom_index(span: Span, kind: LimitKind) -> usize {
+    match (span, kind) {
+        (Span::Long, LimitKind::Requests) => 0,
+        (Span::Long, LimitKind::Tokens) => 1,
+        (Span::Short, LimitKind::Requests) => 2,
+        (Span::Short, LimitKind::Tokens) => 3,
+    }
+}
+
+fn secs(seconds: f64) -> Duration {
+    Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX)
+}
+
+impl Ledger {
+    pub(crate) fn new(limits: Limits, pacing: PacingConfig, accounting: Accounting) -> Self {
+        Ledger {
+            limits,
+            pacing,
+            accounting,
+            entries: VecDeque::new(),
+            front_id: 0,
+            next_id: 0,
+            short_start: 0,
+            long: Sums::default(),
+            short: Sums::default(),
+            schedule_requests: None,
+            schedule_tokens: None,
+            in_flight: 0,
+            reserved_tokens: 0,
+            correction: 1.0,
+            phantoms: [None; 4],
+        }
+    }
+
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
+        if limits.rpm.is_none() {
+            self.schedule_requests = None;
+        }
+        if limits.tpm.is_none() {
+            self.schedule_tokens = None;
+        }
+        self.limits = limits;
+    }
+
+    fn limit(&self, kind: LimitKind) -> Option<u64> {
+        match kind {
+            LimitKind::Requests => self.limits.rpm,
+            LimitKind::Tokens => self.limits.tpm,
+        }
+    }
+
+    fn long_length(&self) -> Duration {
+        self.pacing.window_length() + self.pacing.slack_length()
+    }
+
+    fn short_length(&self) -> Option<Duration> {
+        self.pacing
+            .short_window_length()
+            .map(|short| short + self.pacing.slack_length())
+    }
+
+    fn entry(&self, id: u64) -> Option<&Entry> {
+        let index = usize::try_from(id.checked_sub(self.front_id)?).ok()?;
+        self.entries.get(index)
+    }
+
+    /// Drops charges that left the windows and header tightening that expired.
+    fn prune(&mut self, now: Instant) {
+        let long = self.long_length();
+        while let Some(front) = self.entries.front() {
+            if front.at + long > now {
+                break;
+            }
+            self.long.sub(front.charge.requests, front.charge.tokens);
+            if self.short_start <= self.front_id {
+                // Only when the short window is off (or as long as the long one).
+                self.short.sub(front.charge.requests, front.charge.tokens);
+                self.short_start = self.front_id + 1;
+            }
+            self.entries.pop_front();
+            self.front_id += 1;
+        }
+        if let Some(short) = self.short_length() {
+            while let Some(entry) = self.entry(self.short_start).copied() {
+                if entry.at + short > now {
+                    break;
+                }
+                self.short.sub(entry.charge.requests, entry.charge.tokens);
+                self.short_start += 1;
+            }
+        } else {
+            self.short = Sums::default();
+            self.short_start = self.next_id;
+        }
+        for phantom in &mut self.phantoms {
+            if phantom.is_some_and(|p| p.until <= now) {
+                *phantom = None;
+            }
+        }
+    }
+
+    fn corrected(&self, estimate: Estimate) -> u64 {
+        let scale = |tokens: u64, factor: f64| -> u64 {
+            let scaled = (tokens as f64 * factor).ceil();
+            if scaled >= u64::MAX as f64 {
+                u64::MAX
+            } else {
+                scaled as u64
+            }
+        };
+        match estimate {
+            Estimate::Split { prompt, completion } => {
+                scale(prompt, self.correction).saturating_add(completion)
+            }
+            Estimate::Total(total) => scale(total, self.correction.max(1.0)),
+        }
+    }
+
+    /// The earliest instant (>= now) at which `need` more fits `budget` in `span`'s window,
+    /// if nothing else is admitted meanwhile; `None` if it never does.
+    fn earliest_in_window(
+        &self,
+        now: Instant,
+        span: Span,
+        kind: LimitKind,
+        budget: u64,
+        need: u64,
+    ) -> Option<Instant> {
+        let (start, length, sum) = match span {
+            Span::Long => (self.front_id, self.long_length(), self.long.get(kind)),
+            Span::Short => (self.short_start, self.short_length()?, self.short.get(kind)),
+        };
+        let fit = |budget: u64| -> Option<Instant> {
+            if need > budget {
+                return None;
+            }
+            let over = sum.saturating_add(need).saturating_sub(budget);
+            if over == 0 {
+                return Some(now);
+            }
+            let mut freed = 0u64;
+            for id in start..self.next_id {
+                let entry = self.entry(id)?;
+                freed = freed.saturating_add(entry.charge.get(kind));
+                if freed >= over {
+                    return Some((entry.at + length).max(now));
+                }
+            }
+            Some(now)
+        };
+        match self.phantoms[phantom_index(span, kind)] {
+            None => fit(budget),
+            Some(phantom) => {
+                let with_phantom = budget.checked_sub(phantom.amount).and_then(fit);
+                let after_phantom = fit(budget).map(|at| at.max(phantom.until));
+                match (with_phantom, after_phantom) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+        }
+    }
+
+    /// The earliest instant `need` of `kind` fits every rule; `None` if never.
+    fn earliest(&self, now: Instant, kind: LimitKind, need: u64) -> Option<Instant> {
+        let Some(limit) = self.limit(kind) else {
+            return Some(now);
+        };
+        let mut at = self.earliest_in_window(now, Span::Long, kind, limit, need)?;
+        if let Some(quota) = self.pacing.short_quota(limit) {
+            // A single charge larger than the short window's share fits an empty one.
+            let short = self.earliest_in_window(now, Span::Short, kind, quota.max(need), need)?;
+            at = at.max(short);
+        }
+        let schedule = match kind {
+            LimitKind::Requests => self.schedule_requests,
+            LimitKind::Tokens => self.schedule_tokens,
+        };
+        if let Some(slot) = schedule {
+            let ready = slot.checked_sub(self.pacing.burst_length()).unwrap_or(now);
+            at = at.max(ready);
+        }
+        Some(at)
+    }
+
+    /// Admits one request of `estimate` now, or says when it would fit.
+    pub(crate) fn try_reserve(
+        &mut self,
+        now: Instant,
+        estimate: Estimate,
+    ) -> Result<Admitted, super::Unavailable> {
+        self.prune(now);
+        let tokens = self.corrected(estimate);
+        let never = |limit| super::Unavailable {
+            retry_at: None,
+            limit,
+        };
+        if self.limits.tpm.is_some_and(|tpm| tokens > tpm) {
+            return Err(never(LimitKind::Tokens));
+        }
+        if self.limits.rpm == Some(0) {
+            return Err(never(LimitKind::Requests));
+        }
+        let requests_at = self
+            .earliest(now, LimitKind::Requests, 1)
+            .ok_or(never(LimitKind::Requests))?;
+        let tokens_at = self
+            .earliest(now, LimitKind::Tokens, tokens)
+            .ok_or(never(LimitKind::Tokens))?;
+        let (at, limit) = if tokens_at > requests_at {
+            (tokens_at, LimitKind::Tokens)
+        } else {
+            (requests_at, LimitKind::Requests)
+        };
+        if at > now {
+            return Err(super::Unavailable {
+                retry_at: Some(at),
+                limit,
+            });
+        }
+        Ok(self.admit(now, tokens))
+    }
+
+    fn admit(&mut self, now: Instant, tokens: u64) -> Admitted {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.long.add(1, tokens);
+        if self.pacing.short_window_length().is_some() {
+            self.short.add(1, tokens);
+        }
+        self.entries.push_back(Entry {
+            at: now,
+            charge: Sums {
+                requests: 1,
+                tokens,
+            },
+            seen_long: self.long,
+            seen_short: self.short,
+        });
+        if let Some(interval) = self.limits.rpm.and_then(|l| self.pacing.interval(l)) {
+            let slot = self.schedule_requests.map_or(now, |slot| slot.max(now));
+            self.schedule_requests = Some(slot + secs(interval));
+        }
+        if let Some(interval) = self.limits.tpm.and_then(|l| self.pacing.interval(l)) {
+            let slot = self.schedule_tokens.map_or(now, |slot| slot.max(now));
+            self.schedule_tokens = Some(slot + secs(interval * tokens as f64));
+        }
+        self.in_flight += 1;
+        self.reserved_tokens = self.reserved_tokens.saturating_add(tokens);
+        Admitted { id, tokens }
+    }
+
+    /// Settles `reservation` (made by this ledger) with `outcome`.
+    pub(crate) fn settle(&mut self, now: Instant, reservation: &Reservation, outcome: &Outcome) {
+        self.prune(now);
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.reserved_tokens = self.reserved_tokens.saturating_sub(reservation.tokens());
+        let reserved = Sums {
+            requests: 1,
+            tokens: reservation.tokens(),
+        };
+        let charge = match outcome {
+            Outcome::Answered {
+                usage: Some(usage), ..
+            } if usage.total_tokens > 0 || usage.prompt_tokens > 0 => {
+                if let Some(estimate) = reservation.prompt_estimate() {
+                    if estimate > 0 && usage.prompt_tokens > 0 {
+                        self.learn(usage.prompt_tokens as f64 / estimate as f64);
+                    }
+                }
+                let total = usage
+                    .total_tokens
+                    .max(usage.prompt_tokens.saturating_add(usage.completion_tokens));
+                let arrival = match reservation.prompt_estimate() {
+                    Some(_) => usage
+                        .prompt_tokens
+                        .saturating_add(reservation.completion_budget()),
+                    None => reservation.tokens().max(total),
+                };
+                let tokens = match self.accounting {
+                    Accounting::ArrivalCharge => arrival,
+                    Accounting::ActualUsage => total,
+                    Accounting::Larger => arrival.max(total),
+                };
+                Sums {
+                    requests: 1,
+                    tokens,
+                }
+            }
+            Outcome::Answered { .. } => reserved,
+            Outcome::RateLimited { rate_limit, .. } => {
+                if self.rate_limited_on_tokens(reservation, rate_limit.as_ref()) {
+                    self.correction = (self.correction * RATE_LIMITED_BUMP)
+                        .clamp(CORRECTION_RANGE.0, CORRECTION_RANGE.1);
+                }
+                reserved
+            }
+            Outcome::Failed {
+                reached_provider: false,
+            } => Sums::default(),
+            Outcome::Failed {
+                reached_provider: true,
+            } => reserved,
+        };
+        self.recharge(reservation.id(), reserved, charge);
+        let rate_limit = match outcome {
+            Outcome::Answered { rate_limit, .. } | Outcome::RateLimited { rate_limit, .. } => {
+                rate_limit.as_ref()
+            }
+            Outcome::Failed { .. } => None,
+        };
+        if let Some(info) = rate_limit {
+            self.tighten(now, reservation.id(), info);
+        }
+    }
+
+    /// Replaces entry `id`'s charge `old` with `new` in the windows and the schedule.
+    fn recharge(&mut self, id: u64, old: Sums, new: Sums) {
+        if old == new {
+            return;
+        }
+        let in_short = id >= self.short_start && self.pacing.short_window_length().is_some();
+        let Some(index) = id
+            .checked_sub(self.front_id)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            return; // already out of the windows
+        };
+        let Some(entry) = self.entries.get_mut(index) else {
+            return;
+        };
+        entry.charge = new;
+        self.long.sub(old.requests, old.tokens);
+        self.long.add(new.requests, new.tokens);
+        if in_short {
+            self.short.sub(old.requests, old.tokens);
+            self.short.add(new.requests, new.tokens);
+        }
+        let shift = |slot: &mut Option<Instant>, interval: Option<f64>, old: u64, new: u64| {
+            if let (Some(at), Some(interval)) = (slot.as_mut(), interval) {
+                if new >= old {
+                    *at += secs(interval * (new - old) as f64);
+                } else if let Some(earlier) = at.checked_sub(secs(interval * (old - new) as f64)) {
+                    *at = earlier;
+                }
+            }
+        };
+        let requests_interval = self.limits.rpm.and_then(|l| self.pacing.interval(l));
+        let tokens_interval = self.limits.tpm.and_then(|l| self.pacing.interval(l));
+        shift(
+            &mut self.schedule_requests,
+            requests_interval,
+            old.requests,
+            new.requests,
+        );
+        shift(
+            &mut self.schedule_tokens,
+            tokens_interval,
+            old.tokens,
+            new.tokens,
+        );
+    }
+
+    /// One prompt-count sample (provider / our estimate) into the correction factor.
+    fn learn(&mut self, sample: f64) {
+        if !sample.is_finite() {
+            return;
+        }
+        let sample = sample.clamp(CORRECTION_RANGE.0, CORRECTION_RANGE.1);
+        let alpha = if sample > self.correction {
+            ALPHA_UP
+        } else {
+            ALPHA_DOWN
+        };
+        self.correction += alpha * (sample - self.correction);
+    }
+
+    /// Whether a 429 was about tokens: the headers say the token budget could not hold the
+    /// request, or say nothing and only a token limit could have been hit.
+    fn rate_limited_on_tokens(
+        &self,
+        reservation: &Reservation,
+        info: Option<&RateLimitInfo>,
+    ) -> bool {
+        if self.limits.tpm.is_none() {
+            return false;
+        }
+        match info {
+            Some(info) => match (info.remaining_tokens, info.remaining_requests) {
+                (Some(tokens), _) if tokens < reservation.tokens() => true,
+                (Some(_), _) => false,
+                (None, Some(requests)) => requests > 0,
+                (None, None) => true,
+            },
+            None => true,
+        }
+    }
+
+    /// Provider headers tighten the windows: when the provider had less left than we
+    /// thought when request `id` arrived, the difference counts as extra usage until the
+    /// provider's reset. The newest report replaces older ones.
+    fn tighten(&mut self, now: Instant, id: u64, info: &RateLimitInfo) {
+        let Some(entry) = self.entry(id).copied() else {
+            return;
+        };
+        let reports = [
+            (
+                LimitKind::Requests,
+                info.remaining_requests,
+                info.limit_requests,
+                info.reset_requests,
+            ),
+            (
+                LimitKind::Tokens,
+                info.remaining_tokens,
+                info.limit_tokens,
+                info.reset_tokens,
+            ),
+        ];
+        for (kind, remaining, reported_limit, reset) in reports {
+            let (Some(limit), Some(remaining)) = (self.limit(kind), remaining) else {
+                continue;
+            };
+            // A provider enforcing short windows reports the short window's allowance.
+            let short = self.pacing.short_quota(limit).filter(|&quota| {
+                reported_limit.is_some_and(|reported| {
+                    reported < limit && reported.abs_diff(quota) <= (quota / 100).max(1)
+                })
+            });
+            let (span, budget, seen, length) = match (short, self.short_length()) {
+                (Some(quota), Some(length)) => (Span::Short, quota, entry.seen_short, length),
+                _ => (Span::Long, limit, entry.seen_long, self.long_length()),
+            };
+            let ours_left = budget.saturating_sub(seen.get(kind));
+            let amount = ours_left.saturating_sub(remaining);
+            let slot = &mut self.phantoms[phantom_index(span, kind)];
+            if slot.is_some_and(|p| p.source > id) {
+                continue; // a newer report already holds
+            }
+            *slot = (amount > 0).then(|| Phantom {
+                amount,
+                until: now + reset.unwrap_or(length),
+                source: id,
+            });
+        }
+    }
+
+    pub(crate) fn snapshot(&mut self, now: Instant) -> UsageSnapshot {
+        self.prune(now);
+        let phantom =
+            |kind| self.phantoms[phantom_index(Span::Long, kind)].map_or(0, |p: Phantom| p.amount);
+        let headroom = |kind: LimitKind| {
+            self.limit(kind).map(|limit| {
+                limit.saturating_sub(self.long.get(kind).saturating_add(phantom(kind)))
+            })
+        };
+        UsageSnapshot {
+            requests_in_window: self.long.requests,
+            tokens_in_window: self.long.tokens,
+            in_flight: self.in_flight,
+            reserved_tokens: self.reserved_tokens,
+            headroom_requests: headroom(LimitKind::Requests),
+            headroom_tokens: headroom(LimitKind::Tokens),
+            token_correction: self.correction,
+            limits: self.limits,
+        }
+    }
+}

@@ -1,19 +1,27 @@
 //! Client-side cost of the lbgpt stack against a bare reqwest call.
 //!
-//! Both clients talk to the same in-process simulator (zero latency, no faults) at the same
-//! concurrency. The client runs alone on a current-thread Tokio runtime in its own OS thread, so
-//! that thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`) is exactly the client's work: building
-//! and serialising the request, HTTP, parsing the answer, and for lbgpt the retry layer,
-//! metadata and the batch engine. The simulator runs on other threads and is not counted.
+//! Three clients (bare reqwest, `OpenAiService` alone, the `ChatGpt` facade) talk to the same
+//! in-process simulator (zero latency, no faults) at the same concurrency, and each keeps all
+//! of its answers in input order until the end, as `chat_completion_list` does (otherwise the
+//! facade alone would pay for a growing heap: page faults the others never see). Each client
+//! runs alone on a current-thread Tokio runtime in its own OS thread, so that thread's CPU time
+//! (`CLOCK_THREAD_CPUTIME_ID`) is exactly the client's work: building and serialising the
+//! request, HTTP, parsing the answer, and for lbgpt the retry layer, metadata and the batch
+//! engine. The simulator runs on other threads and is not counted.
 //!
 //! `cargo xtask bench` runs it (`cargo bench -p lbgpt --bench overhead`) and writes
-//! `docs/benchmarks.md`. Under `cargo test` it runs a small smoke round only.
+//! `docs/benchmarks.md`. Under `cargo test` it runs a small smoke round only. For profilers,
+//! `--only raw|provider|facade` runs one client (after its warm-up) and prints its figures,
+//! e.g. `valgrind --tool=callgrind --separate-threads=yes target/release/deps/overhead-*
+//! --bench --requests 2000 --rounds 1 --only facade`.
 
 use futures::StreamExt;
+use lbgpt::openai::{OpenAiConfig, OpenAiService};
 use lbgpt::{ChatGpt, ChatMessage, ChatRequest, ChatResponse};
 use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
+use tower::ServiceExt;
 
 const KEY: &str = "sk-bench";
 
@@ -21,6 +29,8 @@ struct Settings {
     requests: usize,
     concurrency: usize,
     rounds: usize,
+    /// `--only raw|provider|facade`: run just that client (for profilers); no report.
+    only: Option<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -88,22 +98,41 @@ fn raw_reqwest(base_url: String, settings: &Settings) -> Sample {
     measure(count, move || async move {
         let client = reqwest::Client::new();
         let url = format!("{base_url}/chat/completions");
-        futures::stream::iter(requests(count))
-            .map(|request| {
+        let calls = requests(count)
+            .into_iter()
+            .enumerate()
+            .map(|(index, request)| {
                 let call = client.post(&url).bearer_auth(KEY).json(&request).send();
                 async move {
-                    let response = call.await.ok()?;
-                    if !response.status().is_success() {
-                        return None;
-                    }
-                    response.json::<ChatResponse>().await.ok()
+                    let answer = async {
+                        let response = call.await.ok()?;
+                        if !response.status().is_success() {
+                            return None;
+                        }
+                        response.json::<ChatResponse>().await.ok()
+                    };
+                    (index, answer.await)
                 }
-            })
-            .buffer_unordered(concurrency)
-            .filter(|answer| futures::future::ready(answer.is_some()))
-            .count()
-            .await
+            });
+        keep_in_input_order(count, concurrency, calls).await
     })
+}
+
+/// Runs `calls` with at most `concurrency` at once and keeps every answer in input order until
+/// the end, as `chat_completion_list` does, so that every client holds the same memory. Returns
+/// how many succeeded.
+async fn keep_in_input_order<C, F, T>(count: usize, concurrency: usize, calls: C) -> usize
+where
+    C: Iterator<Item = F>,
+    F: std::future::Future<Output = (usize, Option<T>)>,
+{
+    let mut answers: Vec<Option<T>> = Vec::with_capacity(count);
+    answers.resize_with(count, || None);
+    let mut finished = futures::stream::iter(calls).buffer_unordered(concurrency);
+    while let Some((index, answer)) = finished.next().await {
+        answers[index] = answer;
+    }
+    answers.iter().filter(|answer| answer.is_some()).count()
 }
 
 fn lbgpt_facade(base_url: String, settings: &Settings) -> Sample {
@@ -124,6 +153,27 @@ fn lbgpt_facade(base_url: String, settings: &Settings) -> Sample {
     })
 }
 
+/// The provider service alone (no retry layer, no batch engine), driven like the bare client.
+fn provider_service(base_url: String, settings: &Settings) -> Sample {
+    let count = settings.requests;
+    let concurrency = settings.concurrency;
+    measure(count, move || async move {
+        let service = OpenAiService::new(OpenAiConfig::new().api_key(KEY).base_url(base_url))
+            .expect("provider service");
+        let calls = requests(count)
+            .into_iter()
+            .enumerate()
+            .map(|(index, request)| {
+                let call = service.clone().oneshot(request);
+                async move { (index, call.await.ok()) }
+            });
+        keep_in_input_order(count, concurrency, calls).await
+    })
+}
+
+/// One benchmarked client: runs the requests against the simulator at a base URL.
+type Client = fn(String, &Settings) -> Sample;
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -137,12 +187,14 @@ fn parse_settings() -> (Settings, bool) {
             requests: 20_000,
             concurrency: 16,
             rounds: 5,
+            only: None,
         }
     } else {
         Settings {
             requests: 200,
             concurrency: 8,
             rounds: 1,
+            only: None,
         }
     };
     let mut iter = args.iter();
@@ -151,6 +203,10 @@ fn parse_settings() -> (Settings, bool) {
             "--requests" => &mut settings.requests,
             "--concurrency" => &mut settings.concurrency,
             "--rounds" => &mut settings.rounds,
+            "--only" => {
+                settings.only = iter.next().cloned();
+                continue;
+            }
             _ => continue,
         };
         if let Some(value) = iter.next().and_then(|v| v.parse().ok()) {
@@ -177,20 +233,47 @@ fn main() {
         requests: settings.requests.min(500),
         concurrency: settings.concurrency,
         rounds: 1,
+        only: None,
     };
-    raw_reqwest(base_url.clone(), &warm);
-    lbgpt_facade(base_url.clone(), &warm);
+    let clients: [(&str, Client); 3] = [
+        ("raw", raw_reqwest),
+        ("provider", provider_service),
+        ("facade", lbgpt_facade),
+    ];
+    if let Some(only) = &settings.only {
+        let Some((_, client)) = clients.iter().find(|(name, _)| name == only) else {
+            panic!("--only takes raw, provider or facade, not {only:?}");
+        };
+        client(base_url.clone(), &warm);
+        for _ in 0..settings.rounds {
+            let sample = client(base_url.clone(), &settings);
+            println!(
+                "{only}: {:.1} us CPU, {:.1} us wall per request",
+                sample.cpu_us_per_request, sample.wall_us_per_request
+            );
+        }
+        drop(sim);
+        sim_runtime.shutdown_timeout(Duration::from_secs(1));
+        return;
+    }
+    for (_, client) in &clients {
+        client(base_url.clone(), &warm);
+    }
 
     let mut raw = Vec::new();
+    let mut provider = Vec::new();
     let mut facade = Vec::new();
     for _ in 0..settings.rounds {
         raw.push(raw_reqwest(base_url.clone(), &settings));
+        provider.push(provider_service(base_url.clone(), &settings));
         facade.push(lbgpt_facade(base_url.clone(), &settings));
     }
     let raw_cpu = median(raw.iter().map(|s| s.cpu_us_per_request).collect());
     let facade_cpu = median(facade.iter().map(|s| s.cpu_us_per_request).collect());
     let raw_wall = median(raw.iter().map(|s| s.wall_us_per_request).collect());
     let facade_wall = median(facade.iter().map(|s| s.wall_us_per_request).collect());
+    let provider_cpu = median(provider.iter().map(|s| s.cpu_us_per_request).collect());
+    let provider_wall = median(provider.iter().map(|s| s.wall_us_per_request).collect());
     let ratio = facade_cpu / raw_cpu;
 
     let mut report = String::new();
@@ -200,6 +283,10 @@ fn main() {
     );
     let _ = writeln!(report, "|---|---:|---:|");
     let _ = writeln!(report, "| bare reqwest | {raw_cpu:.1} | {raw_wall:.1} |");
+    let _ = writeln!(
+        report,
+        "| lbgpt `OpenAiService` alone | {provider_cpu:.1} | {provider_wall:.1} |"
+    );
     let _ = writeln!(
         report,
         "| lbgpt `ChatGpt` (retry layer, batch engine) | {facade_cpu:.1} | {facade_wall:.1} |"
@@ -235,11 +322,13 @@ fn write_report(path: &str, table: &str, settings: &Settings) {
         "# Benchmarks\n\n\
          Written by `cargo xtask bench` (the benchmark is `crates/lbgpt/benches/overhead.rs`).\n\n\
          ## Client overhead per request\n\n\
-         Both clients send the same {} chat requests at concurrency {} to the same in-process\n\
-         simulator (no latency, no faults) and parse the answer into `ChatResponse`. Each client\n\
-         runs alone on a current-thread Tokio runtime in its own thread; the figure is that\n\
-         thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`) divided by the number of requests, so the\n\
-         simulator's own work is not counted. Rounds alternate the two clients; medians shown.\n\n\
+         Each client sends the same {} chat requests at concurrency {} to the same in-process\n\
+         simulator (no latency, no faults), parses every answer into `ChatResponse` and keeps\n\
+         all answers in input order until the end (as `chat_completion_list` does), so that\n\
+         every client does the same work and holds the same memory. Each client runs alone on\n\
+         a current-thread Tokio runtime in its own thread; the figure is that thread's CPU time\n\
+         (`CLOCK_THREAD_CPUTIME_ID`) divided by the number of requests, so the simulator's own\n\
+         work is not counted. Rounds alternate the clients; medians shown.\n\n\
          {table}\n\
          Machine: {machine}, {cores} cores, release build. The machine is shared and noisy:\n\
          compare the ratio, not the absolute figures.\n\n\

@@ -1,14 +1,24 @@
-//! Retry, failover and (later) load balancing for lbgpt, as tower layers and services.
+//! Retry, failover and load balancing for lbgpt, as tower services and layers.
 //!
+//! - [`balancer`]: the [`Balancer`] spreads requests over named members (provider keys,
+//!   deployments, compatible servers) with a [`Strategy`] (weighted random, weighted round
+//!   robin, max headroom, least latency, least busy, or your own [`PickStrategy`]), keeps
+//!   each member under its RPM/TPM limits (waiting for the computed moment capacity returns
+//!   instead of drawing 429s), fails over at once, cools members down on `retry-after`,
+//!   opens per-member circuit breakers and retires dead keys; members change at run time
+//!   through a [`BalancerHandle`].
+//! - [`usage`]: the [`UsageTracker`](usage::UsageTracker) trait the balancer counts requests
+//!   and tokens with (sliding windows, in-flight reservations, pacing) and its in-memory
+//!   implementation; [`tokens`]: request token estimates (tiktoken or approximate).
 //! - [`retry`]: [`RetryLayer`](retry::RetryLayer) / [`Retry`](retry::Retry) retry what may
 //!   succeed later (connection errors, timeouts, 408, 409, 429, 5xx; never other 4xx and
 //!   never `insufficient_quota`), wait what the server asks (`retry-after-ms`, then
 //!   `retry-after`) or back off exponentially with jitter, and stop at `max_attempts` or an
 //!   overall deadline, with a final error that says how many attempts were made and what the
-//!   last failure was.
-//! - [`RoundRobin`]: sends each call to the next of several named members, so a retry lands
-//!   on another member. The stepping stone before the full balancer (strategies, RPM/TPM
-//!   limits, cooldowns), which a later release adds beside it in this crate.
+//!   last failure was. Put it above the balancer.
+//! - [`RoundRobin`]: the minimal rotation over members that preceded the balancer (no
+//!   limits, no health); kept for existing users, the balancer with
+//!   [`Strategy::RoundRobin`] supersedes it.
 //!
 //! # Example
 //! Two members in turn, with retries around them:
@@ -47,9 +57,14 @@
 //! # }
 //! ```
 
+pub mod balancer;
 pub mod retry;
 mod round_robin;
 pub mod tokens;
 pub mod usage;
 
+pub use balancer::{
+    Balancer, BalancerBuilder, BalancerFuture, BalancerHandle, BreakerConfig, Candidate, Member,
+    MemberState, MemberStats, PickStrategy, Strategy,
+};
 pub use round_robin::{MemberFuture, MemberService, RoundRobin};

@@ -1,0 +1,387 @@
+//! One request's way through the balancer: pick, reserve, call, settle, fail over or wait.
+
+use super::attempt::{Attempt, ProbeClaim};
+use super::entry::MemberEntry;
+use super::health::{BreakerChange, DisplayWait};
+use super::report::Report;
+use super::shared::{MemberList, Shared};
+use super::stats::{add, bump};
+use super::strategy::Candidate;
+use super::verdict::{verdict, Verdict};
+use crate::tokens::TokenEstimate;
+use crate::usage::{Outcome, Reservation};
+use lbgpt_core::{ChatRequest, ChatResponse, Error};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+use tracing::Instrument;
+
+/// What one request has been through so far.
+struct Progress {
+    /// Upstream calls made.
+    attempts: u32,
+    /// Failovers after retryable failures (bounded by `max_failovers`).
+    failovers: usize,
+    /// Members that failed this request; not tried again for it.
+    tried: Vec<u64>,
+    /// The last upstream failure.
+    last_error: Option<Error>,
+    /// The last attempt failed with a retryable error: fail over only to a member with room
+    /// now, else give the error back (the retry layer above decides about waiting).
+    failing_over: bool,
+    /// The request's estimated tokens, computed when a member with a token limit needs it.
+    estimate: Option<TokenEstimate>,
+}
+
+/// The member picked for an attempt, with its reservation.
+struct Pick {
+    entry: Arc<MemberEntry>,
+    reservation: Reservation,
+    probe: bool,
+}
+
+/// Serves `request` (see [`Balancer`](super::Balancer) for the rules).
+pub(crate) async fn run(shared: Arc<Shared>, request: ChatRequest) -> Result<ChatResponse, Error> {
+    let settings = &shared.settings;
+    let started = Instant::now();
+    let wait_limit = started.checked_add(settings.max_wait);
+    let mut progress = Progress {
+        attempts: 0,
+        failovers: 0,
+        tried: Vec::new(),
+        last_error: None,
+        failing_over: false,
+        estimate: None,
+    };
+    // Moved into the last possible attempt instead of cloned (a single member).
+    let mut request = Some(request);
+
+    loop {
+        let version = shared.version();
+        let members = shared.members();
+        let Some(pending) = request.as_ref() else {
+            return Err(give_up(&mut progress));
+        };
+        let now = Instant::now();
+        let mut report = Report::default();
+        let (primary, standby) = candidates(&members, &progress.tried, now, &mut report);
+        if primary.is_empty() && standby.is_empty() {
+            return Err(progress
+                .last_error
+                .take()
+                .unwrap_or_else(|| report.nobody_available(members.len(), now)));
+        }
+
+        let mut declined = false;
+        let mut picked = None;
+        for group in [primary, standby] {
+            match pick(
+                &shared,
+                &members,
+                group,
+                pending,
+                &mut progress,
+                &mut report,
+                now,
+            )
+            .await
+            {
+                Choice::Picked(pick) => {
+                    picked = Some(pick);
+                    break;
+                }
+                Choice::Declined => declined = true,
+                Choice::NoRoom => {}
+            }
+        }
+
+        let Some(Pick {
+            entry,
+            reservation,
+            probe,
+        }) = picked
+        else {
+            if progress.failing_over {
+                return Err(give_up(&mut progress));
+            }
+            if declined && report.at_limit.is_empty() {
+                return Err(Error::NoMemberAvailable {
+                    reason: format!(
+                        "the {} strategy picked none of the members that could take the request",
+                        shared.strategy
+                    ),
+                    retry_after: None,
+                });
+            }
+            let now = Instant::now();
+            let tokens = progress.estimate.map_or(0, |estimate| estimate.total());
+            let at = match report.earliest() {
+                Some(at) if wait_limit.is_none_or(|limit| at <= limit) => at,
+                _ => return Err(report.at_capacity(now, settings.max_wait, tokens)),
+            };
+            // Computed, not polled: sleep until the first moment a member has room (never a
+            // busy loop, even if a tracker reports a moment already past), or until the
+            // members change.
+            let at = at.max(now + Duration::from_millis(1));
+            let changed = shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if shared.version() == version {
+                tracing::debug!(
+                    wait = %DisplayWait(at - now),
+                    "no member has room; waiting for capacity"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = changed => {}
+                }
+            }
+            continue;
+        };
+
+        // The attempt.
+        progress.attempts += 1;
+        let attempt_number = progress.attempts;
+        let mut attempt = Attempt::new(
+            Arc::clone(&entry),
+            Arc::clone(shared.tracker()),
+            reservation,
+            probe,
+        );
+        if attempt_number > 1 {
+            bump(&entry.counters.retries);
+        }
+        let outgoing = if members.len() > 1 {
+            pending.clone()
+        } else {
+            match request.take() {
+                Some(request) => request,
+                None => return Err(give_up(&mut progress)),
+            }
+        };
+        drop(members);
+        let span = tracing::debug_span!(
+            "lbgpt_balance_attempt",
+            member = %entry.name,
+            attempt = attempt_number
+        );
+        let mut service = entry.service();
+        let sent_at = Instant::now();
+        let result = async {
+            let ready = service.ready().await?;
+            attempt.mark_sent();
+            ready.call(outgoing).await
+        }
+        .instrument(span.clone())
+        .await;
+        let now = Instant::now();
+
+        match result {
+            Ok(mut response) => {
+                entry.record_alive();
+                attempt.probe_done();
+                bump(&entry.counters.succeeded);
+                let elapsed = now.saturating_duration_since(sent_at);
+                let sample = match &response.usage {
+                    Some(usage) if usage.completion_tokens > 0 => {
+                        elapsed.div_f64(usage.completion_tokens as f64)
+                    }
+                    _ => elapsed,
+                };
+                entry.observe_latency(sample, now);
+                if let Some(usage) = &response.usage {
+                    add(&entry.counters.prompt_tokens, usage.prompt_tokens);
+                    add(&entry.counters.completion_tokens, usage.completion_tokens);
+                }
+                attempt.settle(Outcome::answered(&response));
+                drop(attempt);
+                response.meta.member = Some(Arc::clone(&entry.name));
+                response.meta.attempts = attempt_number;
+                return Ok(response);
+            }
+            Err(error) => {
+                bump(&entry.counters.failed);
+                attempt.settle(Outcome::failed(&error));
+                let _entered = span.enter();
+                match verdict(&error, settings.default_cooldown) {
+                    Verdict::Final => {
+                        entry.record_alive();
+                        attempt.probe_done();
+                        return Err(error);
+                    }
+                    Verdict::Dead(reason) => {
+                        tracing::warn!(
+                            member = %entry.name,
+                            %reason,
+                            "retiring the member: it cannot serve requests any more"
+                        );
+                        entry.kill(reason);
+                        attempt.probe_done();
+                        bump(&entry.counters.failovers);
+                        progress.failing_over = false;
+                    }
+                    Verdict::Retryable {
+                        cooldown,
+                        breaker,
+                        rate_limited,
+                    } => {
+                        if rate_limited {
+                            bump(&entry.counters.rate_limited_seen);
+                        }
+                        if let Some(wait) = cooldown {
+                            let wait = wait.min(settings.max_cooldown);
+                            entry.cool_down(now.checked_add(wait).unwrap_or(now));
+                            tracing::debug!(
+                                member = %entry.name,
+                                wait = %DisplayWait(wait),
+                                "member cooling down"
+                            );
+                        }
+                        if breaker {
+                            if let BreakerChange::Opened { until } =
+                                entry.record_failure(now, &settings.breaker)
+                            {
+                                tracing::warn!(
+                                    member = %entry.name,
+                                    open_for = %DisplayWait(until.saturating_duration_since(now)),
+                                    "circuit breaker opened after repeated failures"
+                                );
+                            }
+                        } else {
+                            entry.record_alive();
+                        }
+                        attempt.probe_done();
+                        let allowed = settings
+                            .max_failovers
+                            .unwrap_or_else(|| shared.members().len().saturating_sub(1));
+                        if progress.failovers >= allowed {
+                            return Err(error);
+                        }
+                        progress.failovers += 1;
+                        bump(&entry.counters.failovers);
+                        progress.failing_over = true;
+                    }
+                }
+                tracing::debug!(error = %error, "failing over to another member");
+                progress.tried.push(entry.id);
+                progress.last_error = Some(error);
+            }
+        }
+    }
+}
+
+/// The error to return when no other member can take a failed request.
+fn give_up(progress: &mut Progress) -> Error {
+    progress.last_error.take().unwrap_or_else(|| {
+        Error::Internal("balancer: a request was lost between attempts".to_owned())
+    })
+}
+
+/// The members that can be tried now, split into those of positive weight and the
+/// zero-weight standbys; the others go into `report`.
+fn candidates<'m>(
+    members: &'m MemberList,
+    tried: &[u64],
+    now: Instant,
+    report: &mut Report,
+) -> (Vec<Candidate<'m>>, Vec<Candidate<'m>>) {
+    let mut primary = Vec::with_capacity(members.len());
+    let mut standby = Vec::new();
+    for (slot, entry) in members.iter().enumerate() {
+        if tried.contains(&entry.id) {
+            continue;
+        }
+        if let Err(block) = entry.check(now) {
+            report.blocked.push((Arc::clone(&entry.name), block));
+            continue;
+        }
+        let weight = entry.weight();
+        let mut candidate = Candidate::new(entry.id, &entry.name)
+            .with_weight(weight)
+            .with_in_flight(entry.in_flight());
+        if let Some(latency) = entry.latency(now) {
+            candidate = candidate.with_latency(latency);
+        }
+        candidate.slot = slot;
+        if weight > 0.0 {
+            primary.push(candidate);
+        } else {
+            standby.push(candidate);
+        }
+    }
+    (primary, standby)
+}
+
+enum Choice {
+    Picked(Pick),
+    /// The strategy declined the remaining candidates.
+    Declined,
+    /// Every candidate was at its limit (or became unavailable meanwhile).
+    NoRoom,
+}
+
+/// Lets the strategy pick among `group` until a member grants a reservation.
+async fn pick(
+    shared: &Shared,
+    members: &MemberList,
+    mut group: Vec<Candidate<'_>>,
+    request: &ChatRequest,
+    progress: &mut Progress,
+    report: &mut Report,
+    now: Instant,
+) -> Choice {
+    if group.is_empty() {
+        return Choice::NoRoom;
+    }
+    if shared.picker.needs_usage() {
+        let tracker = shared.tracker();
+        for candidate in &mut group {
+            if let Some(usage) = tracker.snapshot(candidate.name()) {
+                *candidate = candidate.clone().with_usage(usage);
+            }
+        }
+    }
+    while !group.is_empty() {
+        let index = match shared.picker.pick(&group, request) {
+            Some(index) if index < group.len() => index,
+            _ => return Choice::Declined,
+        };
+        let candidate = group.remove(index);
+        let entry = &members[candidate.slot];
+        let claim = match entry.begin(now) {
+            Ok(probe) => ProbeClaim::new(entry, probe),
+            Err(block) => {
+                report.blocked.push((Arc::clone(&entry.name), block));
+                continue;
+            }
+        };
+        // Only a member with a token limit needs the estimate (tokenizing costs time); the
+        // others reserve the request alone.
+        let reserved = if entry.has_token_limit() {
+            let estimate = *progress
+                .estimate
+                .get_or_insert_with(|| shared.estimator.estimate(request));
+            shared
+                .tracker()
+                .try_reserve_estimate(&entry.name, estimate)
+                .await
+        } else {
+            shared.tracker().try_reserve(&entry.name, 0).await
+        };
+        match reserved {
+            Ok(reservation) => {
+                return Choice::Picked(Pick {
+                    entry: Arc::clone(entry),
+                    reservation,
+                    probe: claim.keep(),
+                })
+            }
+            Err(unavailable) => {
+                drop(claim);
+                report.at_limit.push((Arc::clone(&entry.name), unavailable));
+            }
+        }
+    }
+    Choice::NoRoom
+}

@@ -1,0 +1,82 @@
+//! The balancer: one tower service over many provider keys and deployments, used as if
+//! they were one big quota.
+//!
+//! A [`Balancer`] holds named [`Member`]s (provider services with a weight and optional
+//! RPM/TPM limits). Each request goes to a member picked by a [`Strategy`] among those that
+//! are healthy and have room under their limits; the [usage tracker](crate::usage) reserves
+//! the request's estimated tokens while it is in flight, so bursts never overshoot a limit,
+//! and when no member has room the request waits for the computed moment one will. Failures
+//! move the request on to another member at once; 429/503 with `retry-after` cool a member
+//! down, repeated failures open its circuit breaker, 401/403/`insufficient_quota` retire it.
+//! A [`BalancerHandle`] adds, removes, disables and re-enables members while requests run
+//! and reports [`MemberStats`].
+//!
+//! Put a [`Retry`](crate::retry::Retry) layer above the balancer: it only sees what the
+//! balancer could not absorb (every member failing, or all of them cooling down).
+//!
+//! # Example
+//! Two simulated keys with different limits, the larger one preferred by max headroom:
+//!
+//! ```
+//! use lbgpt_balance::retry::{RetryLayer, RetryPolicy};
+//! use lbgpt_balance::{Balancer, Member, Strategy};
+//! use lbgpt_core::{ChatMessage, ChatRequest, Error};
+//! use lbgpt_openai::{OpenAiConfig, OpenAiService};
+//! use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sim = Simulator::start(
+//!     SimConfig::new()
+//!         .key(KeyConfig::new("sk-sim-small").rpm(60))
+//!         .key(KeyConfig::new("sk-sim-large").rpm(600)),
+//! )
+//! .await?;
+//! let member = |name: &str, key: &str| -> Result<OpenAiService, Error> {
+//!     OpenAiService::new(OpenAiConfig::new().api_key(key).base_url(sim.base_url()).name(name))
+//! };
+//!
+//! let balancer = Balancer::builder()
+//!     .strategy(Strategy::MaxHeadroom)
+//!     .member(Member::new("small", member("small", "sk-sim-small")?).rpm(60))
+//!     .member(Member::new("large", member("large", "sk-sim-large")?).rpm(600))
+//!     .build()?;
+//! let handle = balancer.handle();
+//! let service = ServiceBuilder::new()
+//!     .layer(RetryLayer::new(RetryPolicy::default().max_attempts(3)))
+//!     .service(balancer);
+//!
+//! let request = ChatRequest::new("gpt-4o-mini", vec![ChatMessage::user("Hello!")]);
+//! let answer = service.oneshot(request).await?;
+//! assert!(answer.meta.member.is_some());
+//!
+//! for stats in handle.stats() {
+//!     println!("{}: {} requests, {}", stats.name, stats.requests, stats.state);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod attempt;
+mod builder;
+mod call;
+mod entry;
+mod handle;
+mod health;
+mod latency;
+mod member;
+mod report;
+mod service;
+mod shared;
+mod stats;
+pub mod strategy;
+mod verdict;
+
+pub use builder::BalancerBuilder;
+pub use handle::BalancerHandle;
+pub use health::{BreakerConfig, MemberState};
+pub use member::Member;
+pub use service::{Balancer, BalancerFuture};
+pub use stats::MemberStats;
+pub use strategy::{Candidate, PickStrategy, Strategy};

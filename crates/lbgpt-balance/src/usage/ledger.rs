@@ -576,3 +576,363 @@ impl Ledger {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lbgpt_core::Usage;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn ledger(limits: Limits, pacing: PacingConfig) -> Ledger {
+        Ledger::new(limits, pacing, Accounting::ArrivalCharge)
+    }
+
+    fn reservation(admitted: Admitted, at: Instant, split: Option<(u64, u64)>) -> Reservation {
+        let reservation = Reservation::new("m", admitted.id, admitted.tokens, at);
+        match split {
+            Some((prompt, completion)) => reservation.with_split(prompt, completion),
+            None => reservation,
+        }
+    }
+
+    fn answered(prompt: u64, completion: u64) -> Outcome {
+        Outcome::Answered {
+            usage: Some(Usage {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                total_tokens: prompt + completion,
+                ..Usage::default()
+            }),
+            rate_limit: None,
+        }
+    }
+
+    #[test]
+    fn the_long_window_admits_the_limit_then_says_exactly_when() {
+        let t0 = Instant::now();
+        let mut ledger = ledger(Limits::none().rpm(3), PacingConfig::unpaced());
+        for i in 0..3 {
+            let at = t0 + Duration::from_secs(i);
+            assert!(ledger.try_reserve(at, Estimate::Total(10)).is_ok());
+        }
+        let now = t0 + Duration::from_secs(5);
+        let refused = ledger
+            .try_reserve(now, Estimate::Total(10))
+            .expect_err("full");
+        let expected = t0 + Duration::from_millis(60_050);
+        assert_eq!(refused.retry_at, Some(expected));
+        assert_eq!(refused.limit, LimitKind::Requests);
+        assert!(ledger
+            .try_reserve(expected - MS, Estimate::Total(10))
+            .is_err());
+        assert!(ledger.try_reserve(expected, Estimate::Total(10)).is_ok());
+        // The next one waits for the second charge to leave.
+        let refused = ledger
+            .try_reserve(expected, Estimate::Total(10))
+            .expect_err("full again");
+        assert_eq!(refused.retry_at, Some(expected + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn tokens_wait_until_enough_old_charges_have_left() {
+        let t0 = Instant::now();
+        let mut ledger = ledger(Limits::none().tpm(1000), PacingConfig::unpaced());
+        for (i, tokens) in [300u64, 300, 300].into_iter().enumerate() {
+            let at = t0 + Duration::from_secs(i as u64);
+            assert!(ledger.try_reserve(at, Estimate::Total(tokens)).is_ok());
+        }
+        // 900 used; 700 more needs 600 to leave: the first two charges.
+        let refused = ledger
+            .try_reserve(t0 + Duration::from_secs(3), Estimate::Total(700))
+            .expect_err("too big for now");
+        assert_eq!(refused.limit, LimitKind::Tokens);
+        let expected = t0 + Duration::from_millis(61_050);
+        assert_eq!(refused.retry_at, Some(expected));
+        assert!(ledger
+            .try_reserve(expected - MS, Estimate::Total(700))
+            .is_err());
+        assert!(ledger.try_reserve(expected, Estimate::Total(700)).is_ok());
+        // Never: more than the whole limit.
+        let never = ledger
+            .try_reserve(expected, Estimate::Total(1001))
+            .expect_err("never fits");
+        assert_eq!(never.retry_at, None);
+        assert_eq!(never.limit, LimitKind::Tokens);
+    }
+
+    #[test]
+    fn an_rpm_only_member_ignores_tokens_and_an_unlimited_one_always_admits() {
+        let t0 = Instant::now();
+        let mut rpm_only = ledger(Limits::none().rpm(2), PacingConfig::default());
+        assert!(rpm_only
+            .try_reserve(t0, Estimate::Total(10_000_000))
+            .is_ok());
+        let refused = rpm_only
+            .try_reserve(t0, Estimate::Total(10_000_000))
+            .expect_err("paced");
+        let at = refused
+            .retry_at
+            .expect("an rpm-only member always fits later");
+        assert!(rpm_only
+            .try_reserve(at, Estimate::Total(10_000_000))
+            .is_ok());
+
+        let mut free = ledger(Limits::none(), PacingConfig::default());
+        for _ in 0..10_000 {
+            assert!(free.try_reserve(t0, Estimate::Total(1_000_000)).is_ok());
+        }
+        let mut zero = ledger(Limits::none().rpm(0), PacingConfig::default());
+        assert_eq!(
+            zero.try_reserve(t0, Estimate::Total(1)),
+            Err(super::super::Unavailable {
+                retry_at: None,
+                limit: LimitKind::Requests
+            })
+        );
+    }
+
+    #[test]
+    fn the_short_window_holds_its_share_and_lets_a_large_charge_into_an_empty_one() {
+        let t0 = Instant::now();
+        let pacing = PacingConfig::default().spread(false);
+        let mut ledger = ledger(Limits::none().rpm(600).tpm(6000), pacing);
+        for _ in 0..100 {
+            assert!(ledger.try_reserve(t0, Estimate::Total(1)).is_ok());
+        }
+        let refused = ledger
+            .try_reserve(t0, Estimate::Total(1))
+            .expect_err("short window full");
+        assert_eq!(refused.retry_at, Some(t0 + Duration::from_millis(10_050)));
+        // 1500 tokens are more than a short window's 1000, but fit the empty one.
+        let later = t0 + Duration::from_secs(20);
+        assert!(ledger.try_reserve(later, Estimate::Total(1500)).is_ok());
+        let refused = ledger
+            .try_reserve(later, Estimate::Total(1))
+            .expect_err("short window over its share");
+        assert_eq!(refused.limit, LimitKind::Tokens);
+        assert_eq!(
+            refused.retry_at,
+            Some(later + Duration::from_millis(10_050))
+        );
+    }
+
+    #[test]
+    fn pacing_spaces_admissions_evenly_with_the_burst_ahead() {
+        let t0 = Instant::now();
+        let pacing = PacingConfig::default()
+            .margin(0.0)
+            .burst(Duration::from_millis(250))
+            .short_window(None);
+        let mut ledger = ledger(Limits::none().rpm(600), pacing);
+        // 100 ms per request; a burst of 250 ms lets 3 go at once.
+        for _ in 0..3 {
+            assert!(ledger.try_reserve(t0, Estimate::Total(1)).is_ok());
+        }
+        let refused = ledger
+            .try_reserve(t0, Estimate::Total(1))
+            .expect_err("paced");
+        assert_eq!(refused.retry_at, Some(t0 + Duration::from_millis(50)));
+        let at = t0 + Duration::from_millis(50);
+        assert!(ledger.try_reserve(at - MS, Estimate::Total(1)).is_err());
+        assert!(ledger.try_reserve(at, Estimate::Total(1)).is_ok());
+        let refused = ledger
+            .try_reserve(at, Estimate::Total(1))
+            .expect_err("paced");
+        assert_eq!(refused.retry_at, Some(t0 + Duration::from_millis(150)));
+        // Late by less than the burst: the schedule does not slip.
+        let late = t0 + Duration::from_millis(170);
+        assert!(ledger.try_reserve(late, Estimate::Total(1)).is_ok());
+        let refused = ledger
+            .try_reserve(late, Estimate::Total(1))
+            .expect_err("paced");
+        assert_eq!(refused.retry_at, Some(t0 + Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn settling_corrects_the_charge_both_ways() {
+        let t0 = Instant::now();
+        let mut ledger = ledger(Limits::none().tpm(10_000), PacingConfig::unpaced());
+        let estimate = Estimate::Split {
+            prompt: 100,
+            completion: 50,
+        };
+        let admitted = ledger.try_reserve(t0, estimate).expect("room");
+        assert_eq!(admitted.tokens, 150);
+        let r = reservation(admitted, t0, Some((100, 50)));
+        // The provider counted 130 prompt tokens; arrival charge = 130 + 50.
+        ledger.settle(t0, &r, &answered(130, 10));
+        let snapshot = ledger.snapshot(t0);
+        assert_eq!(snapshot.tokens_in_window, 180);
+        assert_eq!(snapshot.in_flight, 0);
+        assert_eq!(snapshot.reserved_tokens, 0);
+
+        let admitted = ledger.try_reserve(t0, estimate).expect("room");
+        let r = reservation(admitted, t0, Some((100, 50)));
+        ledger.settle(t0, &r, &answered(80, 50));
+        assert_eq!(ledger.snapshot(t0).tokens_in_window, 180 + 130);
+    }
+
+    #[test]
+    fn actual_accounting_charges_total_usage() {
+        let t0 = Instant::now();
+        let mut ledger = Ledger::new(
+            Limits::none().tpm(10_000),
+            PacingConfig::unpaced(),
+            Accounting::ActualUsage,
+        );
+        let admitted = ledger
+            .try_reserve(
+                t0,
+                Estimate::Split {
+                    prompt: 100,
+                    completion: 500,
+                },
+            )
+            .expect("room");
+        let r = reservation(admitted, t0, Some((100, 500)));
+        ledger.settle(t0, &r, &answered(100, 20));
+        assert_eq!(ledger.snapshot(t0).tokens_in_window, 120);
+    }
+
+    #[test]
+    fn failures_refund_only_what_never_reached_the_provider() {
+        let t0 = Instant::now();
+        let mut ledger = ledger(Limits::none().rpm(10).tpm(1000), PacingConfig::unpaced());
+        let a = ledger.try_reserve(t0, Estimate::Total(100)).expect("room");
+        let b = ledger.try_reserve(t0, Estimate::Total(100)).expect("room");
+        ledger.settle(
+            t0,
+            &reservation(a, t0, None),
+            &Outcome::Failed {
+                reached_provider: false,
+            },
+        );
+        ledger.settle(
+            t0,
+            &reservation(b, t0, None),
+            &Outcome::Failed {
+                reached_provider: true,
+            },
+        );
+        let snapshot = ledger.snapshot(t0);
+        assert_eq!(snapshot.requests_in_window, 1);
+        assert_eq!(snapshot.tokens_in_window, 100);
+        assert_eq!(snapshot.in_flight, 0);
+    }
+
+    #[test]
+    fn prompt_counts_above_the_estimate_raise_the_correction_factor() {
+        let t0 = Instant::now();
+        let mut ledger = ledger(Limits::none().tpm(1_000_000), PacingConfig::unpaced());
+        for _ in 0..20 {
+            let admitted = ledger
+                .try_reserve(
+                    t0,
+                    Estimate::Split {
+                        prompt: 1000,
+                        completion: 100,
+                    },
+                )
+                .expect("room");
+            let r = reservation(admitted, t0, Some((1000, 100)));
+            ledger.settle(t0, &r, &answered(1300, 100));
+        }
+        let factor = ledger.snapshot(t0).token_correction;
+        assert!((factor - 1.3).abs() < 0.001, "factor {factor}");
+        let admitted = ledger
+            .try_reserve(
+                t0,
+                Estimate::Split {
+                    prompt: 1000,
+                    completion: 100,
+                },
+            )
+            .expect("room");
+        assert_eq!(admitted.tokens, 1300 + 100);
+    }
+
+    #[test]
+    fn a_token_429_raises_the_factor() {
+        let t0 = Instant::now();
+        let mut ledger = ledger(Limits::none().tpm(10_000), PacingConfig::unpaced());
+        let admitted = ledger.try_reserve(t0, Estimate::Total(100)).expect("room");
+        let mut info = RateLimitInfo::default();
+        info.remaining_tokens = Some(20);
+        ledger.settle(
+            t0,
+            &reservation(admitted, t0, None),
+            &Outcome::RateLimited {
+                retry_after: Some(Duration::from_secs(1)),
+                rate_limit: Some(info),
+            },
+        );
+        assert!((ledger.snapshot(t0).token_correction - 1.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn remaining_headers_tighten_until_their_reset_and_never_loosen() {
+        let t0 = Instant::now();
+        let mut ledger = ledger(Limits::none().rpm(100), PacingConfig::unpaced());
+        let admitted = ledger.try_reserve(t0, Estimate::Total(1)).expect("room");
+        let mut info = RateLimitInfo::default();
+        info.limit_requests = Some(100);
+        info.remaining_requests = Some(9); // we thought 99
+        info.reset_requests = Some(Duration::from_secs(30));
+        let settled_at = t0 + Duration::from_secs(1);
+        ledger.settle(
+            settled_at,
+            &reservation(admitted, t0, None),
+            &Outcome::Answered {
+                usage: None,
+                rate_limit: Some(info.clone()),
+            },
+        );
+        assert_eq!(ledger.snapshot(settled_at).headroom_requests, Some(9));
+        for _ in 0..9 {
+            assert!(ledger.try_reserve(settled_at, Estimate::Total(1)).is_ok());
+        }
+        let refused = ledger
+            .try_reserve(settled_at, Estimate::Total(1))
+            .expect_err("the provider said 9 were left");
+        let reset = settled_at + Duration::from_secs(30);
+        assert_eq!(refused.retry_at, Some(reset));
+        assert!(ledger.try_reserve(reset, Estimate::Total(1)).is_ok());
+
+        // A report of more room than we think we have changes nothing.
+        let mut ledger = super::Ledger::new(
+            Limits::none().rpm(100),
+            PacingConfig::unpaced(),
+            Accounting::ArrivalCharge,
+        );
+        let mut ids = Vec::new();
+        for _ in 0..50 {
+            ids.push(ledger.try_reserve(t0, Estimate::Total(1)).expect("room"));
+        }
+        info.remaining_requests = Some(100);
+        let first = ids.remove(0);
+        ledger.settle(
+            t0,
+            &reservation(first, t0, None),
+            &Outcome::Answered {
+                usage: None,
+                rate_limit: Some(info),
+            },
+        );
+        assert_eq!(ledger.snapshot(t0).headroom_requests, Some(50));
+    }
+
+    #[test]
+    fn charges_leave_the_windows_and_expired_settles_are_harmless() {
+        let t0 = Instant::now();
+        let mut ledger = ledger(Limits::none().rpm(10).tpm(1000), PacingConfig::default());
+        let admitted = ledger.try_reserve(t0, Estimate::Total(100)).expect("room");
+        let later = t0 + Duration::from_secs(120);
+        ledger.settle(later, &reservation(admitted, t0, None), &answered(500, 500));
+        let snapshot = ledger.snapshot(later);
+        assert_eq!(snapshot.requests_in_window, 0);
+        assert_eq!(snapshot.tokens_in_window, 0);
+        assert_eq!(snapshot.in_flight, 0);
+        assert_eq!(snapshot.headroom_tokens, Some(1000));
+    }
+}

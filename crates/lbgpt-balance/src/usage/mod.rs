@@ -19,9 +19,9 @@
 //! A request is admitted on a member at time `t` only if, for requests (charge 1) and for
 //! tokens (its corrected estimate `c`), each with a limit set:
 //!
-//! - **(W) long window**: the charges admitted in the last `window + slack` (60.1 s by
+//! - **(W) long window**: the charges admitted in the last `window + slack` (60.05 s by
 //!   default), in-flight reservations included, plus `c`, are at most `L`;
-//! - **(S) short window**: the charges admitted in the last `short + slack` (10.1 s), plus
+//! - **(S) short window**: the charges admitted in the last `short + slack` (10.05 s), plus
 //!   `c`, are at most `floor(L x short / window)` (`L / 6`); a single charge larger than that
 //!   share needs an empty short window, so it is never refused for ever;
 //! - **(P) pacing**: an even schedule at `(1 - margin) x L / window` per second (98 % by
@@ -46,8 +46,8 @@
 //! (W) and (S) alone are safe; (P) makes the traffic smooth instead of a burst of `L / 6`
 //! at the start of each 10 s (which a provider enforcing over 1 s windows would refuse), and
 //! its margin keeps the schedule, not (S), the binding rule in steady state: with the
-//! defaults, even spacing at 98 % puts `0.98 x 10.1 s x L / 60 + burst` =
-//! `0.99 x L / 6` + a burst in any 10.1 s span, so (S) rarely waits. The long-run rate is
+//! defaults, even spacing at 98 % puts `0.98 x 10.05 s x L / 60` = `0.985 x L / 6` (plus the
+//! burst) in any 10.05 s span, so (S) rarely waits. The long-run rate is
 //! the paced `0.98 x L` per minute (>= 97 % of the limit), and the burst (or a member that
 //! was idle) only ever adds to it. The burst also absorbs timer lateness: a request woken a
 //! little after its `retry_at` does not push the schedule back.

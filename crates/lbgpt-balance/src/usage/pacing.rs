@@ -11,7 +11,7 @@ use std::time::Duration;
 ///     .margin(0.02)                                   // pace at 98 % of the limit
 ///     .burst(Duration::from_millis(100))              // up to 0.1 s of the rate at once
 ///     .short_window(Some(Duration::from_secs(10)))    // Azure: limit/6 per 10 s
-///     .slack(Duration::from_millis(100));             // network jitter allowance
+///     .slack(Duration::from_millis(50));              // network jitter allowance
 /// assert_eq!(pacing.window_length(), Duration::from_secs(60));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,7 +31,7 @@ const MAX_MARGIN: f64 = 0.5;
 
 impl Default for PacingConfig {
     /// 60 s windows, 10 s short windows, pacing at 98 % of the limit with a burst of 100 ms
-    /// of the rate, 100 ms of slack for network jitter.
+    /// of the rate, 50 ms of slack for network jitter.
     fn default() -> Self {
         PacingConfig {
             window: Duration::from_secs(60),
@@ -39,7 +39,7 @@ impl Default for PacingConfig {
             spread: true,
             margin: DEFAULT_MARGIN,
             burst: Duration::from_millis(100),
-            slack: Duration::from_millis(100),
+            slack: Duration::from_millis(50),
         }
     }
 }
@@ -98,9 +98,10 @@ impl PacingConfig {
         self
     }
 
-    /// Extra time each charge stays in the windows beyond their length (default 100 ms): the
+    /// Extra time each charge stays in the windows beyond their length (default 50 ms): the
     /// provider counts a request when it arrives, a little after it was admitted here, and
-    /// variations of that delay must not let its window see more than the limit.
+    /// variations of that delay up to this much must not let its window see more than the
+    /// limit. Each 10 ms costs 0.1 % of throughput where the short window binds.
     pub fn slack(mut self, slack: Duration) -> Self {
         self.slack = slack;
         self

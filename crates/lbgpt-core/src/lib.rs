@@ -18,6 +18,7 @@ pub mod chat;
 mod error;
 mod extra;
 mod meta;
+mod options;
 pub mod tokens;
 mod traits;
 
@@ -25,6 +26,7 @@ pub use chat::*;
 pub use error::{ApiError, DecodeKind, Error, TimeoutPhase, TransportKind};
 pub use extra::Extra;
 pub use meta::{CacheStatus, RateLimitInfo, ResponseMeta};
+pub use options::{CacheMode, RequestOptions};
 pub use traits::{ApiRequest, ApiResponse};
 
 /// Shorthand for `Result<T, lbgpt_core::Error>`.

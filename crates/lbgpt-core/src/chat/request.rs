@@ -1,5 +1,5 @@
 use super::{ChatMessage, Tool, ToolChoice};
-use crate::Extra;
+use crate::{CacheMode, Extra, RequestOptions};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -75,6 +75,10 @@ pub struct ChatRequest {
     /// Every other field, sent as given.
     #[serde(flatten)]
     pub extra: Extra,
+    /// Settings for lbgpt's layers (e.g. the cache mode). Never serialised, never sent, and not
+    /// part of any cache key; empty after deserialising.
+    #[serde(skip)]
+    pub options: RequestOptions,
 }
 
 impl ChatRequest {
@@ -103,6 +107,7 @@ impl ChatRequest {
             response_format: None,
             user: None,
             extra: Extra::new(),
+            options: RequestOptions::default(),
         }
     }
 
@@ -151,6 +156,12 @@ impl ChatRequest {
     /// Sets `response_format`.
     pub fn response_format(mut self, response_format: ResponseFormat) -> Self {
         self.response_format = Some(response_format);
+        self
+    }
+
+    /// Sets how an exact cache layer treats this request (not sent to the provider).
+    pub fn cache_mode(mut self, mode: CacheMode) -> Self {
+        self.options.cache = Some(mode);
         self
     }
 

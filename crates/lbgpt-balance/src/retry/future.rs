@@ -112,7 +112,10 @@ where
                 StateProj::Calling { future } => match future.poll(cx) {
                     Poll::Ready(Ok(mut response)) => {
                         let meta = response.meta_mut();
-                        meta.attempts = *this.attempts;
+                        // Upstream calls across layers: this layer's failed attempts, plus the
+                        // calls the layer below made for the successful one (a balancer may
+                        // have tried several members; a plain provider says 1, others 0).
+                        meta.attempts = (*this.attempts - 1).saturating_add(meta.attempts.max(1));
                         meta.latency = this.started.elapsed();
                         this.state.set(State::Done);
                         return Poll::Ready(Ok(response));
@@ -313,6 +316,64 @@ mod tests {
         assert_eq!(*calls.lock().expect("lock"), [ms(0), ms(310), ms(520)]);
         assert_eq!(response.meta.attempts, 3);
         assert_eq!(response.meta.latency, ms(530));
+    }
+
+    /// A stand-in for a balancer below the retry layer: each call reports how many upstream
+    /// calls it made (`meta.attempts`), or fails.
+    fn layer_below(
+        outcomes: Vec<Result<u32, Error>>,
+    ) -> impl tower::Service<
+        ChatRequest,
+        Response = ChatResponse,
+        Error = Error,
+        Future = std::future::Ready<Result<ChatResponse, Error>>,
+    > + Clone
+           + Send
+           + 'static {
+        let outcomes = Arc::new(Mutex::new(outcomes.into_iter()));
+        service_fn(move |_request: ChatRequest| {
+            let outcome = outcomes
+                .lock()
+                .expect("lock")
+                .next()
+                .expect("the script covers every call");
+            std::future::ready(outcome.map(|calls| {
+                let mut response =
+                    serde_json::from_str::<ChatResponse>(r#"{"choices": []}"#).expect("valid");
+                response.meta.attempts = calls;
+                response
+            }))
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_count_the_upstream_calls_of_the_layers_below() {
+        let policy = || RetryPolicy::default().initial_backoff(ms(100)).jitter(0.0);
+        let busy = || api(503, None).map(|()| 0);
+
+        // Two failed attempts, then one whose balancer tried three members: 2 + 3 calls.
+        let service = layer_below(vec![busy(), busy(), Ok(3)]);
+        let response = Retry::new(service, policy())
+            .oneshot(request())
+            .await
+            .expect("the third attempt succeeds");
+        assert_eq!(response.meta.attempts, 5);
+
+        // A first attempt that took two members is reported as two calls, not one.
+        let service = layer_below(vec![Ok(2)]);
+        let response = Retry::new(service, policy())
+            .oneshot(request())
+            .await
+            .expect("succeeds");
+        assert_eq!(response.meta.attempts, 2);
+
+        // A layer below that says nothing (0) still counts as the one call it was.
+        let service = layer_below(vec![busy(), Ok(0)]);
+        let response = Retry::new(service, policy())
+            .oneshot(request())
+            .await
+            .expect("the second attempt succeeds");
+        assert_eq!(response.meta.attempts, 2);
     }
 
     #[tokio::test(start_paused = true)]

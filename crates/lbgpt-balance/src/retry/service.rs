@@ -20,8 +20,15 @@ use tower::Service;
 ///
 /// # The result
 /// - Success: the response, with [`meta.attempts`](lbgpt_core::ResponseMeta::attempts) set
-///   to the number of attempts made and [`meta.latency`](lbgpt_core::ResponseMeta::latency)
-///   to the time since the first attempt started, waits included.
+///   to the number of upstream calls made across layers: this layer's failed attempts before
+///   the successful one, plus the successful attempt's own `meta.attempts` as the service
+///   below reported it, counted as at least 1. A balancer below that tried three members in
+///   the successful attempt, after two failed attempts, gives `2 + 3 = 5`; a provider service
+///   (which reports 1) gives the number of attempts. [`meta.latency`](
+///   lbgpt_core::ResponseMeta::latency) is set to the time since the first attempt started,
+///   waits included.
+/// - The attempt counts in the errors below ([`Error::RetriesExhausted`],
+///   [`Error::DeadlineExceeded`]) are this layer's own attempts.
 /// - Exactly one attempt was made and it failed (the error was not retryable, the server
 ///   asked to wait longer than [`RetryPolicy::max_retry_after`], or `max_attempts` is 1):
 ///   that attempt's error **as is**, so callers can match on it.

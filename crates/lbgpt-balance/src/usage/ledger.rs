@@ -104,6 +104,9 @@ pub(crate) struct Ledger {
     in_flight: u64,
     reserved_tokens: u64,
     correction: f64,
+    /// Reservations with ids below this were admitted before the last 429 bump of the
+    /// correction factor: their 429s do not bump it again.
+    bumped_before: u64,
     /// Header tightening: [long requests, long tokens, short requests, short tokens].
     phantoms: [Option<Phantom>; 4],
 }
@@ -138,6 +141,7 @@ impl Ledger {
             in_flight: 0,
             reserved_tokens: 0,
             correction: 1.0,
+            bumped_before: 0,
             phantoms: [None; 4],
         }
     }
@@ -399,9 +403,14 @@ impl Ledger {
             }
             Outcome::Answered { .. } => reserved,
             Outcome::RateLimited { rate_limit, .. } => {
-                if self.rate_limited_on_tokens(reservation, rate_limit.as_ref()) {
+                if reservation.id() >= self.bumped_before
+                    && self.rate_limited_on_tokens(reservation, rate_limit.as_ref())
+                {
+                    // Once per burst: reservations admitted before this bump were sized
+                    // with the old factor, and their 429s say nothing new.
                     self.correction = (self.correction * RATE_LIMITED_BUMP)
                         .clamp(CORRECTION_RANGE.0, CORRECTION_RANGE.1);
+                    self.bumped_before = self.next_id;
                 }
                 reserved
             }
@@ -868,6 +877,27 @@ mod tests {
             },
         );
         assert!((ledger.snapshot(t0).token_correction - 1.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_burst_of_token_429s_raises_the_factor_once() {
+        let t0 = Instant::now();
+        let mut ledger = ledger(Limits::none().tpm(10_000), PacingConfig::unpaced());
+        let burst: Vec<_> = (0..5)
+            .map(|_| ledger.try_reserve(t0, Estimate::Total(100)).expect("room"))
+            .collect();
+        let limited = Outcome::RateLimited {
+            retry_after: None,
+            rate_limit: None,
+        };
+        for admitted in burst {
+            ledger.settle(t0, &reservation(admitted, t0, None), &limited);
+        }
+        assert!((ledger.snapshot(t0).token_correction - 1.1).abs() < 1e-9);
+        // A reservation sized after the bump that still gets a 429 bumps again.
+        let next = ledger.try_reserve(t0, Estimate::Total(100)).expect("room");
+        ledger.settle(t0, &reservation(next, t0, None), &limited);
+        assert!((ledger.snapshot(t0).token_correction - 1.21).abs() < 1e-9);
     }
 
     #[test]

@@ -22,7 +22,7 @@
 //! - **(W) long window**: the charges admitted in the last `window + slack` (60.05 s by
 //!   default), in-flight reservations included, plus `c`, are at most `L`;
 //! - **(S) short window**: the charges admitted in the last `short + slack` (10.05 s), plus
-//!   `c`, are at most `floor(L x short / window)` (`L / 6`); a single charge larger than that
+//!   `c`, are at most `ceil(L x short / window)` (`L / 6`); a single charge larger than that
 //!   share needs an empty short window, so it is never refused for ever;
 //! - **(P) pacing**: an even schedule at `(1 - margin) x L / window` per second (98 % by
 //!   default) is at most `burst` (100 ms) ahead: admission `k` is due at `slot_k - burst`, and
@@ -71,7 +71,8 @@
 //!   reserved charge until it leaves the window.
 //! - **Correction factor**: each answer's `prompt_tokens` over our prompt estimate feeds a
 //!   per-member EWMA (rising fast, weight 0.5; falling slowly, 0.1) that scales later prompt
-//!   estimates, and a 429 on tokens raises it by 10 %, so a provider that counts 1.3x our
+//!   estimates, and a 429 on tokens raises it by 10 % (once per burst: 429s of reservations
+//!   sized before the last raise do not raise it again), so a provider that counts 1.3x our
 //!   tokenizer stops causing 429s after a few answers. (It needs the split estimate of
 //!   [`UsageTracker::try_reserve_estimate`]; a plain total is scaled by the factor only when
 //!   it is above 1.)

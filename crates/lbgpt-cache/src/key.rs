@@ -1,0 +1,148 @@
+//! Cache keys: a versioned SHA-256 of a canonical form of everything that can change the answer.
+//!
+//! # Key format, version 1
+//!
+//! The key of a request is the SHA-256 digest of this canonical JSON document
+//! (rules in "Canonical JSON" below), written `v1:` followed by the 64 lower-case hex digits
+//! of the digest:
+//!
+//! ```text
+//! {"family":F,"namespace":N,"request":R,"v":1}
+//! ```
+//!
+//! - `F`: the provider family of [`CacheConfig::family`](crate::CacheConfig::family) (default
+//!   `""`), for stacks whose providers answer the same request differently;
+//! - `N`: the namespace of [`CacheConfig::namespace`](crate::CacheConfig::namespace) (default
+//!   `""`), to keep projects apart in a shared store;
+//! - `R`: the request as its wire JSON (every typed field, every message field — role, content
+//!   text or parts, name, tool calls, tool_call_id, refusal, unknown message fields —, tools,
+//!   tool_choice, response_format, sampling parameters, stop, seed, n, max_tokens,
+//!   max_completion_tokens, logprobs, top_logprobs, logit_bias, parallel_tool_calls, and every
+//!   unknown field), with two changes:
+//!   - `model` is replaced by its alias when [`CacheConfig::model_alias`](crate::CacheConfig::model_alias)
+//!     names one, so two deployments of one model share entries;
+//!   - `user`, `stream` and `stream_options` are removed: they do not change the answer (the
+//!     cache never serves streamed requests; `user` only identifies the end user to the
+//!     provider's abuse monitoring).
+//!
+//! The API key is never part of a key: it is not part of the request (services hold it).
+//! Nor are [`ChatRequest::options`] (lbgpt's per-request settings, such as the cache mode).
+//!
+//! ## Canonical JSON
+//!
+//! - object members sorted by the UTF-8 bytes of their names, at every depth;
+//! - numbers: an integral value of magnitude below 2^53 as an integer (`1`, `1.0`, `1e0` → `1`);
+//!   other integers that fit `i64`/`u64` exactly; any other number as the shortest decimal that
+//!   reads back to the same `f64`, without exponent (`0.7`, `0.70`, `7e-1` → `0.7`);
+//! - strings with serde_json's escaping; no whitespace; arrays in their order; `null` kept
+//!   (`{"x": null}` and `{}` are different keys for unknown fields; typed fields that are
+//!   `None` are absent either way).
+//!
+//! A change of any of these rules, or of what `R` holds, gets a new version prefix, so entries
+//! written by another version are never read as this version's.
+
+use crate::canonical::write_canonical;
+use lbgpt_core::ChatRequest;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::io::{self, Write};
+
+/// The version of the key format, the `v1` of `v1:<hex>`.
+pub const KEY_VERSION: u32 = 1;
+
+/// Request fields left out of the key because they do not change the answer.
+const IGNORED_FIELDS: [&str; 3] = ["user", "stream", "stream_options"];
+
+/// The key of a cached answer: a SHA-256 digest, shown as `v1:<64 hex digits>`.
+///
+/// See the [module documentation](self) for what is hashed. Stores may use
+/// [`CacheKey::digest`] (32 bytes) or the text form ([`fmt::Display`]); the text is safe in
+/// file names and Redis keys.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey {
+    digest: [u8; 32],
+}
+
+impl CacheKey {
+    /// A key with this digest (for stores and tests; requests get theirs from
+    /// [`CacheConfig::key_for`](crate::CacheConfig::key_for)).
+    pub fn from_digest(digest: [u8; 32]) -> Self {
+        CacheKey { digest }
+    }
+
+    /// The 32-byte SHA-256 digest.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+
+    /// The digest as 64 lower-case hex digits (without the version prefix).
+    pub fn hex(&self) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = String::with_capacity(64);
+        for byte in self.digest {
+            text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+        text
+    }
+
+    /// The key of `request` under a namespace and provider family, with `model` standing for
+    /// the request's model (its alias, or the model itself).
+    ///
+    /// Fails only if the request cannot be turned into JSON (which the types make impossible
+    /// in practice); the cache layer then passes the request through uncached.
+    pub(crate) fn derive(
+        request: &ChatRequest,
+        namespace: &str,
+        family: &str,
+        model: &str,
+    ) -> Result<CacheKey, serde_json::Error> {
+        let mut body = serde_json::to_value(request)?;
+        if let Some(fields) = body.as_object_mut() {
+            for name in IGNORED_FIELDS {
+                fields.remove(name);
+            }
+            fields.insert("model".to_owned(), serde_json::Value::from(model));
+        }
+        let mut hasher = HashWriter(Sha256::new());
+        let write = |out: &mut HashWriter| -> io::Result<()> {
+            out.write_all(b"{\"family\":")?;
+            serde_json::to_writer(&mut *out, family).map_err(io::Error::other)?;
+            out.write_all(b",\"namespace\":")?;
+            serde_json::to_writer(&mut *out, namespace).map_err(io::Error::other)?;
+            out.write_all(b",\"request\":")?;
+            write_canonical(out, &body)?;
+            write!(out, ",\"v\":{KEY_VERSION}}}")
+        };
+        write(&mut hasher).map_err(serde_json::Error::io)?;
+        Ok(CacheKey {
+            digest: hasher.0.finalize().into(),
+        })
+    }
+}
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{KEY_VERSION}:{}", self.hex())
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CacheKey({self})")
+    }
+}
+
+/// Feeds written bytes into SHA-256; never fails.
+struct HashWriter(Sha256);
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

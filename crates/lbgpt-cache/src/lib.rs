@@ -1,0 +1,88 @@
+//! Exact response caching for lbgpt: a [`tower::Layer`] that answers repeated chat requests
+//! from a store, never serves an answer to a different request, and makes identical requests
+//! in flight at the same time share one upstream call.
+//!
+//! - [`CacheLayer`] / [`Cache`]: the layer and its service, in front of any
+//!   `Service<ChatRequest, Response = ChatResponse, Error = lbgpt_core::Error>` (a provider,
+//!   a retry layer, a balancer). Hits carry `meta.cache = CacheStatus::Exact`.
+//! - Keys ([`CacheKey`], [`key`]): a versioned SHA-256 of a canonical JSON form of everything
+//!   that can change the answer (model or its alias, every message field, tools, sampling
+//!   parameters, unknown fields, ...), plus a namespace and a provider family; JSON key order
+//!   and number spelling do not matter. Never the API key.
+//! - Stores ([`CacheStore`]: get / put with TTL / delete): [`MemoryStore`] (bounded, the
+//!   default), [`DiskStore`] (persistent, crash-safe, shared by processes) and `RedisStore`
+//!   (feature `redis`, on by default: shared by machines). A failing store degrades to misses.
+//! - Per-request control: [`CacheMode`] in [`ChatRequest::options`](lbgpt_core::ChatRequest::options)
+//!   (use, bypass, refresh, no-store), never sent to the provider.
+//! - Counters: [`CacheStats`] (hits, misses, coalesced, bypassed, stores, errors).
+//!
+//! Only successful answers are stored; errors reach every waiting caller and are never
+//! cached. `docs/cache.md` in the repository describes the key and file formats in full.
+//!
+//! ```
+//! use lbgpt_cache::{CacheConfig, CacheLayer, DiskStore};
+//! use lbgpt_core::{CacheMode, CacheStatus, ChatMessage, ChatRequest, ChatResponse, Error};
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::sync::Arc;
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A stand-in provider that counts its calls.
+//! let calls = Arc::new(AtomicU32::new(0));
+//! let counter = Arc::clone(&calls);
+//! let provider = service_fn(move |_request: ChatRequest| {
+//!     counter.fetch_add(1, Ordering::SeqCst);
+//!     async {
+//!         serde_json::from_str::<ChatResponse>(
+//!             r#"{"choices": [{"message": {"role": "assistant", "content": "Hi!"}}]}"#,
+//!         )
+//!         .map_err(|e| Error::Internal(e.to_string()))
+//!     }
+//! });
+//!
+//! let dir = tempfile::tempdir()?;
+//! let layer = CacheLayer::with_config(
+//!     Arc::new(DiskStore::open(dir.path())?),
+//!     CacheConfig::new().namespace("docs"),
+//! );
+//! let service = ServiceBuilder::new().layer(layer.clone()).service(provider);
+//!
+//! let request = ChatRequest::new("gpt-4o-mini", vec![ChatMessage::user("Hello!")]);
+//! let first = service.clone().oneshot(request.clone()).await?;
+//! let second = service.clone().oneshot(request.clone()).await?;
+//! assert_eq!(first.meta.cache, CacheStatus::Miss);
+//! assert_eq!(second.meta.cache, CacheStatus::Exact);
+//! assert_eq!(second.first_text().as_deref(), Some("Hi!"));
+//!
+//! // Refresh: ask upstream again and replace the entry.
+//! let fresh = service.oneshot(request.cache_mode(CacheMode::Refresh)).await?;
+//! assert_eq!(fresh.meta.cache, CacheStatus::Miss);
+//! assert_eq!(calls.load(Ordering::SeqCst), 2);
+//! assert_eq!((layer.stats().hits, layer.stats().misses), (1, 2));
+//! # Ok(())
+//! # }
+//! ```
+
+mod canonical;
+mod config;
+mod flight;
+pub mod key;
+mod layer;
+mod service;
+mod state;
+mod stats;
+mod store;
+
+pub use config::CacheConfig;
+pub use key::{CacheKey, KEY_VERSION};
+pub use layer::CacheLayer;
+pub use lbgpt_core::{CacheMode, RequestOptions};
+pub use service::Cache;
+pub use stats::CacheStats;
+pub use store::{
+    CacheStore, DiskStore, DiskStoreBuilder, MemoryStore, MemoryStoreBuilder, PurgeReport,
+    StoreError,
+};
+#[cfg(feature = "redis")]
+pub use store::{RedisStore, RedisStoreBuilder};

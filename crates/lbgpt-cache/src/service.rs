@@ -1,0 +1,186 @@
+//! [`Cache`]: the service the [`CacheLayer`](crate::CacheLayer) wraps around a chat service.
+
+use crate::flight::{FlightOutcome, FlightStart, Role};
+use crate::state::{as_hit, CacheState};
+use crate::stats::Counters;
+use crate::{CacheKey, CacheStats};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use lbgpt_core::{CacheMode, ChatRequest, ChatResponse, Error};
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+
+/// An exact cache in front of a chat service; built by [`CacheLayer`](crate::CacheLayer).
+///
+/// For each request, by its [`CacheMode`] (the request's
+/// [`options.cache`](lbgpt_core::RequestOptions::cache), else the configured default):
+///
+/// - [`Use`](CacheMode::Use): look the key up; a hit is answered at once with
+///   `meta.cache = Exact`, `meta.attempts = 0` and `meta.latency` = the lookup's time. On a
+///   miss, join an identical request already in flight, or call the inner service (after a
+///   second look at the store, in case an identical request just finished); a successful
+///   answer is stored, an error never is. Answers from the inner service keep its metadata
+///   (`meta.cache = Miss`).
+/// - [`NoStore`](CacheMode::NoStore): the same, but this request's answer is not stored
+///   (unless an identical request sharing the call allows it).
+/// - [`Refresh`](CacheMode::Refresh): no lookup and no sharing; call the inner service and
+///   store the answer.
+/// - [`Bypass`](CacheMode::Bypass): straight to the inner service; streamed requests
+///   (`stream: true`) always take this way.
+///
+/// A store that fails or exceeds the store timeout turns a lookup into a miss and a write
+/// into a no-op, with a warning; the request itself never fails because of the cache.
+///
+/// Always ready: the inner service is cloned for each call that needs it and made ready then,
+/// so hits never wait for upstream capacity.
+pub struct Cache<S> {
+    inner: S,
+    state: Arc<CacheState>,
+}
+
+impl<S: Clone> Clone for Cache<S> {
+    fn clone(&self) -> Self {
+        Cache {
+            inner: self.inner.clone(),
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Cache<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("inner", &self.inner)
+            .field("store", &self.state.store.name())
+            .field("config", &self.state.config)
+            .finish()
+    }
+}
+
+impl<S> Cache<S> {
+    pub(crate) fn from_state(inner: S, state: Arc<CacheState>) -> Self {
+        Cache { inner, state }
+    }
+
+    /// The counters, shared with the layer that built this service.
+    pub fn stats(&self) -> CacheStats {
+        self.state.counters.snapshot()
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, consuming the cache.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S> Service<ChatRequest> for Cache<S>
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = ChatResponse;
+    type Error = Error;
+    type Future = BoxFuture<'static, Result<ChatResponse, Error>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: ChatRequest) -> Self::Future {
+        respond(Arc::clone(&self.state), self.inner.clone(), request).boxed()
+    }
+}
+
+async fn respond<S>(
+    state: Arc<CacheState>,
+    inner: S,
+    request: ChatRequest,
+) -> Result<ChatResponse, Error>
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let started = Instant::now();
+    let counters = &state.counters;
+    let mode = state.config.mode_for(&request);
+    let key = match mode {
+        CacheMode::Bypass => None,
+        _ => state.config.key_for(&request),
+    };
+    let Some(key) = key else {
+        Counters::add(&counters.bypassed);
+        return inner.oneshot(request).await;
+    };
+
+    if mode.reads() {
+        if let Some(response) = state.lookup(&key).await {
+            Counters::add(&counters.hits);
+            return Ok(as_hit(response, started.elapsed()));
+        }
+    }
+
+    if !mode.reads() || !state.config.get_coalesce() {
+        Counters::add(&counters.misses);
+        let response = inner.oneshot(request).await?;
+        if mode.writes() {
+            state.save(&key, &response).await;
+        }
+        return Ok(response);
+    }
+
+    let flight_state = Arc::clone(&state);
+    let (flight, role) = state
+        .flights
+        .join_or_start(*key.digest(), mode.writes(), move |start| {
+            fly(flight_state, key, inner, request, start)
+        });
+    let outcome = flight.await;
+    let counter = match (&outcome, role) {
+        (Ok((_, true)), _) => &counters.hits,
+        (_, Role::Leader) => &counters.misses,
+        (_, Role::Follower) => &counters.coalesced,
+    };
+    Counters::add(counter);
+    match outcome {
+        Ok((response, true)) => Ok(as_hit(response, started.elapsed())),
+        Ok((response, false)) => Ok(response),
+        Err(err) => Err(err),
+    }
+}
+
+/// The shared part of a miss: look once more, call upstream, store the answer if wanted.
+fn fly<S>(
+    state: Arc<CacheState>,
+    key: CacheKey,
+    inner: S,
+    request: ChatRequest,
+    start: FlightStart,
+) -> BoxFuture<'static, FlightOutcome>
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    async move {
+        // Unregisters the flight when this future ends or is dropped. Dropped after the
+        // answer is stored, so a request arriving later finds it in the store.
+        let _guard = start.guard;
+        if let Some(response) = state.lookup(&key).await {
+            return Ok((response, true));
+        }
+        let response = inner.oneshot(request).await?;
+        if start.store_wanted.load(Ordering::Acquire) {
+            state.save(&key, &response).await;
+        }
+        Ok((response, false))
+    }
+    .boxed()
+}

@@ -1,0 +1,148 @@
+//! The state a [`CacheLayer`](crate::CacheLayer) shares with every service it wraps: store,
+//! configuration, counters, in-flight calls; and the two store operations the layer makes.
+
+use crate::flight::Flights;
+use crate::stats::Counters;
+use crate::{CacheConfig, CacheKey, CacheStore, StoreError};
+use bytes::Bytes;
+use lbgpt_core::{CacheStatus, ChatResponse, ResponseMeta};
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Store failures are logged at most once per this interval (with the number left unlogged).
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+pub(crate) struct CacheState {
+    pub(crate) store: Arc<dyn CacheStore>,
+    pub(crate) config: CacheConfig,
+    pub(crate) counters: Counters,
+    pub(crate) flights: Flights,
+    warner: OutageWarner,
+}
+
+impl CacheState {
+    pub(crate) fn new(store: Arc<dyn CacheStore>, config: CacheConfig) -> Self {
+        CacheState {
+            store,
+            config,
+            counters: Counters::default(),
+            flights: Flights::default(),
+            warner: OutageWarner::new(),
+        }
+    }
+
+    /// The cached answer of `key`, or `None` on a miss. A store failure or an undecodable
+    /// value is a miss too (counted and logged).
+    pub(crate) async fn lookup(&self, key: &CacheKey) -> Option<ChatResponse> {
+        let bytes = match self.bounded(self.store.get(key)).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return None,
+            Err(err) => {
+                self.failed("get", key, &err);
+                return None;
+            }
+        };
+        match serde_json::from_slice::<ChatResponse>(&bytes) {
+            Ok(response) => Some(response),
+            Err(err) => {
+                self.failed("decode", key, &err);
+                // A value this version cannot read is useless; make room for a fresh answer.
+                if let Err(err) = self.bounded(self.store.delete(key)).await {
+                    self.failed("delete", key, &err);
+                }
+                None
+            }
+        }
+    }
+
+    /// Stores `response` under `key` (its wire JSON; the metadata is not kept). A failure is
+    /// counted and logged, never returned.
+    pub(crate) async fn save(&self, key: &CacheKey, response: &ChatResponse) {
+        let bytes = match serde_json::to_vec(response) {
+            Ok(bytes) => Bytes::from(bytes),
+            Err(err) => {
+                self.failed("encode", key, &err);
+                return;
+            }
+        };
+        let ttl = self.config.get_ttl();
+        match self.bounded(self.store.put(key, bytes, ttl)).await {
+            Ok(()) => Counters::add(&self.counters.stores),
+            Err(err) => self.failed("put", key, &err),
+        }
+    }
+
+    /// Runs a store operation within the configured store timeout.
+    async fn bounded<T>(
+        &self,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match self.config.get_store_timeout() {
+            None => operation.await,
+            Some(limit) => tokio::time::timeout(limit, operation)
+                .await
+                .unwrap_or(Err(StoreError::Timeout(limit))),
+        }
+    }
+
+    fn failed(&self, operation: &str, key: &CacheKey, error: &dyn fmt::Display) {
+        Counters::add(&self.counters.errors);
+        self.warner.warn(self.store.name(), operation, key, error);
+    }
+}
+
+/// Turns a stored answer into a hit: metadata says `Exact`, no attempts, the lookup's time.
+pub(crate) fn as_hit(mut response: ChatResponse, lookup: Duration) -> ChatResponse {
+    let mut meta = ResponseMeta::default();
+    meta.cache = CacheStatus::Exact;
+    meta.attempts = 0;
+    meta.latency = lookup;
+    response.meta = meta;
+    response
+}
+
+/// Logs store failures as warnings, at most one per [`WARN_INTERVAL`], so that an outage under
+/// load does not flood the log.
+struct OutageWarner {
+    started: std::time::Instant,
+    /// Milliseconds after `started` of the last warning, or `u64::MAX` before the first.
+    last_ms: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl OutageWarner {
+    fn new() -> Self {
+        OutageWarner {
+            started: std::time::Instant::now(),
+            last_ms: AtomicU64::new(u64::MAX),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    fn warn(&self, store: &str, operation: &str, key: &CacheKey, error: &dyn fmt::Display) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_ms.load(Ordering::Relaxed);
+        let due = last == u64::MAX || now.saturating_sub(last) >= WARN_INTERVAL.as_millis() as u64;
+        if due
+            && self
+                .last_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                store,
+                operation,
+                %key,
+                error = %error,
+                suppressed_since_last_warning = suppressed,
+                "cache store failed; the request is treated as a cache miss"
+            );
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

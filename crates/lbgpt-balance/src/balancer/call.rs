@@ -6,7 +6,7 @@ use super::health::{BreakerChange, DisplayWait};
 use super::report::Report;
 use super::shared::{MemberList, Shared};
 use super::stats::{add, bump};
-use super::strategy::Candidate;
+use super::strategy::{Candidate, Strategy};
 use super::verdict::{verdict, Verdict};
 use crate::tokens::TokenEstimate;
 use crate::usage::{Outcome, Reservation};
@@ -118,6 +118,11 @@ pub(crate) async fn run(shared: Arc<Shared>, request: ChatRequest) -> Result<Cha
             let tokens = progress.estimate.map_or(0, |estimate| estimate.total());
             let at = match report.earliest() {
                 Some(at) if wait_limit.is_none_or(|limit| at <= limit) => at,
+                // Every candidate turned unavailable between the check and the pick (a
+                // half-open probe taken meanwhile): nothing to wait for by the clock.
+                None if report.at_limit.is_empty() => {
+                    return Err(report.nobody_available(members.len(), now))
+                }
                 _ => return Err(report.at_capacity(now, settings.max_wait, tokens)),
             };
             // Computed, not polled: sleep until the first moment a member has room (never a
@@ -334,7 +339,10 @@ async fn pick(
     if group.is_empty() {
         return Choice::NoRoom;
     }
-    if shared.picker.needs_usage() {
+    // A built-in strategy has nothing to choose between one candidate; a custom one is
+    // always asked (it may decline).
+    let ask = group.len() > 1 || matches!(shared.strategy, Strategy::Custom(_));
+    if ask && shared.picker.needs_usage() {
         let tracker = shared.tracker();
         for candidate in &mut group {
             if let Some(usage) = tracker.snapshot(candidate.name()) {
@@ -343,9 +351,13 @@ async fn pick(
         }
     }
     while !group.is_empty() {
-        let index = match shared.picker.pick(&group, request) {
-            Some(index) if index < group.len() => index,
-            _ => return Choice::Declined,
+        let index = if group.len() == 1 && !ask {
+            0
+        } else {
+            match shared.picker.pick(&group, request) {
+                Some(index) if index < group.len() => index,
+                _ => return Choice::Declined,
+            }
         };
         let candidate = group.remove(index);
         let entry = &members[candidate.slot];

@@ -2,7 +2,7 @@
 
 use super::shared::Shared;
 use super::stats::MemberStats;
-use super::Member;
+use super::{Balancer, Member};
 use crate::usage::{Limits, UsageSnapshot};
 use lbgpt_core::Error;
 use std::fmt;
@@ -51,6 +51,13 @@ pub struct BalancerHandle {
 }
 
 impl BalancerHandle {
+    /// The balancer this handle belongs to (a clone sharing everything with it).
+    pub fn balancer(&self) -> Balancer {
+        Balancer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// Adds a member; [`Error::Config`] if its name is taken or its weight or limits are
     /// invalid.
     pub fn add_member(&self, member: Member) -> Result<(), Error> {

@@ -11,7 +11,9 @@ use rand::Rng;
 /// Peak EWMA reacts to a slow answer at once and forgets it gradually; comparing two random
 /// members instead of scanning for the global minimum avoids sending every request to the
 /// one member that looked best a moment ago (tower's `p2c` + `PeakEwma`, linkerd, Helicone).
-/// A member with no answer yet has latency zero, so new members are tried early.
+/// A member with no answer yet counts as fast as the fastest member known (zero when none is
+/// known), so a new member gets tried without being flooded: its requests in flight still
+/// raise its load.
 ///
 /// ```
 /// use lbgpt_balance::balancer::strategy::LeastLatency;
@@ -31,8 +33,8 @@ use rand::Rng;
 pub struct LeastLatency;
 
 impl LeastLatency {
-    fn load(candidate: &Candidate<'_>) -> f64 {
-        let latency = candidate.latency().map_or(0.0, |l| l.as_secs_f64());
+    fn load(candidate: &Candidate<'_>, unknown: f64) -> f64 {
+        let latency = candidate.latency().map_or(unknown, |l| l.as_secs_f64());
         let busy = candidate.in_flight() as f64 + 1.0;
         let weight = usable_weight(candidate);
         let load = latency * busy;
@@ -52,16 +54,19 @@ impl PickStrategy for LeastLatency {
             1 => return Some(0),
             _ => {}
         }
+        let unknown = candidates
+            .iter()
+            .filter_map(|c| c.latency())
+            .min()
+            .map_or(0.0, |l| l.as_secs_f64());
         let mut rng = rand::rng();
         let first = rng.random_range(0..len);
         let mut second = rng.random_range(0..len - 1);
         if second >= first {
             second += 1;
         }
-        let (a, b) = (
-            Self::load(&candidates[first]),
-            Self::load(&candidates[second]),
-        );
+        let a = Self::load(&candidates[first], unknown);
+        let b = Self::load(&candidates[second], unknown);
         Some(if b < a { second } else { first })
     }
 
@@ -84,6 +89,19 @@ mod tests {
         ];
         for _ in 0..50 {
             assert_eq!(LeastLatency.pick(&candidates, &request), Some(1));
+        }
+    }
+
+    #[test]
+    fn a_new_member_counts_as_fast_as_the_fastest_known() {
+        let request = ChatRequest::new("m", vec![]);
+        let candidates = [
+            Candidate::new(1, "busy").with_latency(Duration::from_millis(10)),
+            Candidate::new(2, "new").with_in_flight(3),
+        ];
+        // new: 10 ms x 4 > busy: 10 ms x 1
+        for _ in 0..20 {
+            assert_eq!(LeastLatency.pick(&candidates, &request), Some(0));
         }
     }
 

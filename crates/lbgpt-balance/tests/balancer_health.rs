@@ -398,3 +398,98 @@ async fn a_429_with_no_other_member_goes_to_the_retry_layer_which_waits_it_out()
         .expect("answered after the wait");
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_open_member_lets_exactly_one_probe_through() {
+    let sim = simulator(&["sk-probe"]).await;
+    sim.script(
+        "sk-probe",
+        [Fault::ServerError, Fault::Stall(Duration::from_millis(300))],
+    );
+    let balancer = builder()
+        .member(member(&sim, "probe", "sk-probe"))
+        .breaker(BreakerConfig::new(1, Duration::from_millis(200)))
+        .build()
+        .expect("a valid balancer");
+    balancer
+        .clone()
+        .oneshot(request("opens"))
+        .await
+        .expect_err("scripted 500");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+
+    let probe = tokio::spawn(balancer.clone().oneshot(request("probe")));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let others = futures::future::join_all(
+        (0..4).map(|i| balancer.clone().oneshot(request(&format!("meanwhile {i}")))),
+    )
+    .await;
+    for error in others
+        .iter()
+        .map(|r| r.as_ref().expect_err("the probe is running"))
+    {
+        assert!(error.to_string().contains("probe in flight"), "{error}");
+        assert!(error.is_retryable(), "told to look again: {error}");
+    }
+    probe
+        .await
+        .expect("the task completes")
+        .expect("the probe succeeds after its stall");
+    assert_eq!(arrivals(&sim, "sk-probe"), 2);
+    assert_eq!(
+        balancer.handle().member_stats("probe").map(|s| s.state),
+        Some(MemberState::Active)
+    );
+}
+
+/// Records the fields of every `lbgpt_balance_attempt` span.
+#[derive(Clone, Default)]
+struct AttemptSpans(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AttemptSpans {
+    fn on_new_span(
+        &self,
+        attributes: &tracing::span::Attributes<'_>,
+        _id: &tracing::span::Id,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        if attributes.metadata().name() == "lbgpt_balance_attempt" {
+            let mut fields = Fields(String::new());
+            attributes.record(&mut fields);
+            self.0
+                .lock()
+                .expect("not poisoned")
+                .push(fields.0.trim_end().to_owned());
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_upstream_attempt_has_its_own_span() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let spans = AttemptSpans::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    let sim = simulator(&["sk-a", "sk-b"]).await;
+    sim.script("sk-a", [Fault::ServerError]);
+    let balancer = builder()
+        .strategy(Strategy::RoundRobin)
+        .member(member(&sim, "a", "sk-a"))
+        .member(member(&sim, "b", "sk-b"))
+        .build()
+        .expect("a valid balancer");
+
+    balancer
+        .oneshot(request("traced"))
+        .await
+        .expect("b answers after a fails");
+    let recorded = spans.0.lock().expect("not poisoned").clone();
+    assert_eq!(recorded, ["member=a attempt=1", "member=b attempt=2"]);
+}

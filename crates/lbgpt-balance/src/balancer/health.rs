@@ -142,6 +142,9 @@ impl fmt::Display for DisplayWait {
     }
 }
 
+/// How long after a half-open member's probe started other requests are told to look again.
+const PROBE_RESULT_HINT: Duration = Duration::from_millis(500);
+
 /// Why a member cannot be picked right now.
 #[derive(Debug, Clone)]
 pub(crate) enum Block {
@@ -149,16 +152,19 @@ pub(crate) enum Block {
     Dead(Arc<str>),
     Cooling(Instant),
     BreakerOpen(Instant),
-    /// Half-open with its probe already running.
-    Probing,
+    /// Half-open with its probe already running; the instant is a hint of when to look
+    /// again (the probe's result is not known in advance).
+    Probing(Instant),
 }
 
 impl Block {
     /// When the member may take requests again without anyone's intervention.
     pub(crate) fn returns_at(&self) -> Option<Instant> {
         match self {
-            Block::Cooling(until) | Block::BreakerOpen(until) => Some(*until),
-            Block::Disabled | Block::Dead(_) | Block::Probing => None,
+            Block::Cooling(until) | Block::BreakerOpen(until) | Block::Probing(until) => {
+                Some(*until)
+            }
+            Block::Disabled | Block::Dead(_) => None,
         }
     }
 }
@@ -213,7 +219,7 @@ impl Health {
             self.cooling_until = None;
         }
         if let Breaker::HalfOpen { probing: true } = self.breaker {
-            return Err(Block::Probing);
+            return Err(Block::Probing(now + PROBE_RESULT_HINT));
         }
         Ok(())
     }
@@ -344,7 +350,7 @@ mod tests {
         assert_eq!(health.state(now, true), MemberState::BreakerOpen { until });
 
         assert_eq!(health.begin(until).ok(), Some(true));
-        assert!(matches!(health.begin(until), Err(Block::Probing)));
+        assert!(matches!(health.begin(until), Err(Block::Probing(_))));
         health.release_probe();
         assert_eq!(health.begin(until).ok(), Some(true));
         // The probe fails: open again at once.

@@ -133,7 +133,9 @@ impl Report {
                     "{name} has its circuit breaker open for {}",
                     DisplayWait(until.saturating_duration_since(now))
                 ),
-                Block::Probing => write!(out, "{name} is half-open with its probe in flight"),
+                Block::Probing(_) => {
+                    write!(out, "{name} is half-open with its probe in flight")
+                }
             };
         }
     }

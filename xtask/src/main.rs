@@ -4,7 +4,9 @@
 //!   formatting, clippy with warnings denied, the whole test suite (unit, integration, doc tests
 //!   and examples), and rustdoc with warnings denied.
 //! - `cargo xtask bench`: the overhead benchmark (full facade path against a bare reqwest call on
-//!   the same in-process simulator); writes `docs/benchmarks.md`.
+//!   the same in-process simulator), which writes `docs/benchmarks.md`, then the balancer
+//!   benchmark (use of three rate-limited providers' combined quota, about two minutes, and the
+//!   balancer's CPU cost per request), which writes `docs/benchmarks-utilisation.md`.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -34,8 +36,11 @@ fn print_help() {
     println!(
         "cargo xtask <command>\n\n\
          ci      fmt --check, clippy -D warnings, all tests, rustdoc -D warnings\n\
-         bench   overhead of the lbgpt stack vs. a bare reqwest call; writes docs/benchmarks.md\n\
-         \x20       (options are passed to the benchmark, e.g. `--requests 20000`)"
+         bench   overhead of the lbgpt stack vs. a bare reqwest call (docs/benchmarks.md), then\n\
+         \x20       the balancer's quota utilisation and CPU cost (docs/benchmarks-utilisation.md;\n\
+         \x20       about 2.5 minutes). Options go to the overhead benchmark, e.g. `--requests 20000`;\n\
+         \x20       `bench utilisation [OPTIONS]` runs only the balancer benchmark with its options\n\
+         \x20       (`--minutes 2`, `--concurrency 64`, `--skip-overhead`, `--skip-utilisation`)"
     );
 }
 
@@ -100,6 +105,9 @@ fn ci() -> Result<(), String> {
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {
+    if extra.first().map(String::as_str) == Some("utilisation") {
+        return utilisation_bench(&extra[1..]);
+    }
     let mut command = cargo();
     command.args(["bench", "-p", "lbgpt", "--bench", "overhead", "--"]);
     command.args(extra);
@@ -107,5 +115,39 @@ fn bench(extra: &[String]) -> Result<(), String> {
         "LBGPT_BENCH_REPORT",
         workspace_root().join("docs/benchmarks.md"),
     );
-    run("overhead benchmark", &mut command)
+    run("overhead benchmark", &mut command)?;
+    utilisation_bench(&[])
+}
+
+/// The balancer benchmark; writes `docs/benchmarks-utilisation.md` and makes sure
+/// `docs/benchmarks.md` links to it (the overhead benchmark rewrites that file).
+fn utilisation_bench(extra: &[String]) -> Result<(), String> {
+    let mut command = cargo();
+    command.args(["bench", "-p", "lbgpt", "--bench", "utilisation", "--"]);
+    command.args(extra);
+    command.env(
+        "LBGPT_UTILISATION_REPORT",
+        workspace_root().join("docs/benchmarks-utilisation.md"),
+    );
+    run("balancer utilisation benchmark", &mut command)?;
+    link_utilisation_report()
+}
+
+const UTILISATION_LINK: &str = "\n## Balancer: quota utilisation and CPU cost\n\n\
+    Three rate-limited providers behind the balancer, and its CPU cost per request: see\n\
+    [benchmarks-utilisation.md](benchmarks-utilisation.md) (written by the utilisation\n\
+    benchmark, `cargo xtask bench`).\n";
+
+fn link_utilisation_report() -> Result<(), String> {
+    let path = workspace_root().join("docs/benchmarks.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    if text.contains("benchmarks-utilisation.md") {
+        return Ok(());
+    }
+    let text = if text.is_empty() {
+        format!("# Benchmarks\n{UTILISATION_LINK}")
+    } else {
+        format!("{}\n{UTILISATION_LINK}", text.trim_end())
+    };
+    std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))
 }

@@ -54,8 +54,44 @@
 //! - [`ChatGpt`]: OpenAI or any OpenAI-compatible server (`base_url`), with retries.
 //! - [`AzureGpt`]: Azure OpenAI (endpoint, `api-key` or bearer token, api-version,
 //!   model -> deployment map), with retries.
+//! - [`LoadBalancedGpt`]: one OpenAI key and one Azure deployment, 25 % / 75 % by default
+//!   (`ratio_openai_to_azure`), each the other's failover.
+//! - [`MultiLoadBalancedGpt`]: a list of providers and an allocation function (`random` with
+//!   `allocation_function_weights`, `max_headroom` with per-provider `limit_rpm`/`limit_tpm`,
+//!   round robin, least latency, least busy).
+//! - [`BalancedGpt`] (also [`Lbgpt::balanced`]): any mix of [`Provider`]s behind the balancer,
+//!   every balancer setting available.
 //! - [`Lbgpt`]: the same batch API over any `tower::Service<ChatRequest, Response =
 //!   ChatResponse, Error = Error>`, for stacks built by hand.
+//!
+//! # Several keys and deployments
+//!
+//! The balanced clients put the balancer ([`balance::Balancer`]) under the retry layer: each
+//! request goes to a provider picked by the strategy among those that are healthy and have
+//! room under their `rpm`/`tpm` limits (requests in flight counted), waits for the computed
+//! moment one has room when none has, and fails over at once when a provider fails. Providers
+//! answering 429/503 cool down, repeated failures open a provider's circuit breaker, and a
+//! revoked key (401/403, `insufficient_quota`) is retired. `stats()` reports each provider's
+//! requests, tokens, 429s, failovers, headroom and state; `handle()` adds, removes, disables
+//! and re-enables providers while requests run.
+//!
+//! ```no_run
+//! # async fn run(requests: Vec<lbgpt::ChatRequest>) -> Result<(), lbgpt::Error> {
+//! use lbgpt::openai::OpenAiConfig;
+//! use lbgpt::{BalancedGpt, Provider};
+//!
+//! let key = |name: &str, key: &str| OpenAiConfig::new().api_key(key).name(name);
+//! let gpt = BalancedGpt::builder()
+//!     .provider(Provider::openai(key("key-1", "sk-1")).rpm(500).tpm(200_000))
+//!     .provider(Provider::openai(key("key-2", "sk-2")).rpm(5_000).tpm(2_000_000))
+//!     .max_concurrent_requests(32)
+//!     .build()?;
+//! let results = gpt.chat_completion_list(requests).await;
+//! for member in gpt.stats() {
+//!     println!("{}: {} requests, {}", member.name, member.requests, member.state);
+//! }
+//! # Ok(()) }
+//! ```
 //!
 //! # A stack of your own
 //!
@@ -104,18 +140,27 @@
 //! in any `Debug`, `Display` or error text.
 
 mod azuregpt;
+mod balanced;
 mod chatgpt;
 mod client;
 mod engine;
 mod forward;
+mod load_balanced;
+mod multi_load_balanced;
 mod progress;
+mod provider;
 mod settings;
 mod stream;
 
 pub use azuregpt::{AzureGpt, AzureGptBuilder, AzureGptService};
+pub use balanced::{BalancedGpt, BalancedGptBuilder, BalancedService};
 pub use chatgpt::{ChatGpt, ChatGptBuilder, ChatGptService};
 pub use client::{Lbgpt, DEFAULT_MAX_CONCURRENT_REQUESTS};
+pub use lbgpt_balance::{BalancerHandle, MemberState, MemberStats, Strategy};
+pub use load_balanced::{LoadBalancedGpt, LoadBalancedGptBuilder, DEFAULT_RATIO_OPENAI_TO_AZURE};
+pub use multi_load_balanced::{MultiLoadBalancedGpt, MultiLoadBalancedGptBuilder};
 pub use progress::Progress;
+pub use provider::Provider;
 pub use stream::{CompletionStream, OrderedCompletionStream};
 
 /// Every type of `lbgpt-core`: requests, responses, messages, tools, usage, [`Error`],
@@ -132,7 +177,8 @@ pub mod azure {
     pub use lbgpt_azure::*;
 }
 
-/// The retry layer (and, later, the balancer): `lbgpt-balance` re-exported.
+/// The retry layer, the balancer, usage tracking and token estimation: `lbgpt-balance`
+/// re-exported.
 pub mod balance {
     pub use lbgpt_balance::*;
 }

@@ -1,0 +1,245 @@
+//! [`BalancedGpt`]: any mix of providers behind the balancer, with retries and batching.
+
+use crate::forward::forward_batch_api;
+use crate::settings::{batch_settings_methods, BatchSettings};
+use crate::{Lbgpt, Provider};
+use lbgpt_balance::retry::Retry;
+use lbgpt_balance::tokens::TokenEstimator;
+use lbgpt_balance::usage::UsageTracker;
+use lbgpt_balance::{Balancer, BalancerHandle, BreakerConfig, Strategy};
+use lbgpt_core::Error;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The stack inside every balanced client: the retry layer over the balancer, which spreads
+/// requests over the providers, paces them under their limits and fails over at once.
+pub type BalancedService = Retry<Balancer>;
+
+/// A client over several providers (OpenAI keys, Azure deployments, compatible servers, your
+/// own services) behind one balancer: `Lbgpt<Retry<Balancer>>` plus the balancer's
+/// [handle](BalancedGpt::handle) and [statistics](BalancedGpt::stats).
+///
+/// ```no_run
+/// # async fn run(requests: Vec<lbgpt::ChatRequest>) -> Result<(), lbgpt::Error> {
+/// use lbgpt::azure::AzureConfig;
+/// use lbgpt::openai::OpenAiConfig;
+/// use lbgpt::{BalancedGpt, Provider, Strategy};
+///
+/// let gpt = BalancedGpt::builder()
+///     .provider(Provider::openai(OpenAiConfig::new().api_key("sk-1").name("key-1")).rpm(500).tpm(200_000))
+///     .provider(Provider::openai(OpenAiConfig::new().api_key("sk-2").name("key-2")).rpm(500).tpm(200_000))
+///     .provider(
+///         Provider::azure(
+///             AzureConfig::new("https://my-resource.openai.azure.com")
+///                 .api_key("...")
+///                 .deployment("gpt-4o-mini", "mini-prod")
+///                 .name("azure-eu"),
+///         )
+///         .rpm(1_000)
+///         .tpm(1_000_000),
+///     )
+///     .strategy(Strategy::MaxHeadroom) // the default
+///     .max_concurrent_requests(64)
+///     .build()?;
+/// let results = gpt.chat_completion_list(requests).await;
+/// for member in gpt.stats() {
+///     println!("{}: {} requests, {} rate-limited", member.name, member.requests, member.rate_limited_seen);
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// [`LoadBalancedGpt`](crate::LoadBalancedGpt) (one OpenAI key and one Azure deployment) and
+/// [`MultiLoadBalancedGpt`](crate::MultiLoadBalancedGpt) (a list of providers and an
+/// allocation function) build the same stack under the Python lbgpt's names.
+///
+/// [`Lbgpt::balanced`] is another name for [`BalancedGpt::builder`].
+#[derive(Debug, Clone)]
+pub struct BalancedGpt {
+    client: Lbgpt<BalancedService>,
+    handle: BalancerHandle,
+}
+
+impl BalancedGpt {
+    /// A builder without providers, strategy max headroom, 5 requests at once and the default
+    /// retry policy.
+    pub fn builder() -> BalancedGptBuilder {
+        BalancedGptBuilder::default()
+    }
+
+    forward_batch_api!(BalancedService);
+    forward_balanced_api!();
+}
+
+impl Lbgpt<BalancedService> {
+    /// A builder of a balanced client: the same as [`BalancedGpt::builder`].
+    pub fn balanced() -> BalancedGptBuilder {
+        BalancedGpt::builder()
+    }
+}
+
+impl From<BalancedGpt> for Lbgpt<BalancedService> {
+    fn from(gpt: BalancedGpt) -> Self {
+        gpt.client
+    }
+}
+
+/// Builds a [`BalancedGpt`]; every setter takes and returns the builder,
+/// [`build`](Self::build) checks everything.
+#[derive(Debug, Clone, Default)]
+#[must_use = "call .build() to get a BalancedGpt"]
+pub struct BalancedGptBuilder {
+    providers: Vec<Provider>,
+    strategy: Option<Strategy>,
+    usage: Option<Arc<dyn UsageTracker>>,
+    estimator: Option<Arc<dyn TokenEstimator>>,
+    max_wait: Option<Duration>,
+    max_failovers: Option<usize>,
+    breaker: Option<BreakerConfig>,
+    settings: BatchSettings,
+}
+
+impl BalancedGptBuilder {
+    /// A builder with these batch and retry settings (for the other entry points).
+    pub(crate) fn with_settings(settings: BatchSettings) -> Self {
+        BalancedGptBuilder {
+            settings,
+            ..BalancedGptBuilder::default()
+        }
+    }
+
+    /// Adds a provider: a [`Provider`], an `OpenAiConfig`, an `AzureConfig`, a [`ChatGpt`](
+    /// crate::ChatGpt) or an [`AzureGpt`](crate::AzureGpt).
+    pub fn provider(mut self, provider: impl Into<Provider>) -> Self {
+        self.providers.push(provider.into());
+        self
+    }
+
+    /// Adds several providers, in order.
+    pub fn providers<P: Into<Provider>>(mut self, providers: impl IntoIterator<Item = P>) -> Self {
+        self.providers.extend(providers.into_iter().map(Into::into));
+        self
+    }
+
+    /// How the provider of each request is picked (default [`Strategy::MaxHeadroom`]: the
+    /// provider with the largest share of its limits free, requests in flight counted; without
+    /// limits, the least busy relative to its weight). `"round_robin".parse()?` turns a name
+    /// into a strategy; [`Strategy::Custom`] takes your own.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = Some(strategy);
+        self
+    }
+
+    /// Where requests and tokens per provider are counted (default: in this process, see
+    /// [`InMemoryUsage`](crate::balance::usage::InMemoryUsage)). Share one tracker between
+    /// clients (or processes, with a shared implementation) that use the same keys.
+    pub fn usage(mut self, usage: Arc<dyn UsageTracker>) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+
+    /// How a request's tokens are estimated before it is sent (default: tiktoken, see
+    /// [`TiktokenEstimator`](crate::balance::tokens::TiktokenEstimator)).
+    pub fn estimator(mut self, estimator: Arc<dyn TokenEstimator>) -> Self {
+        self.estimator = Some(estimator);
+        self
+    }
+
+    /// The longest a request waits, from the start of its call, for a provider with room
+    /// under its limits before it fails with [`Error::NoMemberAvailable`] (default 60 s).
+    pub fn max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = Some(wait);
+        self
+    }
+
+    /// How many other providers one call fails over to after a retryable failure (default:
+    /// all the others). Beyond that, the retry layer takes over.
+    pub fn max_failovers(mut self, failovers: usize) -> Self {
+        self.max_failovers = Some(failovers);
+        self
+    }
+
+    /// The per-provider circuit breaker (default 5 consecutive failures open it for 30 s,
+    /// then one probe request decides).
+    pub fn breaker(mut self, breaker: BreakerConfig) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    batch_settings_methods!();
+
+    /// Checks the settings, builds every provider's service and the client.
+    ///
+    /// Fails with [`Error::Config`] naming what is wrong: no provider, two providers with one
+    /// name, a provider whose configuration, weight or limits are invalid,
+    /// `max_concurrent_requests` of 0, or an invalid retry setting.
+    pub fn build(self) -> Result<BalancedGpt, Error> {
+        let (client, handle) = self.finish()?;
+        Ok(BalancedGpt { client, handle })
+    }
+
+    /// Builds the stack: the balancer, the retry layer, the batch client.
+    pub(crate) fn finish(self) -> Result<(Lbgpt<BalancedService>, BalancerHandle), Error> {
+        if self.providers.is_empty() {
+            return Err(Error::Config(
+                "a balanced client needs at least one provider".to_owned(),
+            ));
+        }
+        let mut builder = Balancer::builder();
+        if let Some(strategy) = self.strategy {
+            builder = builder.strategy(strategy);
+        }
+        if let Some(usage) = self.usage {
+            builder = builder.usage(usage);
+        }
+        if let Some(estimator) = self.estimator {
+            builder = builder.estimator(estimator);
+        }
+        if let Some(wait) = self.max_wait {
+            builder = builder.max_wait(wait);
+        }
+        if let Some(failovers) = self.max_failovers {
+            builder = builder.max_failovers(failovers);
+        }
+        if let Some(breaker) = self.breaker {
+            builder = builder.breaker(breaker);
+        }
+        for provider in self.providers {
+            builder = builder.member(provider.into_member()?);
+        }
+        let balancer = builder.build()?;
+        let handle = balancer.handle();
+        let client = self.settings.finish(balancer)?;
+        Ok((client, handle))
+    }
+}
+
+/// Adds the balancer accessors to a wrapper struct with a `handle: BalancerHandle` field.
+macro_rules! forward_balanced_api {
+    () => {
+        /// The balancer's handle: add, remove, disable and re-enable providers while requests
+        /// run (key rotation), and read their statistics. Clones share the balancer.
+        pub fn handle(&self) -> &$crate::balance::BalancerHandle {
+            &self.handle
+        }
+
+        /// Statistics of every provider, in the order they were added: requests, tokens, 429s
+        /// seen, retries, failovers, requests in flight, headroom, state.
+        pub fn stats(&self) -> Vec<$crate::balance::MemberStats> {
+            self.handle.stats()
+        }
+
+        /// Statistics of the provider named `name`, if there is one.
+        pub fn member_stats(&self, name: &str) -> Option<$crate::balance::MemberStats> {
+            self.handle.member_stats(name)
+        }
+
+        /// The provider's current usage and room under its limits (requests and tokens in the
+        /// current window, reservations in flight, headroom), if there is a provider named
+        /// `name` that the usage tracker knows.
+        pub fn headroom(&self, name: &str) -> Option<$crate::balance::usage::UsageSnapshot> {
+            self.handle.headroom(name)
+        }
+    };
+}
+
+pub(crate) use forward_balanced_api;

@@ -4,6 +4,7 @@ use super::{CacheStore, StoreError};
 use crate::CacheKey;
 use bytes::Bytes;
 use moka::future::Cache;
+use moka::policy::EvictionPolicy;
 use moka::Expiry;
 use std::fmt;
 use std::time::Duration;
@@ -13,8 +14,11 @@ use tokio::time::Instant;
 /// bookkeeping and moka's own per-entry overhead (an estimate).
 const ENTRY_OVERHEAD_BYTES: usize = 160;
 
-/// An in-process store: a concurrent cache (moka, TinyLFU admission and LRU eviction) bounded
-/// by a number of entries or by bytes, with optional TTLs. The default store.
+/// An in-process store: a concurrent cache (moka) bounded by a number of entries or by bytes,
+/// with optional TTLs. The default store.
+///
+/// When full, the least recently used entry makes room (plain LRU: a fresh answer, just paid
+/// for, is always admitted, unlike with a frequency-based admission policy).
 ///
 /// Expiry is checked against [`tokio::time::Instant`] when an entry is read, so paused test
 /// time moves it too; moka also drops expired entries in the background to free their memory.
@@ -170,7 +174,9 @@ impl MemoryStoreBuilder {
 
     /// Builds the store.
     pub fn build(self) -> MemoryStore {
-        let builder = Cache::builder().expire_after(EntryExpiry);
+        let builder = Cache::builder()
+            .eviction_policy(EvictionPolicy::lru())
+            .expire_after(EntryExpiry);
         let cache = match self.bound {
             Bound::Entries(n) => builder.max_capacity(n).build(),
             Bound::Bytes(n) => builder

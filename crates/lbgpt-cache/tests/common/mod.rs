@@ -6,6 +6,7 @@
 use lbgpt_core::{ChatMessage, ChatRequest};
 use lbgpt_openai::{OpenAiConfig, OpenAiService};
 use lbgpt_sim::{KeyConfig, Latency, SimConfig, Simulator};
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -78,10 +79,12 @@ impl RedisServer {
                 !under_ci(),
                 "{test}: redis-server is not on PATH, and CI is set: .ci/run must install it"
             );
-            eprintln!(
-                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 !!! SKIPPED {test}: redis-server is not on PATH (apt-get install redis-server)\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+            // Written to the process's stderr directly: libtest captures `eprintln!`.
+            let banner = "!".repeat(79);
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n{banner}\n!!! SKIPPED {test}: redis-server is not on PATH \
+                 (apt-get install redis-server)\n{banner}"
             );
             return None;
         }

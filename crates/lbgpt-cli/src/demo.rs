@@ -1,20 +1,18 @@
-//! `lbgpt demo`: the simulator in-process, two providers behind round robin and retries, a few
-//! hundred requests through the facade, every answer checked, a readable summary.
+//! `lbgpt demo`: the simulator in-process, two providers with rate limits behind the balancer
+//! and retries, a few hundred requests through the facade, every answer checked, a readable
+//! summary with each provider's statistics.
 
 use crate::cli::DemoArgs;
 use crate::error::CliError;
+use crate::member_table;
 use futures::StreamExt;
-use lbgpt::Lbgpt;
-use lbgpt_azure::{AzureConfig, AzureService};
-use lbgpt_balance::retry::{RetryLayer, RetryPolicy};
-use lbgpt_balance::{MemberService, RoundRobin};
+use lbgpt::{BalancedGpt, Provider, Strategy};
+use lbgpt_azure::AzureConfig;
 use lbgpt_core::{ChatMessage, ChatRequest};
-use lbgpt_openai::{OpenAiConfig, OpenAiService};
-use lbgpt_sim::{FaultMix, KeyConfig, Latency, SimConfig, Simulator};
+use lbgpt_openai::OpenAiConfig;
+use lbgpt_sim::{FaultMix, KeyConfig, Latency, LimitMode, SimConfig, Simulator};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use tower::util::BoxCloneService;
-use tower::ServiceBuilder;
 
 const OPENAI_KEY: &str = "sk-sim-demo-openai";
 const AZURE_KEY: &str = "sim-demo-azure-key";
@@ -22,6 +20,12 @@ const MODEL: &str = "gpt-4o-mini";
 const DEPLOYMENT: &str = "gpt-4o-mini-demo";
 const OPENAI_MEMBER: &str = "openai-sim";
 const AZURE_MEMBER: &str = "azure-sim";
+/// The simulated keys' limits, told to the balancer too: the OpenAI-style key enforces them
+/// with a token bucket, the Azure-style one with 10 s windows (limit/6 each).
+const OPENAI_RPM: u64 = 12_000;
+const OPENAI_TPM: u64 = 2_000_000;
+const AZURE_RPM: u64 = 24_000;
+const AZURE_TPM: u64 = 4_000_000;
 
 /// What the demo saw.
 #[derive(Debug, Default)]
@@ -34,8 +38,6 @@ pub struct DemoReport {
     pub mismatched: u64,
     /// Requests that failed, with the first few errors.
     pub failed: u64,
-    /// Attempts beyond the first, over all requests.
-    pub retries: u64,
     /// Successful answers per provider.
     pub per_member: BTreeMap<String, u64>,
     /// Example errors (at most 5).
@@ -78,14 +80,16 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
         SimConfig::new()
             .key(
                 KeyConfig::new(OPENAI_KEY)
-                    .rpm(20_000)
-                    .tpm(10_000_000)
+                    .rpm(OPENAI_RPM)
+                    .tpm(OPENAI_TPM)
+                    .limit_mode(LimitMode::token_bucket())
                     .random_faults(args.faults, faults.clone()),
             )
             .key(
                 KeyConfig::new(AZURE_KEY)
-                    .rpm(20_000)
-                    .tpm(10_000_000)
+                    .rpm(AZURE_RPM)
+                    .tpm(AZURE_TPM)
+                    .limit_mode(LimitMode::short_windows())
                     .random_faults(args.faults, faults),
             )
             .azure_deployment(DEPLOYMENT, MODEL)
@@ -96,8 +100,8 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
     .map_err(|err| CliError::Io(format!("the simulator could not start: {err}")))?;
 
     println!(
-        "lbgpt demo: {} requests, 2 providers (OpenAI-style + Azure-style) behind round robin \
-         and retries,",
+        "lbgpt demo: {} requests, 2 providers (OpenAI-style + Azure-style, with RPM/TPM limits) \
+         behind the balancer (max headroom) and retries,",
         args.requests
     );
     println!(
@@ -107,40 +111,29 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
         args.faults * 100.0
     );
 
-    let openai = OpenAiService::new(
-        OpenAiConfig::new()
-            .api_key(OPENAI_KEY)
-            .base_url(sim.base_url())
-            .name(OPENAI_MEMBER)
-            .no_proxy()
-            .request_timeout(Duration::from_secs(10)),
-    )
-    .map_err(|err| CliError::Io(format!("demo setup: {err}")))?;
-    let azure = AzureService::new(
-        AzureConfig::new(sim.endpoint())
-            .api_key(AZURE_KEY)
-            .deployment(MODEL, DEPLOYMENT)
-            .name(AZURE_MEMBER)
-            .no_proxy()
-            .request_timeout(Duration::from_secs(10)),
-    )
-    .map_err(|err| CliError::Io(format!("demo setup: {err}")))?;
-    let members: Vec<(&str, MemberService)> = vec![
-        (OPENAI_MEMBER, BoxCloneService::new(openai)),
-        (AZURE_MEMBER, BoxCloneService::new(azure)),
-    ];
-    let balancer =
-        RoundRobin::new(members).map_err(|err| CliError::Io(format!("demo setup: {err}")))?;
-    let stack = ServiceBuilder::new()
-        .layer(RetryLayer::new(
-            RetryPolicy::default()
-                .max_attempts(10)
-                .initial_backoff(Duration::from_millis(20))
-                .max_backoff(Duration::from_millis(500))
-                .deadline(Duration::from_secs(30)),
-        ))
-        .service(balancer);
-    let client = Lbgpt::new(stack).max_concurrent_requests(args.max_concurrent as usize);
+    let openai = OpenAiConfig::new()
+        .api_key(OPENAI_KEY)
+        .base_url(sim.base_url())
+        .name(OPENAI_MEMBER)
+        .no_proxy()
+        .request_timeout(Duration::from_secs(10));
+    let azure = AzureConfig::new(sim.endpoint())
+        .api_key(AZURE_KEY)
+        .deployment(MODEL, DEPLOYMENT)
+        .name(AZURE_MEMBER)
+        .no_proxy()
+        .request_timeout(Duration::from_secs(10));
+    let client = BalancedGpt::builder()
+        .provider(Provider::openai(openai).rpm(OPENAI_RPM).tpm(OPENAI_TPM))
+        .provider(Provider::azure(azure).rpm(AZURE_RPM).tpm(AZURE_TPM))
+        .strategy(Strategy::MaxHeadroom)
+        .max_attempts(10)
+        .initial_backoff(Duration::from_millis(20))
+        .max_backoff(Duration::from_millis(500))
+        .deadline(Duration::from_secs(30))
+        .max_concurrent_requests(args.max_concurrent as usize)
+        .build()
+        .map_err(|err| CliError::Io(format!("demo setup: {err}")))?;
 
     let started = Instant::now();
     let mut report = DemoReport::default();
@@ -150,7 +143,6 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
         report.requests += 1;
         match result {
             Ok(answer) => {
-                report.retries += u64::from(answer.meta.attempts.saturating_sub(1));
                 let expected = lbgpt_sim::expected_answer(&request(index));
                 if answer.first_text().as_deref() == Some(expected.as_str()) {
                     report.matched += 1;
@@ -167,7 +159,6 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
             }
             Err(err) => {
                 report.failed += 1;
-                report.retries += u64::from(err.attempts().unwrap_or(1).saturating_sub(1));
                 if report.sample_errors.len() < 5 {
                     report.sample_errors.push(format!("request {index}: {err}"));
                 }
@@ -199,9 +190,11 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
         report.matched
     );
     println!("  failed          {}", report.failed + report.mismatched);
+    let members = client.stats();
+    let failovers: u64 = members.iter().map(|m| m.failovers).sum();
     println!(
-        "  faults          {faults} injected by the simulator, met with {} retries",
-        report.retries
+        "  faults          {faults} injected by the simulator, absorbed by {failovers} failovers \
+         to the other provider and by retries"
     );
     println!(
         "  simulator saw   {} HTTP requests ({}), {} connection resets",
@@ -210,6 +203,7 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
         stats.resets
     );
     println!("  per provider    {}", per_member.join(", "));
+    print!("{}", member_table::render(&members, "    "));
     println!(
         "  wall time       {seconds:.2} s ({:.0} requests/s, at most {} in flight)",
         report.requests as f64 / seconds,

@@ -11,6 +11,7 @@ mod demo;
 mod error;
 mod input;
 mod ledger;
+mod member_table;
 mod output;
 mod run;
 mod sim_cmd;
@@ -57,6 +58,10 @@ async fn dispatch(command: Command) -> u8 {
                 "lbgpt run finished"
             };
             eprintln!("{label}\n{}", report.tally.summary(report.elapsed));
+            eprint!(
+                "per provider:\n{}",
+                member_table::render(&report.members, "  ")
+            );
             if report.interrupted {
                 EXIT_INTERRUPTED
             } else if report.tally.failed() > 0 {

@@ -11,6 +11,7 @@ use crate::stack;
 use crate::summary::Tally;
 use futures::{FutureExt, StreamExt};
 use lbgpt::Lbgpt;
+use lbgpt_balance::MemberStats;
 use lbgpt_core::{ChatResponse, Error};
 use secrecy::{ExposeSecret, SecretString};
 use std::fs::File;
@@ -23,6 +24,8 @@ use std::time::{Duration, Instant};
 pub struct RunReport {
     /// What happened to the lines.
     pub tally: Tally,
+    /// Every provider's statistics at the end.
+    pub members: Vec<MemberStats>,
     /// How long it took.
     pub elapsed: Duration,
     /// Whether Ctrl-C stopped it early.
@@ -144,6 +147,7 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
     }
     Ok(RunReport {
         tally,
+        members: built.balancer.stats(),
         elapsed: started.elapsed(),
         interrupted,
     })

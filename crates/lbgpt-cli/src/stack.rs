@@ -1,14 +1,14 @@
 //! Builds the service stack a config describes: one provider service per `[[providers]]`
-//! table, a [`RoundRobin`] over them, and the retry layer around it all, so a retry lands on
-//! the next provider.
+//! table, the [`Balancer`] over them (weights, limits, strategy, failover, health), and the
+//! retry layer around it all.
 
 use crate::config::{
-    AzureCredential, Config, ConfigError, ProviderApi, ProviderSettings, RetrySettings,
-    SecretSource, TransportSettings, NO_PROXY,
+    AzureCredential, BalanceSettings, Config, ConfigError, ProviderApi, ProviderSettings,
+    RetrySettings, SecretSource, TransportSettings, NO_PROXY,
 };
 use lbgpt_azure::{AzureConfig, AzureService};
 use lbgpt_balance::retry::{RetryLayer, RetryPolicy};
-use lbgpt_balance::{MemberService, RoundRobin};
+use lbgpt_balance::{Balancer, BalancerHandle, BreakerConfig, Member};
 use lbgpt_core::{ChatRequest, ChatResponse, Error};
 use lbgpt_openai::transport::HttpOptions;
 use lbgpt_openai::{OpenAiConfig, OpenAiService};
@@ -19,10 +19,15 @@ use tower::ServiceBuilder;
 /// The whole stack as one cloneable service.
 pub type Stack = BoxCloneService<ChatRequest, ChatResponse, Error>;
 
+/// One provider's service, before it joins the balancer.
+type ProviderService = BoxCloneService<ChatRequest, ChatResponse, Error>;
+
 /// A built stack and the secrets it holds (to scrub from anything printed).
 pub struct BuiltStack {
-    /// Retry around round robin around the providers.
+    /// Retry around the balancer around the providers.
     pub service: Stack,
+    /// The balancer's handle, for the per-provider statistics.
+    pub balancer: BalancerHandle,
     /// Every API key and token in use.
     pub secrets: Vec<SecretString>,
 }
@@ -33,21 +38,47 @@ pub fn build(
     config: &Config,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<BuiltStack, ConfigError> {
-    let mut members: Vec<(String, MemberService)> = Vec::with_capacity(config.providers.len());
+    let mut balancer = balancer_builder(&config.balance);
     let mut secrets = Vec::new();
     for provider in &config.providers {
         let (service, secret) = provider_service(config, provider, env)?;
         secrets.push(secret);
-        members.push((provider.name.clone(), service));
+        let mut member = Member::new(provider.name.as_str(), service).weight(provider.weight);
+        if let Some(rpm) = provider.rpm {
+            member = member.rpm(rpm);
+        }
+        if let Some(tpm) = provider.tpm {
+            member = member.tpm(tpm);
+        }
+        balancer = balancer.member(member);
     }
-    let round_robin = RoundRobin::new(members).map_err(|err| config_error(config, None, &err))?;
+    let balancer = balancer
+        .build()
+        .map_err(|err| config_error(config, None, &err))?;
+    let handle = balancer.handle();
     let service = ServiceBuilder::new()
         .layer(RetryLayer::new(retry_policy(&config.retry)))
-        .service(round_robin);
+        .service(balancer);
     Ok(BuiltStack {
         service: BoxCloneService::new(service),
+        balancer: handle,
         secrets,
     })
+}
+
+/// The balancer settings of a `[balance]` table (members are added by the caller).
+fn balancer_builder(balance: &BalanceSettings) -> lbgpt_balance::BalancerBuilder {
+    let builder = Balancer::builder()
+        .strategy(balance.strategy.clone())
+        .max_wait(balance.max_wait)
+        .breaker(BreakerConfig::new(
+            balance.breaker_failures,
+            balance.breaker_open,
+        ));
+    match balance.max_failovers {
+        Some(failovers) => builder.max_failovers(failovers),
+        None => builder,
+    }
 }
 
 /// The retry policy of a `[retry]` table.
@@ -67,7 +98,7 @@ fn provider_service(
     config: &Config,
     provider: &ProviderSettings,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(MemberService, SecretString), ConfigError> {
+) -> Result<(ProviderService, SecretString), ConfigError> {
     let resolve = |source: &SecretSource| source.resolve(&config.path, &provider.name, env);
     let http = http_options(&provider.transport);
     let (built, secret) = match &provider.api {

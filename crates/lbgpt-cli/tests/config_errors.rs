@@ -167,3 +167,46 @@ async fn bad_arguments_are_usage_errors() {
         assert_eq!(run.code(), 2, "{args:?}: {}", run.describe());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_balance_settings_name_the_key_and_line() {
+    let h = Harness::new().await;
+    // An unknown strategy in [balance].
+    let config = h.openai_config().replacen(
+        "[[providers]]",
+        "[balance]\nstrategy = \"fastest\"\n\n[[providers]]",
+        1,
+    );
+    let stderr = config_failure(&h, &config).await;
+    let line = config
+        .lines()
+        .position(|l| l.starts_with("strategy"))
+        .expect("line")
+        + 1;
+    assert!(stderr.contains(&format!("line {line}")), "{stderr}");
+    assert!(
+        stderr.contains("`strategy`") && stderr.contains("max_headroom"),
+        "{stderr}"
+    );
+
+    // A typo in [balance].
+    let config = h.openai_config().replacen(
+        "[[providers]]",
+        "[balance]\nmax_wait = 100\n\n[[providers]]",
+        1,
+    );
+    let stderr = config_failure(&h, &config).await;
+    assert!(stderr.contains("max_wait"), "{stderr}");
+
+    // A provider's limit, under the Python lbgpt's name.
+    let config = format!("{}limit_tpm = 0\n", h.openai_config());
+    let stderr = config_failure(&h, &config).await;
+    let line = config.lines().count();
+    assert!(stderr.contains(&format!("line {line}")), "{stderr}");
+    assert!(stderr.contains("`limit_tpm`"), "{stderr}");
+
+    // A negative weight.
+    let config = format!("{}weight = -2\n", h.openai_config());
+    let stderr = config_failure(&h, &config).await;
+    assert!(stderr.contains("`weight`"), "{stderr}");
+}

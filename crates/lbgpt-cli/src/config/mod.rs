@@ -14,11 +14,9 @@ pub use error::ConfigError;
 #[cfg(test)]
 pub use file::ProviderKind;
 pub use settings::{
-    AzureCredential, Config, ProviderApi, ProviderSettings, RetrySettings, SecretSource,
-    TransportSettings, NO_PROXY,
+    AzureCredential, BalanceSettings, Config, ProviderApi, ProviderSettings, RetrySettings,
+    SecretSource, TransportSettings, NO_PROXY,
 };
-#[cfg(test)]
-pub use settings::{BalanceSettings, StrategyChoice};
 
 use std::path::Path;
 

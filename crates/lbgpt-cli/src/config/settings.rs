@@ -3,6 +3,7 @@
 use super::error::{ConfigError, Location};
 use super::file::ProviderKind;
 use super::secret::ConfigSecret;
+use lbgpt_balance::Strategy;
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,10 +54,10 @@ pub struct Config {
 }
 
 /// The `[balance]` table, with defaults filled in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct BalanceSettings {
-    /// How the next provider is picked.
-    pub strategy: StrategyChoice,
+    /// How the next provider is picked (default max headroom).
+    pub strategy: Strategy,
     /// The longest a request waits for a provider with room before it fails.
     pub max_wait: Duration,
     /// How many other providers one call may fail over to; `None`: all the others.
@@ -67,68 +68,14 @@ pub struct BalanceSettings {
     pub breaker_open: Duration,
 }
 
-impl BalanceSettings {
-    /// The defaults for `providers` (the strategy depends on whether any has limits).
-    pub fn defaults_for(providers: &[ProviderSettings]) -> Self {
+impl Default for BalanceSettings {
+    fn default() -> Self {
         BalanceSettings {
-            strategy: StrategyChoice::default_for(providers),
+            strategy: Strategy::MaxHeadroom,
             max_wait: DEFAULT_MAX_WAIT,
             max_failovers: None,
             breaker_failures: DEFAULT_BREAKER_FAILURES,
             breaker_open: DEFAULT_BREAKER_OPEN,
-        }
-    }
-}
-
-/// The `strategy` of `[balance]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StrategyChoice {
-    /// The provider with the most room under its `rpm`/`tpm` limits.
-    MaxHeadroom,
-    /// At random, in proportion to `weight`.
-    Random,
-    /// In turn, each provider `weight` times as often as a provider of weight 1.
-    RoundRobin,
-    /// The faster of two random providers (peak-EWMA latency).
-    LeastLatency,
-    /// The provider with the fewest requests in flight.
-    LeastBusy,
-}
-
-impl StrategyChoice {
-    /// Every strategy with its name in the file; the first name is the canonical one.
-    pub const NAMES: [(&'static str, StrategyChoice); 6] = [
-        ("max_headroom", StrategyChoice::MaxHeadroom),
-        ("random", StrategyChoice::Random),
-        ("weighted_random", StrategyChoice::Random),
-        ("round_robin", StrategyChoice::RoundRobin),
-        ("least_latency", StrategyChoice::LeastLatency),
-        ("least_busy", StrategyChoice::LeastBusy),
-    ];
-
-    /// The strategy named `name` in the file.
-    pub fn from_name(name: &str) -> Option<Self> {
-        let name = name.trim().to_ascii_lowercase().replace('-', "_");
-        Self::NAMES
-            .iter()
-            .find(|(known, _)| *known == name)
-            .map(|(_, strategy)| *strategy)
-    }
-
-    /// The canonical name.
-    pub fn name(self) -> &'static str {
-        Self::NAMES
-            .iter()
-            .find(|(_, strategy)| *strategy == self)
-            .map_or("?", |(name, _)| name)
-    }
-
-    /// `max_headroom` when some provider has a limit, else `round_robin`.
-    pub fn default_for(providers: &[ProviderSettings]) -> Self {
-        if providers.iter().any(ProviderSettings::has_limits) {
-            StrategyChoice::MaxHeadroom
-        } else {
-            StrategyChoice::RoundRobin
         }
     }
 }
@@ -169,7 +116,7 @@ pub struct ProviderSettings {
     pub transport: TransportSettings,
     /// The kind-specific settings.
     pub api: ProviderApi,
-    /// Its share for the weighted strategies (> 0).
+    /// Its share for the weighted strategies (>= 0; 0 is a standby).
     pub weight: f64,
     /// Its request limit per minute.
     pub rpm: Option<u64>,
@@ -202,11 +149,6 @@ impl ProviderSettings {
         }
         text.push(')');
         text
-    }
-
-    /// Whether it has an `rpm` or a `tpm` limit.
-    pub fn has_limits(&self) -> bool {
-        self.rpm.is_some() || self.tpm.is_some()
     }
 }
 

@@ -6,10 +6,11 @@ use super::file::{ProviderKind, RawBalance, RawConfig, RawProvider, RawRetry};
 use super::secret::ConfigSecret;
 use super::settings::{
     AzureCredential, BalanceSettings, Config, ErrorSite, ProviderApi, ProviderSettings,
-    RetrySettings, SecretSource, StrategyChoice, TransportSettings, DEFAULT_AZURE_KEY_ENV,
+    RetrySettings, SecretSource, TransportSettings, DEFAULT_AZURE_KEY_ENV,
     DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_KEY_ENV,
     DEFAULT_WEIGHT, NO_PROXY,
 };
+use lbgpt_balance::Strategy;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
@@ -62,8 +63,8 @@ pub fn validate(path: &Path, source: &str, raw: RawConfig) -> Result<Config, Con
     }
 
     let balance = match raw.balance {
-        None => BalanceSettings::defaults_for(&providers),
-        Some(balance) => checker.balance(balance.into_inner(), &providers)?,
+        None => BalanceSettings::default(),
+        Some(balance) => checker.balance(balance.into_inner())?,
     };
 
     Ok(Config {
@@ -140,41 +141,24 @@ impl Checker<'_> {
             .transpose()
     }
 
-    fn balance(
-        &self,
-        raw: RawBalance,
-        providers: &[ProviderSettings],
-    ) -> Result<BalanceSettings, ConfigError> {
-        let defaults = BalanceSettings::defaults_for(providers);
+    fn balance(&self, raw: RawBalance) -> Result<BalanceSettings, ConfigError> {
+        let defaults = BalanceSettings::default();
         let strategy = match &raw.strategy {
             None => defaults.strategy,
-            Some(name) => {
-                let strategy = StrategyChoice::from_name(name.get_ref()).ok_or_else(|| {
-                    let known: Vec<String> = StrategyChoice::NAMES
-                        .iter()
-                        .map(|(name, _)| format!("`{name}`"))
-                        .collect();
-                    self.error(
-                        name.span(),
-                        format!(
-                            "key `strategy`: unknown strategy \"{}\"; expected one of {}",
-                            name.get_ref(),
-                            known.join(", ")
-                        ),
-                    )
-                })?;
-                if strategy == StrategyChoice::MaxHeadroom
-                    && !providers.iter().any(ProviderSettings::has_limits)
-                {
-                    return Err(self.error(
-                        name.span(),
-                        "key `strategy`: \"max_headroom\" picks the provider with the most room \
-                         under its limits, but no provider sets `rpm` or `tpm`; set them (for \
-                         example rpm = 500, tpm = 200000) or choose another strategy",
-                    ));
-                }
-                strategy
-            }
+            Some(name) => name.get_ref().parse::<Strategy>().map_err(|_| {
+                let known: Vec<String> = Strategy::NAMES
+                    .iter()
+                    .map(|name| format!("`{name}`"))
+                    .collect();
+                self.error(
+                    name.span(),
+                    format!(
+                        "key `strategy`: unknown strategy \"{}\"; expected one of {}",
+                        name.get_ref(),
+                        known.join(", ")
+                    ),
+                )
+            })?,
         };
         let max_wait = match &raw.max_wait_ms {
             None => defaults.max_wait,
@@ -409,10 +393,10 @@ impl Checker<'_> {
             None => DEFAULT_WEIGHT,
             Some(weight) => {
                 let value = *weight.get_ref();
-                if !(value.is_finite() && value > 0.0) {
+                if !(value.is_finite() && value >= 0.0) {
                     return Err(self.error(
                         weight.span(),
-                        format!("key `weight`: must be a number greater than 0, got {value}"),
+                        format!("key `weight`: must be a number >= 0, got {value}"),
                     ));
                 }
                 value

@@ -16,50 +16,55 @@
 //!   `retry-after`) or back off exponentially with jitter, and stop at `max_attempts` or an
 //!   overall deadline, with a final error that says how many attempts were made and what the
 //!   last failure was. Put it above the balancer.
-//! - [`RoundRobin`]: the minimal rotation over members that preceded the balancer (no
-//!   limits, no health); kept for existing users, the balancer with
-//!   [`Strategy::RoundRobin`] supersedes it.
 //!
 //! # Example
-//! Two members in turn, with retries around them:
+//! Two members in turn, with retries around them. The balancer moves a failed request on to
+//! the other member at once; the retry layer only sees what the balancer could not absorb.
 //!
 //! ```
 //! use lbgpt_balance::retry::{RetryLayer, RetryPolicy};
-//! use lbgpt_balance::RoundRobin;
+//! use lbgpt_balance::{Balancer, Member, MemberState, Strategy};
 //! use lbgpt_core::{ApiError, ChatMessage, ChatRequest, ChatResponse, Error};
 //! use std::time::Duration;
-//! use tower::util::BoxCloneService;
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Error> {
 //! // Stand-ins for real providers (`lbgpt_openai::OpenAiService`, `lbgpt_azure::AzureService`):
 //! // "flaky" always answers 503, "steady" always succeeds.
-//! let flaky = BoxCloneService::new(service_fn(|_request: ChatRequest| async {
+//! let flaky = service_fn(|_request: ChatRequest| async {
 //!     Err::<ChatResponse, Error>(ApiError::new(503, "overloaded").into())
-//! }));
-//! let steady = BoxCloneService::new(service_fn(|_request: ChatRequest| async {
+//! });
+//! let steady = service_fn(|_request: ChatRequest| async {
 //!     Ok::<_, Error>(serde_json::from_str::<ChatResponse>(r#"{"choices": []}"#).expect("valid"))
-//! }));
+//! });
 //!
-//! let members = RoundRobin::new(vec![("flaky", flaky), ("steady", steady)])?;
+//! let balancer = Balancer::builder()
+//!     .strategy(Strategy::RoundRobin)
+//!     .member(Member::new("flaky", flaky))
+//!     .member(Member::new("steady", steady).rpm(500))
+//!     .build()?;
+//! let handle = balancer.handle();
 //! let service = ServiceBuilder::new()
 //!     .layer(RetryLayer::new(
 //!         RetryPolicy::default().max_attempts(3).deadline(Duration::from_secs(30)),
 //!     ))
-//!     .service(members);
+//!     .service(balancer);
 //!
 //! let request = ChatRequest::new("gpt-4o-mini", vec![ChatMessage::user("Hello!")]);
 //! let response = service.oneshot(request).await?;
 //! assert_eq!(response.meta.member.as_deref(), Some("steady"));
 //! assert_eq!(response.meta.attempts, 2);
+//!
+//! let flaky = handle.member_stats("flaky").expect("a member");
+//! assert_eq!((flaky.failed, flaky.failovers), (1, 1));
+//! assert_eq!(flaky.state, MemberState::Active); // one failure does not open its breaker
 //! # Ok(())
 //! # }
 //! ```
 
 pub mod balancer;
 pub mod retry;
-mod round_robin;
 pub mod tokens;
 pub mod usage;
 
@@ -67,4 +72,3 @@ pub use balancer::{
     Balancer, BalancerBuilder, BalancerFuture, BalancerHandle, BreakerConfig, Candidate, Member,
     MemberState, MemberStats, PickStrategy, Strategy,
 };
-pub use round_robin::{MemberFuture, MemberService, RoundRobin};

@@ -219,3 +219,46 @@ async fn stats_count_what_each_member_did() {
     assert_eq!(a.state, MemberState::Active);
     assert_eq!(a.in_flight, 0);
 }
+
+#[tokio::test]
+async fn mistakes_in_the_member_list_are_config_errors_naming_them() {
+    let sim = simulator(&["sk-a"]).await;
+    let config_error = |result: Result<lbgpt_balance::Balancer, lbgpt_core::Error>| match result {
+        Err(lbgpt_core::Error::Config(message)) => message,
+        Err(other) => panic!("expected a config error, got {other}"),
+        Ok(_) => panic!("expected a config error, got a balancer"),
+    };
+
+    let message = config_error(builder().build());
+    assert!(message.contains("at least one member"), "{message}");
+    let message = config_error(
+        builder()
+            .member(member(&sim, "same", "sk-a"))
+            .member(member(&sim, "same", "sk-a"))
+            .build(),
+    );
+    assert!(
+        message.contains("two members are named \"same\""),
+        "{message}"
+    );
+    let message = config_error(builder().member(member(&sim, " ", "sk-a")).build());
+    assert!(message.contains("empty"), "{message}");
+    let message = config_error(
+        builder()
+            .member(member(&sim, "w", "sk-a").weight(-1.0))
+            .build(),
+    );
+    assert!(message.contains("\"w\" has weight -1"), "{message}");
+    let message = config_error(builder().member(member(&sim, "z", "sk-a").rpm(0)).build());
+    assert!(message.contains("\"z\" has rpm = 0"), "{message}");
+
+    let balancer = builder()
+        .member(member(&sim, "a", "sk-a"))
+        .build()
+        .expect("a valid balancer");
+    let handle = balancer.handle();
+    assert!(handle.add_member(member(&sim, "a", "sk-a")).is_err());
+    assert!(handle.remove_member("nobody").is_err());
+    assert!(handle.set_weight("a", f64::NAN).is_err());
+    assert_eq!(handle.member_names(), ["a"]);
+}

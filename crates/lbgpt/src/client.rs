@@ -66,10 +66,13 @@ const REORDER_WINDOW_PER_REQUEST: usize = 64;
 ///
 /// # Tasks, panics and cancellation
 ///
-/// Batch requests run as Tokio tasks (the batch APIs must be polled inside a Tokio runtime),
-/// so they make progress while the consumer is busy and spread over the runtime's threads.
-/// A panic in the service turns into [`Error::Internal`] for that request only. Dropping a
-/// stream or a list future aborts its requests still in flight.
+/// Batch requests run on Tokio tasks (the batch APIs must be polled inside a Tokio runtime),
+/// so they make progress while the consumer is busy and spread over the runtime's threads:
+/// each list or stream keeps up to `max_concurrent_requests` worker tasks, spawned when first
+/// needed and reused from request to request. A worker holds a permit only while its request
+/// runs, so a stream nobody polls holds up no other call on the client. A panic in the
+/// service turns into [`Error::Internal`] for that request only. Dropping a stream or a list
+/// future aborts its requests still in flight.
 pub struct Lbgpt<S> {
     service: S,
     semaphore: Arc<Semaphore>,

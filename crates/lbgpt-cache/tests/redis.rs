@@ -242,3 +242,29 @@ async fn a_server_down_from_the_start() {
         .expect_err("bad URL");
     assert!(matches!(err, StoreError::Config(_)), "{err:?}");
 }
+
+#[test]
+fn a_lazy_store_is_built_outside_any_runtime() {
+    let Some(server) = RedisServer::start("a_lazy_store_is_built_outside_any_runtime") else {
+        return;
+    };
+    // As a synchronous builder (the facade's) would: no Tokio runtime here.
+    let store = RedisStore::builder(server.url())
+        .prefix("test:")
+        .connect_lazy()
+        .expect("a valid URL");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        store
+            .put(&key(9), Bytes::from_static(b"nine"), None)
+            .await
+            .expect("put");
+        assert_eq!(
+            store.get(&key(9)).await.expect("get").as_deref(),
+            Some(&b"nine"[..])
+        );
+    });
+}

@@ -6,7 +6,7 @@ use crate::CacheKey;
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::fmt;
-use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// A store in Redis: `SET key value [PX ttl]`, `GET`, `DEL`, under a key prefix.
@@ -39,7 +39,14 @@ use std::time::Duration;
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    /// Set up on first use, inside the runtime that uses the store.
+    connection: OnceLock<ConnectionManager>,
     prefix: String,
     timeout: Duration,
     ttl: Option<Duration>,
@@ -49,9 +56,9 @@ impl fmt::Debug for RedisStore {
     // The URL is not kept (it may hold a password).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("prefix", &self.prefix)
-            .field("timeout", &self.timeout)
-            .field("ttl", &self.ttl)
+            .field("prefix", &self.inner.prefix)
+            .field("timeout", &self.inner.timeout)
+            .field("ttl", &self.inner.ttl)
             .finish_non_exhaustive()
     }
 }
@@ -80,17 +87,33 @@ impl RedisStore {
 
     /// The Redis key of `key`.
     pub fn redis_key(&self, key: &CacheKey) -> String {
-        format!("{}{key}", self.prefix)
+        format!("{}{key}", self.inner.prefix)
     }
 
-    async fn run<T, F>(&self, operation: F) -> Result<T, StoreError>
-    where
-        F: Future<Output = redis::RedisResult<T>>,
-    {
-        match tokio::time::timeout(self.timeout, operation).await {
+    /// The shared connection, set up on first use (without contacting the server: the
+    /// manager connects when the first command is sent, and again after an error).
+    fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        if let Some(connection) = self.inner.connection.get() {
+            return Ok(connection.clone());
+        }
+        let connection = ConnectionManager::new_lazy_with_config(
+            self.inner.client.clone(),
+            self.inner.config.clone(),
+        )
+        .map_err(|err| backend_error(&err))?;
+        // Two first uses at once may both build one; the first stored wins, the other is
+        // dropped unused (it had not connected yet).
+        Ok(self.inner.connection.get_or_init(|| connection).clone())
+    }
+
+    /// Runs one command within the timeout.
+    async fn run<T: redis::FromRedisValue>(&self, command: redis::Cmd) -> Result<T, StoreError> {
+        let mut connection = self.connection()?;
+        let operation = async move { command.query_async::<T>(&mut connection).await };
+        match tokio::time::timeout(self.inner.timeout, operation).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(backend_error(&err)),
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
+            Err(_) => Err(StoreError::Timeout(self.inner.timeout)),
         }
     }
 }
@@ -145,20 +168,13 @@ impl RedisStoreBuilder {
     /// time. Must run inside a Tokio runtime.
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
         let store = self.connect_lazy()?;
-        let mut connection = store.connection.clone();
-        store
-            .run(async move {
-                redis::cmd("PING")
-                    .query_async::<String>(&mut connection)
-                    .await
-            })
-            .await?;
+        store.run::<String>(redis::cmd("PING")).await?;
         Ok(store)
     }
 
     /// Builds the store without contacting the server: it connects on first use, so a server
     /// that is down at start only causes misses (with warnings) until it is back. Fails only
-    /// on a malformed URL. Must run inside a Tokio runtime.
+    /// on a malformed URL. Needs no runtime (the store must be used inside a Tokio runtime).
     pub fn connect_lazy(self) -> Result<RedisStore, StoreError> {
         let client = redis::Client::open(self.url.as_str())
             .map_err(|err| StoreError::Config(format!("invalid Redis URL: {err}")))?;
@@ -168,13 +184,15 @@ impl RedisStoreBuilder {
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(1));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|err| StoreError::Config(format!("cannot set up Redis: {err}")))?;
         Ok(RedisStore {
-            connection,
-            prefix: self.prefix,
-            timeout: self.timeout,
-            ttl: self.ttl,
+            inner: Arc::new(Inner {
+                client,
+                config,
+                connection: OnceLock::new(),
+                prefix: self.prefix,
+                timeout: self.timeout,
+                ttl: self.ttl,
+            }),
         })
     }
 }
@@ -182,16 +200,9 @@ impl RedisStoreBuilder {
 #[async_trait::async_trait]
 impl CacheStore for RedisStore {
     async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, StoreError> {
-        let mut connection = self.connection.clone();
-        let redis_key = self.redis_key(key);
-        let value = self
-            .run(async move {
-                redis::cmd("GET")
-                    .arg(redis_key)
-                    .query_async::<Option<Vec<u8>>>(&mut connection)
-                    .await
-            })
-            .await?;
+        let mut command = redis::cmd("GET");
+        command.arg(self.redis_key(key));
+        let value = self.run::<Option<Vec<u8>>>(command).await?;
         Ok(value.map(Bytes::from))
     }
 
@@ -201,29 +212,21 @@ impl CacheStore for RedisStore {
         value: Bytes,
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
         let mut command = redis::cmd("SET");
         command.arg(self.redis_key(key)).arg(value.as_ref());
-        if let Some(ttl) = shorter(ttl, self.ttl) {
+        if let Some(ttl) = shorter(ttl, self.inner.ttl) {
             let ttl_ms = u64::try_from(ttl.as_nanos().div_ceil(1_000_000))
                 .unwrap_or(u64::MAX)
                 .max(1);
             command.arg("PX").arg(ttl_ms);
         }
-        self.run(async move { command.query_async::<()>(&mut connection).await })
-            .await
+        self.run::<()>(command).await
     }
 
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
-        let redis_key = self.redis_key(key);
-        self.run(async move {
-            redis::cmd("DEL")
-                .arg(redis_key)
-                .query_async::<()>(&mut connection)
-                .await
-        })
-        .await
+        let mut command = redis::cmd("DEL");
+        command.arg(self.redis_key(key));
+        self.run::<()>(command).await
     }
 
     fn name(&self) -> &str {

@@ -1,7 +1,7 @@
 //! [`Cache`]: the service the [`CacheLayer`](crate::CacheLayer) wraps around a chat service.
 
 use crate::flight::{FlightOutcome, FlightStart, Role};
-use crate::state::{as_hit, CacheState};
+use crate::state::{as_hit, CacheState, Lookup};
 use crate::stats::Counters;
 use crate::{CacheKey, CacheStats};
 use futures::future::BoxFuture;
@@ -121,10 +121,15 @@ where
         return inner.oneshot(request).await;
     };
 
+    let mut store_failed = false;
     if mode.reads() {
-        if let Some(response) = state.lookup(&key).await {
-            Counters::add(&counters.hits);
-            return Ok(as_hit(response, started.elapsed()));
+        match state.lookup(&key).await {
+            Lookup::Found(response) => {
+                Counters::add(&counters.hits);
+                return Ok(as_hit(response, started.elapsed()));
+            }
+            Lookup::Absent => {}
+            Lookup::Failed => store_failed = true,
         }
     }
 
@@ -141,7 +146,7 @@ where
     let (flight, role) = state
         .flights
         .join_or_start(*key.digest(), mode.writes(), move |start| {
-            fly(flight_state, key, inner, request, start)
+            fly(flight_state, key, inner, request, start, !store_failed)
         });
     let outcome = flight.await;
     let counter = match (&outcome, role) {
@@ -157,13 +162,15 @@ where
     }
 }
 
-/// The shared part of a miss: look once more, call upstream, store the answer if wanted.
+/// The shared part of a miss: look once more (unless the store just failed), call upstream,
+/// store the answer if wanted.
 fn fly<S>(
     state: Arc<CacheState>,
     key: CacheKey,
     inner: S,
     request: ChatRequest,
     start: FlightStart,
+    look_again: bool,
 ) -> BoxFuture<'static, FlightOutcome>
 where
     S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Send + 'static,
@@ -173,8 +180,10 @@ where
         // Unregisters the flight when this future ends or is dropped. Dropped after the
         // answer is stored, so a request arriving later finds it in the store.
         let _guard = start.guard;
-        if let Some(response) = state.lookup(&key).await {
-            return Ok((response, true));
+        if look_again {
+            if let Lookup::Found(response) = state.lookup(&key).await {
+                return Ok((response, true));
+            }
         }
         let response = inner.oneshot(request).await?;
         if start.store_wanted.load(Ordering::Acquire) {

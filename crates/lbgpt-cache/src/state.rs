@@ -34,26 +34,26 @@ impl CacheState {
         }
     }
 
-    /// The cached answer of `key`, or `None` on a miss. A store failure or an undecodable
-    /// value is a miss too (counted and logged).
-    pub(crate) async fn lookup(&self, key: &CacheKey) -> Option<ChatResponse> {
+    /// Looks `key` up. A store failure or an undecodable value is a miss too (counted and
+    /// logged).
+    pub(crate) async fn lookup(&self, key: &CacheKey) -> Lookup {
         let bytes = match self.bounded(self.store.get(key)).await {
             Ok(Some(bytes)) => bytes,
-            Ok(None) => return None,
+            Ok(None) => return Lookup::Absent,
             Err(err) => {
                 self.failed("get", key, &err);
-                return None;
+                return Lookup::Failed;
             }
         };
         match serde_json::from_slice::<ChatResponse>(&bytes) {
-            Ok(response) => Some(response),
+            Ok(response) => Lookup::Found(response),
             Err(err) => {
                 self.failed("decode", key, &err);
                 // A value this version cannot read is useless; make room for a fresh answer.
                 if let Err(err) = self.bounded(self.store.delete(key)).await {
                     self.failed("delete", key, &err);
                 }
-                None
+                Lookup::Absent
             }
         }
     }
@@ -92,6 +92,19 @@ impl CacheState {
         Counters::add(&self.counters.errors);
         self.warner.warn(self.store.name(), operation, key, error);
     }
+}
+
+/// What a lookup found.
+// Returned once per lookup and matched at once: boxing the answer would cost an allocation
+// per hit for nothing.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Lookup {
+    /// A stored answer.
+    Found(ChatResponse),
+    /// Nothing usable under the key.
+    Absent,
+    /// The store failed or timed out (a miss; looking again right away is likely futile).
+    Failed,
 }
 
 /// Turns a stored answer into a hit: metadata says `Exact`, no attempts, the lookup's time.

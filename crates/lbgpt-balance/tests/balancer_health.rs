@@ -493,3 +493,25 @@ async fn each_upstream_attempt_has_its_own_span() {
     let recorded = spans.0.lock().expect("not poisoned").clone();
     assert_eq!(recorded, ["member=a attempt=1", "member=b attempt=2"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_is_counted_only_when_another_member_takes_the_request() {
+    let sim = simulator(&["sk-a", "sk-b"]).await;
+    sim.script("sk-a", [Fault::ServerError]);
+    let balancer = builder()
+        .strategy(Strategy::RoundRobin)
+        .member(member(&sim, "a", "sk-a"))
+        .member(member(&sim, "b", "sk-b"))
+        .build()
+        .expect("a valid balancer");
+    let handle = balancer.handle();
+    handle.disable("b").expect("b is a member");
+
+    let batch = requests("no room to fail over", 1);
+    let results = run(balancer, batch, 1).await;
+    let error = results[0].as_ref().expect_err("the only usable member failed");
+    assert_eq!(error.status(), Some(500));
+    let a = handle.member_stats("a").expect("a member");
+    assert_eq!((a.failed, a.failovers), (1, 0));
+    assert_eq!(handle.member_stats("b").expect("a member").retries, 0);
+}

@@ -32,6 +32,9 @@ struct Progress {
     failing_over: bool,
     /// The request's estimated tokens, computed when a member with a token limit needs it.
     estimate: Option<TokenEstimate>,
+    /// The member the last attempt failed on; its `failovers` counter is bumped only when the
+    /// request really lands on another member.
+    failed_on: Option<Arc<MemberEntry>>,
 }
 
 /// The member picked for an attempt, with its reservation.
@@ -53,6 +56,7 @@ pub(crate) async fn run(shared: Arc<Shared>, request: ChatRequest) -> Result<Cha
         last_error: None,
         failing_over: false,
         estimate: None,
+        failed_on: None,
     };
     // Moved into the last possible attempt instead of cloned (a single member).
     let mut request = Some(request);
@@ -157,6 +161,9 @@ pub(crate) async fn run(shared: Arc<Shared>, request: ChatRequest) -> Result<Cha
         if attempt_number > 1 {
             bump(&entry.counters.retries);
         }
+        if let Some(previous) = progress.failed_on.take() {
+            bump(&previous.counters.failovers);
+        }
         let outgoing = if members.len() > 1 {
             pending.clone()
         } else {
@@ -223,7 +230,6 @@ pub(crate) async fn run(shared: Arc<Shared>, request: ChatRequest) -> Result<Cha
                         );
                         entry.kill(reason);
                         attempt.probe_done();
-                        bump(&entry.counters.failovers);
                         progress.failing_over = false;
                     }
                     Verdict::Retryable {
@@ -264,12 +270,12 @@ pub(crate) async fn run(shared: Arc<Shared>, request: ChatRequest) -> Result<Cha
                             return Err(error);
                         }
                         progress.failovers += 1;
-                        bump(&entry.counters.failovers);
                         progress.failing_over = true;
                     }
                 }
                 tracing::debug!(error = %error, "failing over to another member");
                 progress.tried.push(entry.id);
+                progress.failed_on = Some(Arc::clone(&entry));
                 progress.last_error = Some(error);
             }
         }

@@ -509,7 +509,9 @@ async fn a_failover_is_counted_only_when_another_member_takes_the_request() {
 
     let batch = requests("no room to fail over", 1);
     let results = run(balancer, batch, 1).await;
-    let error = results[0].as_ref().expect_err("the only usable member failed");
+    let error = results[0]
+        .as_ref()
+        .expect_err("the only usable member failed");
     assert_eq!(error.status(), Some(500));
     let a = handle.member_stats("a").expect("a member");
     assert_eq!((a.failed, a.failovers), (1, 0));

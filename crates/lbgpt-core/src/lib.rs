@@ -26,7 +26,7 @@ pub use chat::*;
 pub use error::{ApiError, DecodeKind, Error, TimeoutPhase, TransportKind};
 pub use extra::Extra;
 pub use meta::{CacheStatus, RateLimitInfo, ResponseMeta};
-pub use options::{CacheMode, RequestOptions};
+pub use options::{CacheMode, EmbedMethod, RequestOptions, SemanticOptions};
 pub use traits::{ApiRequest, ApiResponse};
 
 /// Shorthand for `Result<T, lbgpt_core::Error>`.

@@ -23,6 +23,10 @@ pub struct RequestOptions {
     /// How the exact cache treats this request; `None` leaves it to the cache's configuration
     /// (by default [`CacheMode::Use`]).
     pub cache: Option<CacheMode>,
+    /// How a semantic cache layer treats this request; `None` leaves it to the layer's
+    /// configuration. The semantic layer also honours [`RequestOptions::cache`] (bypass,
+    /// refresh, no-store).
+    pub semantic: Option<SemanticOptions>,
 }
 
 impl RequestOptions {
@@ -35,6 +39,92 @@ impl RequestOptions {
     pub fn cache(mut self, mode: CacheMode) -> Self {
         self.cache = Some(mode);
         self
+    }
+
+    /// Sets how a semantic cache layer treats the request.
+    pub fn semantic(mut self, options: SemanticOptions) -> Self {
+        self.semantic = Some(options);
+        self
+    }
+}
+
+/// Per-request settings of a semantic cache layer (`lbgpt-semantic`).
+///
+/// ```
+/// use lbgpt_core::{ChatMessage, ChatRequest, EmbedMethod, SemanticOptions};
+///
+/// let request = ChatRequest::new("gpt-4o-mini", vec![ChatMessage::user("Hi")])
+///     .semantic(SemanticOptions::new().method(EmbedMethod::UserOnly));
+/// assert_eq!(request.options.semantic.and_then(|s| s.method), Some(EmbedMethod::UserOnly));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SemanticOptions {
+    /// Which text is embedded; `None`: the layer's configured method.
+    pub method: Option<EmbedMethod>,
+    /// Whether a request with tools or tool calls, images or other non-text parts, or `n > 1`
+    /// may be answered semantically; `None`: the layer's configuration (by default no).
+    pub allow_unsafe: Option<bool>,
+}
+
+impl SemanticOptions {
+    /// No settings: the layer's configuration applies.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets which text is embedded.
+    pub fn method(mut self, method: EmbedMethod) -> Self {
+        self.method = Some(method);
+        self
+    }
+
+    /// Sets whether requests with tools, images or `n > 1` may be answered semantically.
+    pub fn allow_unsafe(mut self, allow: bool) -> Self {
+        self.allow_unsafe = Some(allow);
+        self
+    }
+}
+
+/// Which text of a request a semantic cache embeds (and so compares); the rest of the request
+/// must be identical for two requests to share an answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EmbedMethod {
+    /// The last user message's text (the default): earlier turns and the system prompt must
+    /// match exactly.
+    #[default]
+    LastUser,
+    /// Every user message, role-prefixed and joined (the seed's `user_only`).
+    UserOnly,
+    /// Every message, role-prefixed and joined (the seed's `all`).
+    All,
+    /// The system and developer messages, role-prefixed and joined (the seed's
+    /// `system_only`): the user messages must match exactly.
+    SystemOnly,
+}
+
+impl EmbedMethod {
+    /// The method's name in configuration files: `last_user`, `user_only`, `all`,
+    /// `system_only`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmbedMethod::LastUser => "last_user",
+            EmbedMethod::UserOnly => "user_only",
+            EmbedMethod::All => "all",
+            EmbedMethod::SystemOnly => "system_only",
+        }
+    }
+
+    /// The method named `name` (see [`EmbedMethod::as_str`]).
+    pub fn from_name(name: &str) -> Option<EmbedMethod> {
+        match name {
+            "last_user" => Some(EmbedMethod::LastUser),
+            "user_only" => Some(EmbedMethod::UserOnly),
+            "all" => Some(EmbedMethod::All),
+            "system_only" => Some(EmbedMethod::SystemOnly),
+            _ => None,
+        }
     }
 }
 

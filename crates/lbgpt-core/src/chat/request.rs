@@ -165,6 +165,12 @@ impl ChatRequest {
         self
     }
 
+    /// Sets how a semantic cache layer treats this request (not sent to the provider).
+    pub fn semantic(mut self, options: crate::SemanticOptions) -> Self {
+        self.options.semantic = Some(options);
+        self
+    }
+
     /// Sets any other field, sent as given (overrides a typed field of the same name on the
     /// wire only if that typed field is unset).
     pub fn extra_field(mut self, name: impl Into<String>, value: serde_json::Value) -> Self {

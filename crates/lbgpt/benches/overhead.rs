@@ -314,17 +314,18 @@ fn main() {
 const OVERHEAD_NOTES: &str = "\
 ## Where the overhead goes
 
-Instructions per request on the client thread, counted with callgrind (`--only raw|provider|facade
+Instructions per request on the client thread, counted with callgrind (`--only CLIENT
 --requests 2000 --rounds 1`; unlike CPU time they repeat exactly from run to run):
-bare reqwest 96.0k, `OpenAiService` 94.2k, `ChatGpt` 100.7k (1.05x). Kernel time (socket
-reads and writes, `epoll`) comes on top in the CPU figures above and is the same for all three
-clients.
+bare reqwest 96.0k, `OpenAiService` 94.2k, `ChatGpt` 100.7k (1.05x). The CPU figures above
+also count kernel time (socket reads and writes, `epoll`, page faults), which is about the
+same for all three clients (same numbers of system calls and page faults, counted with
+`perf`), and cache misses, which instruction counts do not show.
 
-- The provider service costs less than the bare call although it does more (validation,
-  response metadata, rate-limit headers, a request timeout): it parses its URL once, while
-  `client.post(&str)` parses it per request. reqwest itself parses every request's URL twice
-  more (in its redirect policy, and to give the response its URL), about 14k instructions
-  that every client pays.
+- The provider service executes fewer instructions than the bare call although it does more
+  (validation, response metadata, rate-limit headers, a request timeout): it parses its URL
+  once, while `client.post(&str)` parses it per request. reqwest itself parses every
+  request's URL twice more (in its redirect policy, and to give the response its URL), about
+  14k instructions that every client pays.
 - The retry layer adds about 3k: most of it is the copy of the request it keeps for a
   possible retry (cloning it about 1.2k, dropping it about 0.9k; tower services take the
   request by value, so the copy cannot be made lazily), the rest the bookkeeping and moving

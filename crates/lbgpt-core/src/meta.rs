@@ -21,6 +21,9 @@ pub struct ResponseMeta {
     pub cache: CacheStatus,
     /// The provider's request id (`x-request-id` or `apim-request-id`), for support tickets.
     pub request_id: Option<String>,
+    /// For an answer from the semantic cache: the exact-cache key (`v1:<hex>`) of the cached
+    /// request whose answer was served.
+    pub cache_match: Option<Arc<str>>,
 }
 
 /// Rate-limit state a provider reported in `x-ratelimit-*` headers.

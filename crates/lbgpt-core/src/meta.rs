@@ -10,8 +10,9 @@ use std::time::Duration;
 pub struct ResponseMeta {
     /// The name of the provider or balancer member that served the answer.
     pub member: Option<Arc<str>>,
-    /// How many attempts were made, this one included (1 when the first attempt succeeded;
-    /// 0 when no call was made, e.g. a cache hit).
+    /// How many upstream calls were made for this answer, the answering one included, over
+    /// every layer (a balancer's failovers and the retry layer's retries add up): 1 when the
+    /// first call succeeded; 0 when no call was made, e.g. a cache hit.
     pub attempts: u32,
     /// Time from the first attempt's start to the answer, waits between attempts included.
     pub latency: Duration,

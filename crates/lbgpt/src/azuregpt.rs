@@ -1,17 +1,23 @@
 //! [`AzureGpt`]: Azure OpenAI with retries and batching.
 
+use crate::caching::{
+    cache_builder_methods, cached_client, forward_cache_api, CacheSetting, KIND_AZURE,
+};
 use crate::forward::forward_batch_api;
 use crate::settings::{batch_settings_methods, BatchSettings};
-use crate::Lbgpt;
+use crate::{Lbgpt, MaybeCached};
 use lbgpt_azure::{AzureAuth, AzureConfig, AzureService};
 use lbgpt_balance::retry::Retry;
+use lbgpt_cache::CacheLayer;
 use lbgpt_core::Error;
 use std::time::Duration;
 
-/// The stack inside an [`AzureGpt`]: the retry layer over the Azure service.
-pub type AzureGptService = Retry<AzureService>;
+/// The stack inside an [`AzureGpt`]: the exact cache (when one was configured) over the retry
+/// layer over the Azure service.
+pub type AzureGptService = MaybeCached<Retry<AzureService>>;
 
-/// A client for Azure OpenAI: `Lbgpt<Retry<AzureService>>` under a seed-style name.
+/// A client for Azure OpenAI: `Lbgpt<Retry<AzureService>>` (with an optional exact cache in
+/// front) under a seed-style name.
 ///
 /// Requests name OpenAI models (`gpt-4o-mini`); the model -> deployment map turns them into
 /// `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...`, so the same
@@ -43,12 +49,14 @@ pub type AzureGptService = Retry<AzureService>;
 ///     .deployment("gpt-4o-mini", "mini-prod")
 ///     .name("azure-eu")
 ///     .max_concurrent_requests(20)
+///     .cache(lbgpt::cache::CacheLayer::in_memory()) // repeated requests answered in-process
 ///     .build()?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct AzureGpt {
     client: Lbgpt<AzureGptService>,
+    cache: Option<CacheLayer>,
 }
 
 impl AzureGpt {
@@ -78,10 +86,12 @@ impl AzureGpt {
         AzureGptBuilder {
             config: AzureConfig::new(endpoint),
             settings: BatchSettings::default(),
+            cache: CacheSetting::Off,
         }
     }
 
     forward_batch_api!(AzureGptService);
+    forward_cache_api!();
 }
 
 impl From<AzureGpt> for Lbgpt<AzureGptService> {
@@ -97,6 +107,7 @@ impl From<AzureGpt> for Lbgpt<AzureGptService> {
 pub struct AzureGptBuilder {
     config: AzureConfig,
     settings: BatchSettings,
+    cache: CacheSetting,
 }
 
 impl AzureGptBuilder {
@@ -179,6 +190,7 @@ impl AzureGptBuilder {
     }
 
     batch_settings_methods!();
+    cache_builder_methods!("`\"azure\"`");
 
     /// Checks the settings and builds the client.
     ///
@@ -186,8 +198,10 @@ impl AzureGptBuilder {
     /// does not parse, `max_concurrent_requests` of 0, or an invalid retry setting.
     pub fn build(self) -> Result<AzureGpt, Error> {
         let service = AzureService::new(self.config)?;
+        let cache = self.cache.into_layer(KIND_AZURE);
         Ok(AzureGpt {
-            client: self.settings.finish(service)?,
+            client: cached_client(self.settings, cache.as_ref(), service)?,
+            cache,
         })
     }
 }

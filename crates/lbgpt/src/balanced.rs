@@ -1,23 +1,29 @@
 //! [`BalancedGpt`]: any mix of providers behind the balancer, with retries and batching.
 
+use crate::caching::{
+    cache_builder_methods, cached_client, family_of, forward_cache_api, CacheSetting,
+};
 use crate::forward::forward_batch_api;
 use crate::settings::{batch_settings_methods, BatchSettings};
-use crate::{Lbgpt, Provider};
+use crate::{Lbgpt, MaybeCached, Provider};
 use lbgpt_balance::retry::Retry;
 use lbgpt_balance::tokens::TokenEstimator;
 use lbgpt_balance::usage::UsageTracker;
 use lbgpt_balance::{Balancer, BalancerHandle, BreakerConfig, Strategy};
+use lbgpt_cache::CacheLayer;
 use lbgpt_core::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The stack inside every balanced client: the retry layer over the balancer, which spreads
-/// requests over the providers, paces them under their limits and fails over at once.
-pub type BalancedService = Retry<Balancer>;
+/// The stack inside every balanced client: the exact cache (when one was configured) over the
+/// retry layer over the balancer, which spreads requests over the providers, paces them under
+/// their limits and fails over at once.
+pub type BalancedService = MaybeCached<Retry<Balancer>>;
 
 /// A client over several providers (OpenAI keys, Azure deployments, compatible servers, your
-/// own services) behind one balancer: `Lbgpt<Retry<Balancer>>` plus the balancer's
-/// [handle](BalancedGpt::handle) and [statistics](BalancedGpt::stats).
+/// own services) behind one balancer: `Lbgpt<Retry<Balancer>>` (with an optional exact cache
+/// in front) plus the balancer's [handle](BalancedGpt::handle) and
+/// [statistics](BalancedGpt::stats).
 ///
 /// ```no_run
 /// # async fn run(requests: Vec<lbgpt::ChatRequest>) -> Result<(), lbgpt::Error> {
@@ -53,10 +59,17 @@ pub type BalancedService = Retry<Balancer>;
 /// allocation function) build the same stack under the Python lbgpt's names.
 ///
 /// [`Lbgpt::balanced`] is another name for [`BalancedGpt::builder`].
+///
+/// With an exact cache (`cache` / `cache_store` on the builder) in front of the retry layer,
+/// a repeated request is answered without touching any provider. The cache's key family is
+/// the kinds of the providers (`"openai"`, `"azure"`, `"openai+azure"`, ...; see the crate
+/// docs, "Caching"): one family for the whole client, since the key is made before the
+/// balancer picks a provider.
 #[derive(Debug, Clone)]
 pub struct BalancedGpt {
     client: Lbgpt<BalancedService>,
     handle: BalancerHandle,
+    cache: Option<CacheLayer>,
 }
 
 impl BalancedGpt {
@@ -68,6 +81,7 @@ impl BalancedGpt {
 
     forward_batch_api!(BalancedService);
     forward_balanced_api!();
+    forward_cache_api!();
 }
 
 impl Lbgpt<BalancedService> {
@@ -96,13 +110,23 @@ pub struct BalancedGptBuilder {
     max_failovers: Option<usize>,
     breaker: Option<BreakerConfig>,
     settings: BatchSettings,
+    cache: CacheSetting,
+}
+
+/// What [`BalancedGptBuilder::finish`] builds: the client, the balancer's handle and the
+/// cache in front, if any.
+pub(crate) struct BuiltBalanced {
+    pub(crate) client: Lbgpt<BalancedService>,
+    pub(crate) handle: BalancerHandle,
+    pub(crate) cache: Option<CacheLayer>,
 }
 
 impl BalancedGptBuilder {
-    /// A builder with these batch and retry settings (for the other entry points).
-    pub(crate) fn with_settings(settings: BatchSettings) -> Self {
+    /// A builder with these batch, retry and cache settings (for the other entry points).
+    pub(crate) fn with_settings(settings: BatchSettings, cache: CacheSetting) -> Self {
         BalancedGptBuilder {
             settings,
+            cache,
             ..BalancedGptBuilder::default()
         }
     }
@@ -166,6 +190,9 @@ impl BalancedGptBuilder {
     }
 
     batch_settings_methods!();
+    cache_builder_methods!(
+        "the kinds of its providers (`\"openai\"`, `\"azure\"`, `\"openai+azure\"`, ...)"
+    );
 
     /// Checks the settings, builds every provider's service and the client.
     ///
@@ -173,12 +200,20 @@ impl BalancedGptBuilder {
     /// name, a provider whose configuration, weight or limits are invalid,
     /// `max_concurrent_requests` of 0, or an invalid retry setting.
     pub fn build(self) -> Result<BalancedGpt, Error> {
-        let (client, handle) = self.finish()?;
-        Ok(BalancedGpt { client, handle })
+        let BuiltBalanced {
+            client,
+            handle,
+            cache,
+        } = self.finish()?;
+        Ok(BalancedGpt {
+            client,
+            handle,
+            cache,
+        })
     }
 
-    /// Builds the stack: the balancer, the retry layer, the batch client.
-    pub(crate) fn finish(self) -> Result<(Lbgpt<BalancedService>, BalancerHandle), Error> {
+    /// Builds the stack: the balancer, the retry layer, the cache, the batch client.
+    pub(crate) fn finish(self) -> Result<BuiltBalanced, Error> {
         if self.providers.is_empty() {
             return Err(Error::Config(
                 "a balanced client needs at least one provider".to_owned(),
@@ -203,13 +238,19 @@ impl BalancedGptBuilder {
         if let Some(breaker) = self.breaker {
             builder = builder.breaker(breaker);
         }
+        let family = family_of(self.providers.iter().map(Provider::kind));
         for provider in self.providers {
             builder = builder.member(provider.into_member()?);
         }
         let balancer = builder.build()?;
         let handle = balancer.handle();
-        let client = self.settings.finish(balancer)?;
-        Ok((client, handle))
+        let cache = self.cache.into_layer(&family);
+        let client = cached_client(self.settings, cache.as_ref(), balancer)?;
+        Ok(BuiltBalanced {
+            client,
+            handle,
+            cache,
+        })
     }
 }
 

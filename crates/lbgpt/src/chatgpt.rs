@@ -1,18 +1,24 @@
 //! [`ChatGpt`]: OpenAI, or any OpenAI-compatible server, with retries and batching.
 
+use crate::caching::{
+    cache_builder_methods, cached_client, forward_cache_api, CacheSetting, KIND_OPENAI,
+};
 use crate::forward::forward_batch_api;
 use crate::settings::{batch_settings_methods, BatchSettings};
-use crate::Lbgpt;
+use crate::{Lbgpt, MaybeCached};
 use lbgpt_balance::retry::Retry;
+use lbgpt_cache::CacheLayer;
 use lbgpt_core::Error;
 use lbgpt_openai::{OpenAiConfig, OpenAiService};
 use std::time::Duration;
 
-/// The stack inside a [`ChatGpt`]: the retry layer over the OpenAI service.
-pub type ChatGptService = Retry<OpenAiService>;
+/// The stack inside a [`ChatGpt`]: the exact cache (when one was configured) over the retry
+/// layer over the OpenAI service.
+pub type ChatGptService = MaybeCached<Retry<OpenAiService>>;
 
 /// A client for OpenAI's chat completions or any OpenAI-compatible server (vLLM, llama.cpp,
-/// Ollama, LiteLLM, ...): `Lbgpt<Retry<OpenAiService>>` under a seed-style name.
+/// Ollama, LiteLLM, ...): `Lbgpt<Retry<OpenAiService>>` (with an optional exact cache in
+/// front) under a seed-style name.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), lbgpt::Error> {
@@ -44,9 +50,31 @@ pub type ChatGptService = Retry<OpenAiService>;
 ///     .build()?;
 /// # Ok(()) }
 /// ```
+///
+/// With an exact cache on disk, so a re-run pays only for what changed:
+///
+/// ```no_run
+/// # async fn run(requests: Vec<lbgpt::ChatRequest>) -> Result<(), lbgpt::Error> {
+/// use lbgpt::cache::{CacheConfig, DiskStore};
+/// use std::sync::Arc;
+///
+/// let gpt = lbgpt::ChatGpt::builder()
+///     .api_key("sk-...")
+///     .cache_store(
+///         Arc::new(DiskStore::open(".lbgpt-cache")?),
+///         CacheConfig::new().namespace("my-project"),
+///     )
+///     .build()?;
+/// let results = gpt.chat_completion_list(requests).await;
+/// if let Some(stats) = gpt.cache_stats() {
+///     println!("{} answered from the cache, {} from OpenAI", stats.hits, stats.misses);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ChatGpt {
     client: Lbgpt<ChatGptService>,
+    cache: Option<CacheLayer>,
 }
 
 impl ChatGpt {
@@ -65,10 +93,12 @@ impl ChatGpt {
         ChatGptBuilder {
             config: OpenAiConfig::new(),
             settings: BatchSettings::default(),
+            cache: CacheSetting::Off,
         }
     }
 
     forward_batch_api!(ChatGptService);
+    forward_cache_api!();
 }
 
 impl From<ChatGpt> for Lbgpt<ChatGptService> {
@@ -84,6 +114,7 @@ impl From<ChatGpt> for Lbgpt<ChatGptService> {
 pub struct ChatGptBuilder {
     config: OpenAiConfig,
     settings: BatchSettings,
+    cache: CacheSetting,
 }
 
 impl ChatGptBuilder {
@@ -156,6 +187,7 @@ impl ChatGptBuilder {
     }
 
     batch_settings_methods!();
+    cache_builder_methods!("`\"openai\"`");
 
     /// Checks the settings and builds the client.
     ///
@@ -163,8 +195,10 @@ impl ChatGptBuilder {
     /// does not parse, `max_concurrent_requests` of 0, or an invalid retry setting.
     pub fn build(self) -> Result<ChatGpt, Error> {
         let service = OpenAiService::new(self.config)?;
+        let cache = self.cache.into_layer(KIND_OPENAI);
         Ok(ChatGpt {
-            client: self.settings.finish(service)?,
+            client: cached_client(self.settings, cache.as_ref(), service)?,
+            cache,
         })
     }
 }

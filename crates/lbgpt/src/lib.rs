@@ -2,9 +2,9 @@
 //! OpenAI-compatible server.
 //!
 //! This facade is the one dependency most users need: it re-exports the request and response
-//! types, the provider services ([`openai`], [`azure`]) and the layers ([`balance`]), and
-//! offers batch clients that send one request or a million with bounded concurrency, retries
-//! and exactly one typed result per input.
+//! types, the provider services ([`openai`], [`azure`]) and the layers ([`balance`],
+//! [`cache`]), and offers batch clients that send one request or a million with bounded
+//! concurrency, retries, an optional exact cache and exactly one typed result per input.
 //!
 //! # Three lines
 //!
@@ -93,6 +93,70 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Caching
+//!
+//! Every ready-made client takes an exact cache (the [`cache`] module, crate `lbgpt-cache`)
+//! on its builder: `cache(layer)` with a [`CacheLayer`](cache::CacheLayer) of your own, or
+//! `cache_store(store, config)` with a store (memory, disk, Redis or your own) and a
+//! [`CacheConfig`](cache::CacheConfig). The cache goes in front of everything else:
+//!
+//! ```text
+//! Lbgpt (concurrency, order) -> Cache -> Retry -> Balancer -> providers
+//! ```
+//!
+//! so a repeated request is answered from the store with no upstream call, no attempt and no
+//! share of any rate limit (`meta.cache == CacheStatus::Exact`, `meta.attempts == 0`),
+//! identical requests in flight at once share one upstream call, and only successful final
+//! answers (after retries and failover) are stored. `cache_stats()` on the client counts hits,
+//! misses, shared calls and store errors; `cache()` returns the layer (e.g. to
+//! [`invalidate`](cache::CacheLayer::invalidate) an entry). Per request,
+//! [`ChatRequest::cache_mode`] bypasses or refreshes the cache.
+//!
+//! ```no_run
+//! # async fn run(requests: Vec<lbgpt::ChatRequest>) -> Result<(), lbgpt::Error> {
+//! use lbgpt::cache::{CacheConfig, DiskStore};
+//! use lbgpt::ChatGpt;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! let gpt = ChatGpt::builder()
+//!     .api_key("sk-...")
+//!     .cache_store(
+//!         Arc::new(DiskStore::open(".lbgpt-cache")?),      // survives restarts
+//!         CacheConfig::new()
+//!             .namespace("my-project")
+//!             .ttl(Duration::from_secs(30 * 24 * 3600)),
+//!     )
+//!     .build()?;
+//! let results = gpt.chat_completion_list(requests).await; // run it twice: the second is free
+//! let stats = gpt.cache_stats().unwrap_or_default();
+//! println!("{} hits, {} misses", stats.hits, stats.misses);
+//! # Ok(()) }
+//! ```
+//!
+//! **Provider family.** Keys hold a provider family, so that answers are shared only between
+//! clients that get them from the same kind of provider. With `cache_store`, a configuration
+//! that names no family ([`CacheConfig::family`](cache::CacheConfig::family)) gets the
+//! client's:
+//!
+//! | client | family |
+//! |---|---|
+//! | [`ChatGpt`] (OpenAI or any OpenAI-compatible server) | `"openai"` |
+//! | [`AzureGpt`] | `"azure"` |
+//! | [`LoadBalancedGpt`] | `"openai+azure"` |
+//! | [`MultiLoadBalancedGpt`], [`BalancedGpt`] | the kinds of its providers ([`Provider::kind`]) in the order `openai`, `azure`, `custom`, joined by `+`: `"openai"`, `"azure"`, `"openai+azure"`, `"openai+custom"`, ... |
+//!
+//! OpenAI and Azure keep apart because an Azure deployment serves the model version its owner
+//! picked under the model's name, which need not be the version OpenAI serves under that
+//! name, and Azure answers carry content-filter annotations. A client balanced over both kinds
+//! has one family for both (the key is made before the balancer picks a provider, and the user
+//! has declared the providers interchangeable): its own, so its mix of answers is not served
+//! to a single-kind client. Set the family yourself to share entries differently (e.g.
+//! `.family("gpt")` on every client). A [`CacheLayer`](cache::CacheLayer) given to `cache(..)`
+//! is used as it is, with the family of its own configuration (empty by default). The `lbgpt`
+//! command line keys the same way, so it shares entries with library clients of the same
+//! family and namespace.
+//!
 //! # A stack of your own
 //!
 //! Every box of lbgpt is a tower service or layer, so you can assemble a stack with
@@ -131,6 +195,9 @@
 //! Layers from the wider tower ecosystem work too when their error type is
 //! [`Error`]; map other error types with `ServiceBuilder::map_err`.
 //!
+//! The exact cache is a layer too: put `lbgpt::cache::CacheLayer` outermost (above the retry
+//! layer) to get what the ready-made clients do.
+//!
 //! # Errors
 //!
 //! Each result is a typed [`Error`] on failure: the server's status, type, code and message,
@@ -141,6 +208,7 @@
 
 mod azuregpt;
 mod balanced;
+mod caching;
 mod chatgpt;
 mod client;
 mod engine;
@@ -154,6 +222,7 @@ mod stream;
 
 pub use azuregpt::{AzureGpt, AzureGptBuilder, AzureGptService};
 pub use balanced::{BalancedGpt, BalancedGptBuilder, BalancedService};
+pub use caching::MaybeCached;
 pub use chatgpt::{ChatGpt, ChatGptBuilder, ChatGptService};
 pub use client::{Lbgpt, DEFAULT_MAX_CONCURRENT_REQUESTS};
 pub use lbgpt_balance::{BalancerHandle, MemberState, MemberStats, Strategy};
@@ -181,6 +250,12 @@ pub mod azure {
 /// re-exported.
 pub mod balance {
     pub use lbgpt_balance::*;
+}
+
+/// The exact cache: the layer, its configuration, keys, stores (memory, disk, Redis) and
+/// counters: `lbgpt-cache` re-exported.
+pub mod cache {
+    pub use lbgpt_cache::*;
 }
 
 /// The README's Rust examples, compiled by `cargo test --doc` so they cannot rot.

@@ -1,12 +1,14 @@
 //! [`LoadBalancedGpt`]: one OpenAI key and one Azure OpenAI resource, shared by a ratio.
 
-use crate::balanced::{forward_balanced_api, BalancedGptBuilder, BalancedService};
+use crate::balanced::{forward_balanced_api, BalancedGptBuilder, BalancedService, BuiltBalanced};
+use crate::caching::{cache_builder_methods, forward_cache_api, CacheSetting};
 use crate::forward::forward_batch_api;
 use crate::settings::{batch_settings_methods, BatchSettings};
 use crate::{Lbgpt, Provider};
 use lbgpt_azure::AzureConfig;
 use lbgpt_balance::BalancerHandle;
 use lbgpt_balance::Strategy;
+use lbgpt_cache::CacheLayer;
 use lbgpt_core::Error;
 use lbgpt_openai::OpenAiConfig;
 
@@ -55,6 +57,7 @@ pub const DEFAULT_RATIO_OPENAI_TO_AZURE: f64 = 0.25;
 pub struct LoadBalancedGpt {
     client: Lbgpt<BalancedService>,
     handle: BalancerHandle,
+    cache: Option<CacheLayer>,
 }
 
 impl LoadBalancedGpt {
@@ -87,11 +90,13 @@ impl LoadBalancedGpt {
             azure: AzureSettings::default(),
             ratio: DEFAULT_RATIO_OPENAI_TO_AZURE,
             settings: BatchSettings::default(),
+            cache: CacheSetting::Off,
         }
     }
 
     forward_batch_api!(BalancedService);
     forward_balanced_api!();
+    forward_cache_api!();
 }
 
 impl From<LoadBalancedGpt> for Lbgpt<BalancedService> {
@@ -109,6 +114,7 @@ pub struct LoadBalancedGptBuilder {
     azure: AzureSettings,
     ratio: f64,
     settings: BatchSettings,
+    cache: CacheSetting,
 }
 
 /// The Azure side, set piece by piece and/or as a whole configuration.
@@ -219,6 +225,7 @@ impl LoadBalancedGptBuilder {
     }
 
     batch_settings_methods!();
+    cache_builder_methods!("`\"openai+azure\"` (both sides share its entries)");
 
     /// Checks the settings and builds the client.
     ///
@@ -236,11 +243,19 @@ impl LoadBalancedGptBuilder {
         // A side of weight 0 is a standby: it only takes requests the other cannot.
         let openai = Provider::openai(self.openai).weight(self.ratio);
         let azure = Provider::azure(azure).weight(1.0 - self.ratio);
-        let (client, handle) = BalancedGptBuilder::with_settings(self.settings)
+        let BuiltBalanced {
+            client,
+            handle,
+            cache,
+        } = BalancedGptBuilder::with_settings(self.settings, self.cache)
             .provider(openai)
             .provider(azure)
             .strategy(Strategy::WeightedRandom)
             .finish()?;
-        Ok(LoadBalancedGpt { client, handle })
+        Ok(LoadBalancedGpt {
+            client,
+            handle,
+            cache,
+        })
     }
 }

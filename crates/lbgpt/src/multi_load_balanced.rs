@@ -1,13 +1,15 @@
 //! [`MultiLoadBalancedGpt`]: a list of providers and an allocation function, as in the Python
 //! lbgpt.
 
-use crate::balanced::{forward_balanced_api, BalancedGptBuilder, BalancedService};
+use crate::balanced::{forward_balanced_api, BalancedGptBuilder, BalancedService, BuiltBalanced};
+use crate::caching::{cache_builder_methods, forward_cache_api, CacheSetting};
 use crate::forward::forward_batch_api;
 use crate::settings::{batch_settings_methods, BatchSettings};
 use crate::{Lbgpt, Provider};
 use lbgpt_balance::usage::UsageTracker;
 use lbgpt_balance::BalancerHandle;
 use lbgpt_balance::Strategy;
+use lbgpt_cache::CacheLayer;
 use lbgpt_core::Error;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +64,7 @@ use std::time::Duration;
 pub struct MultiLoadBalancedGpt {
     client: Lbgpt<BalancedService>,
     handle: BalancerHandle,
+    cache: Option<CacheLayer>,
 }
 
 impl MultiLoadBalancedGpt {
@@ -88,11 +91,13 @@ impl MultiLoadBalancedGpt {
             max_wait: None,
             usage: None,
             settings: BatchSettings::default(),
+            cache: CacheSetting::Off,
         }
     }
 
     forward_batch_api!(BalancedService);
     forward_balanced_api!();
+    forward_cache_api!();
 }
 
 impl From<MultiLoadBalancedGpt> for Lbgpt<BalancedService> {
@@ -112,6 +117,7 @@ pub struct MultiLoadBalancedGptBuilder {
     max_wait: Option<Duration>,
     usage: Option<Arc<dyn UsageTracker>>,
     settings: BatchSettings,
+    cache: CacheSetting,
 }
 
 impl MultiLoadBalancedGptBuilder {
@@ -160,6 +166,9 @@ impl MultiLoadBalancedGptBuilder {
     }
 
     batch_settings_methods!();
+    cache_builder_methods!(
+        "the kinds of its providers (`\"openai\"`, `\"azure\"`, `\"openai+azure\"`, ...)"
+    );
 
     /// Checks the settings and builds the client.
     ///
@@ -183,7 +192,7 @@ impl MultiLoadBalancedGptBuilder {
                 .map(|(gpt, weight)| gpt.weight(weight))
                 .collect();
         }
-        let mut builder = BalancedGptBuilder::with_settings(self.settings)
+        let mut builder = BalancedGptBuilder::with_settings(self.settings, self.cache)
             .providers(gpts)
             .strategy(self.allocation_function);
         if let Some(wait) = self.max_wait {
@@ -192,7 +201,15 @@ impl MultiLoadBalancedGptBuilder {
         if let Some(usage) = self.usage {
             builder = builder.usage(usage);
         }
-        let (client, handle) = builder.finish()?;
-        Ok(MultiLoadBalancedGpt { client, handle })
+        let BuiltBalanced {
+            client,
+            handle,
+            cache,
+        } = builder.finish()?;
+        Ok(MultiLoadBalancedGpt {
+            client,
+            handle,
+            cache,
+        })
     }
 }

@@ -1,5 +1,6 @@
 //! [`Provider`]: one member of a balanced client, with its weight and limits.
 
+use crate::caching::{KIND_AZURE, KIND_CUSTOM, KIND_OPENAI};
 use crate::{AzureGpt, ChatGpt};
 use lbgpt_azure::{AzureConfig, AzureService};
 use lbgpt_balance::Member;
@@ -54,6 +55,7 @@ enum Source {
     Azure(Box<AzureConfig>),
     Built {
         name: String,
+        kind: &'static str,
         service: BoxCloneService<ChatRequest, ChatResponse, Error>,
     },
 }
@@ -76,8 +78,17 @@ impl Provider {
         S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Clone + Send + 'static,
         S::Future: Send + 'static,
     {
+        Provider::built(name.into(), KIND_CUSTOM, service)
+    }
+
+    fn built<S>(name: String, kind: &'static str, service: S) -> Self
+    where
+        S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+    {
         Provider::new(Source::Built {
-            name: name.into(),
+            name,
+            kind,
             service: BoxCloneService::new(service),
         })
     }
@@ -132,6 +143,18 @@ impl Provider {
         }
     }
 
+    /// The kind of provider: `"openai"` (OpenAI or an OpenAI-compatible server, also from a
+    /// [`ChatGpt`]), `"azure"` (also from an [`AzureGpt`]) or `"custom"` ([`Provider::service`]).
+    /// A balanced client's cache keys name the kinds of its providers (see the crate docs,
+    /// "Caching").
+    pub fn kind(&self) -> &'static str {
+        match &self.source {
+            Source::OpenAi(_) => KIND_OPENAI,
+            Source::Azure(_) => KIND_AZURE,
+            Source::Built { kind, .. } => kind,
+        }
+    }
+
     /// Whether it has an `rpm` or a `tpm` limit.
     pub fn has_limits(&self) -> bool {
         self.rpm.is_some() || self.tpm.is_some()
@@ -170,14 +193,9 @@ impl Provider {
 
 impl fmt::Debug for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.source {
-            Source::OpenAi(_) => "openai",
-            Source::Azure(_) => "azure",
-            Source::Built { .. } => "service",
-        };
         f.debug_struct("Provider")
             .field("name", &self.name())
-            .field("kind", &kind)
+            .field("kind", &self.kind())
             .field("weight", &self.weight)
             .field("rpm", &self.rpm)
             .field("tpm", &self.tpm)
@@ -198,17 +216,19 @@ impl From<AzureConfig> for Provider {
 }
 
 impl From<ChatGpt> for Provider {
-    /// The client's OpenAI service; its retry and concurrency settings are not used.
+    /// The client's OpenAI service; its retry, concurrency and cache settings are not used
+    /// (give the balanced client its own cache).
     fn from(gpt: ChatGpt) -> Self {
-        let service = gpt.into_lbgpt().into_service().into_inner();
-        Provider::service(service.name().to_owned(), service)
+        let service = gpt.into_lbgpt().into_service().into_inner().into_inner();
+        Provider::built(service.name().to_owned(), KIND_OPENAI, service)
     }
 }
 
 impl From<AzureGpt> for Provider {
-    /// The client's Azure service; its retry and concurrency settings are not used.
+    /// The client's Azure service; its retry, concurrency and cache settings are not used
+    /// (give the balanced client its own cache).
     fn from(gpt: AzureGpt) -> Self {
-        let service = gpt.into_lbgpt().into_service().into_inner();
-        Provider::service(service.name().to_owned(), service)
+        let service = gpt.into_lbgpt().into_service().into_inner().into_inner();
+        Provider::built(service.name().to_owned(), KIND_AZURE, service)
     }
 }

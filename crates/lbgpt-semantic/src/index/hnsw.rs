@@ -1,0 +1,823 @@
+//! [`HnswIndex`]: the in-process vector index (hnsw_rs), partitioned by scope, bounded, saved
+//! to a directory.
+
+use super::graph::{Graph, GraphParams};
+use super::persist;
+use super::{Entry, EntryId, Neighbour, Record, VectorIndex};
+use crate::embed::dot;
+use crate::{Scope, SemanticError};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+/// Settings of an [`HnswIndex`].
+///
+/// ```
+/// use lbgpt_semantic::IndexConfig;
+///
+/// let config = IndexConfig::new().max_entries(50_000).ef_search(96).directory("/var/cache/lbgpt-semantic");
+/// assert_eq!(config.get_max_entries(), 50_000);
+/// ```
+#[derive(Debug, Clone)]
+pub struct IndexConfig {
+    max_entries: usize,
+    m: usize,
+    ef_construction: usize,
+    ef_search: usize,
+    graph_threshold: usize,
+    background_builds: bool,
+    directory: Option<PathBuf>,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            max_entries: 100_000,
+            m: 16,
+            ef_construction: 64,
+            ef_search: 128,
+            graph_threshold: 1024,
+            background_builds: true,
+            directory: None,
+        }
+    }
+}
+
+impl IndexConfig {
+    /// The defaults: at most 100,000 entries, HNSW with `m` 16, `ef_construction` 64,
+    /// `ef_search` 128 (recall@1 about 0.98), a graph for scopes of 1,024 entries or more
+    /// (smaller scopes are searched exactly), graphs built in the background, kept in memory
+    /// only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The most entries kept; beyond it the least recently used 5 % are evicted.
+    pub fn max_entries(mut self, max: usize) -> Self {
+        self.max_entries = max;
+        self
+    }
+
+    /// HNSW links per node (2 to 256; default 16).
+    pub fn m(mut self, m: usize) -> Self {
+        self.m = m;
+        self
+    }
+
+    /// HNSW candidate list while building (default 64).
+    pub fn ef_construction(mut self, ef: usize) -> Self {
+        self.ef_construction = ef;
+        self
+    }
+
+    /// HNSW candidate list while searching (default 128): higher finds the true nearest
+    /// neighbour more often, slower.
+    pub fn ef_search(mut self, ef: usize) -> Self {
+        self.ef_search = ef;
+        self
+    }
+
+    /// Entries of one scope from which it gets an HNSW graph (default 1,024); below, a
+    /// search compares with every entry of the scope (exact, and fast at that size).
+    pub fn graph_threshold(mut self, entries: usize) -> Self {
+        self.graph_threshold = entries;
+        self
+    }
+
+    /// Whether graphs are built and rebuilt on a background thread (default true; searches
+    /// meanwhile compare exhaustively) or during the insert that needs them.
+    pub fn background_builds(mut self, background: bool) -> Self {
+        self.background_builds = background;
+        self
+    }
+
+    /// Where the index is saved ([`HnswIndex::save`], and when dropped with unsaved entries)
+    /// and loaded from ([`HnswIndex::open`]).
+    pub fn directory(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.directory = Some(dir.into());
+        self
+    }
+
+    /// The bound on entries.
+    pub fn get_max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    /// The directory, if any.
+    pub fn get_directory(&self) -> Option<&Path> {
+        self.directory.as_deref()
+    }
+
+    /// Checks every setting (hnsw_rs exits the process on some invalid ones).
+    pub fn validate(&self) -> Result<(), SemanticError> {
+        if self.max_entries == 0 {
+            return Err(SemanticError::config("max_entries", "must be at least 1"));
+        }
+        if !(2..=256).contains(&self.m) {
+            return Err(SemanticError::config("m", "must be between 2 and 256"));
+        }
+        if !(1..=4096).contains(&self.ef_construction) {
+            return Err(SemanticError::config(
+                "ef_construction",
+                "must be between 1 and 4096",
+            ));
+        }
+        if !(1..=4096).contains(&self.ef_search) {
+            return Err(SemanticError::config(
+                "ef_search",
+                "must be between 1 and 4096",
+            ));
+        }
+        if self.graph_threshold == 0 {
+            return Err(SemanticError::config(
+                "graph_threshold",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    fn params(&self) -> GraphParams {
+        GraphParams {
+            m: self.m,
+            ef_construction: self.ef_construction,
+            ef_search: self.ef_search,
+        }
+    }
+}
+
+/// An in-process vector index: one partition per [`Scope`], searched exactly while small and
+/// through an HNSW graph (hnsw_rs, dot product on normalised vectors) once it holds
+/// [`graph_threshold`](IndexConfig::graph_threshold) entries.
+///
+/// - **Bounded**: beyond [`max_entries`](IndexConfig::max_entries) the least recently used
+///   entries (stored or served longest ago) are evicted. hnsw_rs cannot delete, so an evicted
+///   entry becomes a tombstone that searches skip; a partition that is more than half
+///   tombstones is rebuilt without them.
+/// - **Concurrent**: searches share a read lock; an insert holds the write lock only to add
+///   the vector (and, for a partition with a graph, one graph insertion); graphs are built
+///   and rebuilt outside the lock, searches meanwhile comparing exhaustively.
+/// - **Persistent** with a [`directory`](IndexConfig::directory): [`save`](Self::save) writes
+///   entries (scope, embedded text, key, answer) and vectors atomically (a crash leaves the
+///   previous save); [`open`](Self::open) loads them and rebuilds the graphs. Unsaved entries
+///   are saved when the last handle is dropped.
+///
+/// Cloning is cheap: clones share one index.
+#[derive(Clone)]
+pub struct HnswIndex {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: IndexConfig,
+    dimensions: usize,
+    embedder_id: String,
+    state: RwLock<State>,
+    next_id: AtomicU64,
+    clock: AtomicU64,
+    dirty: AtomicBool,
+    builds: AtomicUsize,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<EntryId, Stored>,
+    partitions: HashMap<Scope, Partition>,
+}
+
+struct Stored {
+    entry: Arc<Entry>,
+    slot: usize,
+    last_used: AtomicU64,
+}
+
+#[derive(Default)]
+struct Partition {
+    /// Slot → entry; `None` is a tombstone.
+    slots: Vec<Option<EntryId>>,
+    /// The slots' vectors, one after another.
+    vectors: Vec<f32>,
+    live: usize,
+    graph: Option<Arc<Graph>>,
+    /// Slots `[0, covered)` are in the graph; later ones are searched exhaustively.
+    covered: usize,
+    building: bool,
+}
+
+impl Partition {
+    fn vector(&self, slot: usize, dimensions: usize) -> &[f32] {
+        &self.vectors[slot * dimensions..(slot + 1) * dimensions]
+    }
+
+    fn dead(&self) -> usize {
+        self.slots.len() - self.live
+    }
+}
+
+impl fmt::Debug for HnswIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HnswIndex")
+            .field("entries", &self.len())
+            .field("dimensions", &self.shared.dimensions)
+            .field("embedder", &self.shared.embedder_id)
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl HnswIndex {
+    /// An empty index for vectors of `dimensions` made by the embedder `embedder_id` (saved
+    /// with the entries: a saved index is only loaded for the same embedder).
+    pub fn new(
+        config: IndexConfig,
+        dimensions: usize,
+        embedder_id: impl Into<String>,
+    ) -> Result<Self, SemanticError> {
+        config.validate()?;
+        if dimensions == 0 {
+            return Err(SemanticError::config("dimensions", "must be at least 1"));
+        }
+        Ok(HnswIndex {
+            shared: Arc::new(Shared {
+                config,
+                dimensions,
+                embedder_id: embedder_id.into(),
+                state: RwLock::new(State::default()),
+                next_id: AtomicU64::new(1),
+                clock: AtomicU64::new(1),
+                dirty: AtomicBool::new(false),
+                builds: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// An index with `config`'s directory: loads what was saved there (when the directory
+    /// holds a save), else starts empty. A save by another embedder or of another dimension
+    /// is an error, not silently discarded.
+    pub fn open(
+        config: IndexConfig,
+        dimensions: usize,
+        embedder_id: impl Into<String>,
+    ) -> Result<Self, SemanticError> {
+        let index = Self::new(config, dimensions, embedder_id)?;
+        let Some(dir) = index.shared.config.directory.clone() else {
+            return Ok(index);
+        };
+        if let Some(saved) = persist::load(&dir)? {
+            if saved.embedder_id != index.shared.embedder_id || saved.dimensions != dimensions {
+                return Err(SemanticError::Index(format!(
+                    "the index saved in {} was made by embedder `{}` ({} dimensions), not `{}` ({} dimensions); use another directory or delete it",
+                    dir.display(),
+                    saved.embedder_id,
+                    saved.dimensions,
+                    index.shared.embedder_id,
+                    dimensions
+                )));
+            }
+            index
+                .shared
+                .next_id
+                .store(saved.next_id.max(1), Ordering::Relaxed);
+            index.insert_loaded(saved.entries)?;
+            index.shared.dirty.store(false, Ordering::Relaxed);
+        }
+        Ok(index)
+    }
+
+    /// The vectors' dimension.
+    pub fn dimensions(&self) -> usize {
+        self.shared.dimensions
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &IndexConfig {
+        &self.shared.config
+    }
+
+    /// Entries stored.
+    pub fn len(&self) -> usize {
+        self.shared.read().entries.len()
+    }
+
+    /// Whether no entry is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Scopes with at least one entry.
+    pub fn scopes(&self) -> usize {
+        self.shared.read().partitions.len()
+    }
+
+    /// An entry by id.
+    pub fn get(&self, id: EntryId) -> Option<Arc<Entry>> {
+        self.shared
+            .read()
+            .entries
+            .get(&id)
+            .map(|stored| Arc::clone(&stored.entry))
+    }
+
+    /// Adds an entry (see [`VectorIndex::insert`]).
+    pub fn insert_now(
+        &self,
+        scope: Scope,
+        mut vector: Vec<f32>,
+        record: Record,
+    ) -> Result<EntryId, SemanticError> {
+        self.check_vector(&vector)?;
+        crate::embed::normalise(&mut vector);
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let build = {
+            let mut state = self.shared.write();
+            self.push(&mut state, id, scope, &vector, record);
+            self.evict_if_full(&mut state)
+        };
+        self.shared.dirty.store(true, Ordering::Relaxed);
+        self.run_builds(build);
+        Ok(id)
+    }
+
+    /// Adds many entries at once (faster than one by one: graphs are built in parallel once).
+    pub fn insert_batch(
+        &self,
+        items: Vec<(Scope, Vec<f32>, Record)>,
+    ) -> Result<Vec<EntryId>, SemanticError> {
+        for (_, vector, _) in &items {
+            self.check_vector(vector)?;
+        }
+        let mut ids = Vec::with_capacity(items.len());
+        let builds = {
+            let mut state = self.shared.write();
+            for (scope, mut vector, record) in items {
+                crate::embed::normalise(&mut vector);
+                let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+                self.push_without_graph(&mut state, id, scope, &vector, record);
+                ids.push(id);
+            }
+            let mut builds = self.evict_if_full(&mut state);
+            builds.extend(self.due_builds(&mut state));
+            builds
+        };
+        self.shared.dirty.store(true, Ordering::Relaxed);
+        self.run_builds(builds);
+        Ok(ids)
+    }
+
+    fn insert_loaded(&self, entries: Vec<(Entry, Vec<f32>)>) -> Result<(), SemanticError> {
+        let builds = {
+            let mut state = self.shared.write();
+            for (entry, vector) in entries {
+                if vector.len() != self.shared.dimensions {
+                    return Err(SemanticError::Index(format!(
+                        "saved entry {} has {} dimensions",
+                        entry.id,
+                        vector.len()
+                    )));
+                }
+                let Entry { id, scope, record } = entry;
+                self.shared.next_id.fetch_max(id + 1, Ordering::Relaxed);
+                self.push_without_graph(&mut state, id, scope, &vector, record);
+            }
+            let mut builds = self.evict_if_full(&mut state);
+            builds.extend(self.due_builds(&mut state));
+            builds
+        };
+        self.run_builds(builds);
+        Ok(())
+    }
+
+    /// Nearest entries of `scope` (see [`VectorIndex::search`]).
+    pub fn search_now(&self, scope: &Scope, vector: &[f32], k: usize) -> Vec<Neighbour> {
+        if k == 0 || vector.len() != self.shared.dimensions {
+            return Vec::new();
+        }
+        let dimensions = self.shared.dimensions;
+        let state = self.shared.read();
+        let Some(partition) = state.partitions.get(scope) else {
+            return Vec::new();
+        };
+        let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
+        let exhaustive_from = match &partition.graph {
+            Some(graph) => {
+                let alive = |slot: usize| partition.slots.get(slot).is_some_and(Option::is_some);
+                best = graph.search(vector, k, &alive);
+                partition.covered
+            }
+            None => 0,
+        };
+        for slot in exhaustive_from..partition.slots.len() {
+            if partition.slots[slot].is_none() {
+                continue;
+            }
+            let score = dot(vector, partition.vector(slot, dimensions));
+            keep_best(&mut best, (slot, score), k);
+        }
+        best.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let now = self.shared.clock.fetch_add(1, Ordering::Relaxed);
+        best.into_iter()
+            .filter_map(|(slot, score)| {
+                let id = partition.slots.get(slot).copied().flatten()?;
+                let stored = state.entries.get(&id)?;
+                stored.last_used.store(now, Ordering::Relaxed);
+                Some(Neighbour {
+                    entry: Arc::clone(&stored.entry),
+                    score: score.min(1.0),
+                })
+            })
+            .take(k)
+            .collect()
+    }
+
+    /// Removes an entry; whether it was there.
+    pub fn remove_now(&self, id: EntryId) -> bool {
+        let (removed, builds) = {
+            let mut state = self.shared.write();
+            let removed = self.tombstone(&mut state, id);
+            (removed, self.due_builds(&mut state))
+        };
+        if removed {
+            self.shared.dirty.store(true, Ordering::Relaxed);
+        }
+        self.run_builds(builds);
+        removed
+    }
+
+    /// Writes the index to its directory (see [`IndexConfig::directory`]); an error when it
+    /// has none.
+    pub fn save(&self) -> Result<(), SemanticError> {
+        let Some(dir) = self.shared.config.directory.clone() else {
+            return Err(SemanticError::config(
+                "directory",
+                "the index has no directory to save to",
+            ));
+        };
+        self.shared.save_to(&dir)
+    }
+
+    /// Waits until no graph is being built in the background (for tests and benchmarks), at
+    /// most `limit`; whether none is.
+    pub fn wait_for_builds(&self, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while self.shared.builds.load(Ordering::Acquire) > 0 {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
+    }
+
+    /// Scopes searched through a graph (the others are searched exhaustively).
+    pub fn graphs(&self) -> usize {
+        self.shared
+            .read()
+            .partitions
+            .values()
+            .filter(|p| p.graph.is_some())
+            .count()
+    }
+
+    fn check_vector(&self, vector: &[f32]) -> Result<(), SemanticError> {
+        if vector.len() != self.shared.dimensions {
+            return Err(SemanticError::Index(format!(
+                "a vector of dimension {} in an index of dimension {}",
+                vector.len(),
+                self.shared.dimensions
+            )));
+        }
+        if vector.iter().any(|x| !x.is_finite()) {
+            return Err(SemanticError::Index(
+                "a vector with a NaN or infinite value".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds an entry to its partition (and to the partition's graph, if it has one).
+    fn push(&self, state: &mut State, id: EntryId, scope: Scope, vector: &[f32], record: Record) {
+        let slot = self.push_without_graph(state, id, scope, vector, record);
+        if let Some(partition) = state.partitions.get_mut(&scope) {
+            if let Some(graph) = &partition.graph {
+                if partition.covered == slot {
+                    graph.insert(vector, slot);
+                    partition.covered = slot + 1;
+                }
+            }
+        }
+    }
+
+    fn push_without_graph(
+        &self,
+        state: &mut State,
+        id: EntryId,
+        scope: Scope,
+        vector: &[f32],
+        record: Record,
+    ) -> usize {
+        let partition = state.partitions.entry(scope).or_default();
+        let slot = partition.slots.len();
+        partition.slots.push(Some(id));
+        partition.vectors.extend_from_slice(vector);
+        partition.live += 1;
+        let now = self.shared.clock.fetch_add(1, Ordering::Relaxed);
+        let entry = Arc::new(Entry { id, scope, record });
+        state.entries.insert(
+            id,
+            Stored {
+                entry,
+                slot,
+                last_used: AtomicU64::new(now),
+            },
+        );
+        slot
+    }
+
+    /// Evicts the least recently used 5 % when over the bound; the builds that became due.
+    fn evict_if_full(&self, state: &mut State) -> Vec<Scope> {
+        let max = self.shared.config.max_entries;
+        if state.entries.len() > max {
+            let excess = state.entries.len() - max;
+            let batch = excess.max(max / 20).max(1).min(state.entries.len());
+            let mut ages: Vec<(u64, EntryId)> = state
+                .entries
+                .iter()
+                .map(|(id, stored)| (stored.last_used.load(Ordering::Relaxed), *id))
+                .collect();
+            if batch < ages.len() {
+                ages.select_nth_unstable(batch - 1);
+            }
+            for (_, id) in ages.into_iter().take(batch) {
+                self.tombstone(state, id);
+            }
+        }
+        self.due_builds(state)
+    }
+
+    fn tombstone(&self, state: &mut State, id: EntryId) -> bool {
+        let Some(stored) = state.entries.remove(&id) else {
+            return false;
+        };
+        let scope = stored.entry.scope;
+        if let Some(partition) = state.partitions.get_mut(&scope) {
+            if let Some(slot) = partition.slots.get_mut(stored.slot) {
+                *slot = None;
+                partition.live = partition.live.saturating_sub(1);
+            }
+            if partition.live == 0 && !partition.building {
+                state.partitions.remove(&scope);
+            }
+        }
+        true
+    }
+
+    /// Compacts small partitions in place and returns the scopes whose graph must be built or
+    /// rebuilt (marked as building).
+    fn due_builds(&self, state: &mut State) -> Vec<Scope> {
+        let threshold = self.shared.config.graph_threshold;
+        let dimensions = self.shared.dimensions;
+        let mut due = Vec::new();
+        let State {
+            entries,
+            partitions,
+        } = state;
+        for (scope, partition) in partitions.iter_mut() {
+            if partition.building {
+                continue;
+            }
+            let mostly_dead = partition.dead() > partition.live && partition.dead() >= 32;
+            let wants_graph = partition.graph.is_none() && partition.live >= threshold;
+            let stale_graph = partition.graph.is_some() && mostly_dead;
+            if wants_graph || stale_graph {
+                partition.building = true;
+                due.push(*scope);
+            } else if mostly_dead {
+                compact_flat(partition, entries, dimensions);
+            }
+        }
+        due
+    }
+
+    fn run_builds(&self, scopes: Vec<Scope>) {
+        for scope in scopes {
+            self.shared.builds.fetch_add(1, Ordering::AcqRel);
+            if self.shared.config.background_builds {
+                let shared = Arc::clone(&self.shared);
+                let spawned = std::thread::Builder::new()
+                    .name("lbgpt-semantic-index".into())
+                    .spawn(move || shared.build_graph(scope));
+                if let Err(e) = spawned {
+                    tracing::warn!(error = %e, "could not start an index build thread; building inline");
+                    self.shared.build_graph(scope);
+                }
+            } else {
+                self.shared.build_graph(scope);
+            }
+        }
+    }
+}
+
+/// Keeps the `k` best (slot, score) pairs in `best` (unsorted beyond that).
+fn keep_best(best: &mut Vec<(usize, f32)>, candidate: (usize, f32), k: usize) {
+    if best.len() < k {
+        best.push(candidate);
+        return;
+    }
+    let (worst, _) = best
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1 .1.total_cmp(&b.1 .1))
+        .map_or((0, 0.0), |(i, c)| (i, c.1));
+    if candidate.1 > best[worst].1 {
+        best[worst] = candidate;
+    }
+}
+
+/// Drops a graph-less partition's tombstones, renumbering its slots.
+fn compact_flat(
+    partition: &mut Partition,
+    entries: &mut HashMap<EntryId, Stored>,
+    dimensions: usize,
+) {
+    let mut slots = Vec::with_capacity(partition.live);
+    let mut vectors = Vec::with_capacity(partition.live * dimensions);
+    for (old, id) in partition.slots.iter().enumerate() {
+        let Some(id) = id else { continue };
+        if let Some(stored) = entries.get_mut(id) {
+            stored.slot = slots.len();
+            slots.push(Some(*id));
+            vectors.extend_from_slice(partition.vector(old, dimensions));
+        }
+    }
+    partition.live = slots.len();
+    partition.slots = slots;
+    partition.vectors = vectors;
+    partition.covered = 0;
+}
+
+impl Shared {
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Builds a compact graph of the partition's live entries outside the lock, then swaps it
+    /// in with the entries added meanwhile.
+    fn build_graph(&self, scope: Scope) {
+        let dimensions = self.dimensions;
+        let snapshot: Option<(Vec<EntryId>, Vec<f32>, usize)> = {
+            let state = self.read();
+            state.partitions.get(&scope).map(|partition| {
+                let mut ids = Vec::with_capacity(partition.live);
+                let mut vectors = Vec::with_capacity(partition.live * dimensions);
+                for (slot, id) in partition.slots.iter().enumerate() {
+                    if let Some(id) = id {
+                        ids.push(*id);
+                        vectors.extend_from_slice(partition.vector(slot, dimensions));
+                    }
+                }
+                (ids, vectors, partition.slots.len())
+            })
+        };
+        if let Some((ids, vectors, seen)) = snapshot {
+            let points: Vec<(&[f32], usize)> = vectors.chunks_exact(dimensions).zip(0..).collect();
+            let graph = Graph::build(self.config.params(), ids.len() * 2, &points);
+            drop(points);
+            let mut state = self.write();
+            let State {
+                entries,
+                partitions,
+            } = &mut *state;
+            if let Some(partition) = partitions.get_mut(&scope) {
+                let mut slots: Vec<Option<EntryId>> = Vec::with_capacity(partition.live);
+                let mut new_vectors = vectors;
+                let mut live = 0;
+                for id in ids {
+                    // Removed while the graph was built: a tombstone in the new layout.
+                    let alive = entries.get_mut(&id).filter(|s| s.entry.scope == scope);
+                    match alive {
+                        Some(stored) => {
+                            stored.slot = slots.len();
+                            slots.push(Some(id));
+                            live += 1;
+                        }
+                        None => slots.push(None),
+                    }
+                }
+                for old in seen..partition.slots.len() {
+                    let Some(id) = partition.slots[old] else {
+                        continue;
+                    };
+                    let Some(stored) = entries.get_mut(&id) else {
+                        continue;
+                    };
+                    let vector = partition.vector(old, dimensions);
+                    let slot = slots.len();
+                    graph.insert(vector, slot);
+                    new_vectors.extend_from_slice(vector);
+                    stored.slot = slot;
+                    slots.push(Some(id));
+                    live += 1;
+                }
+                partition.covered = slots.len();
+                partition.slots = slots;
+                partition.vectors = new_vectors;
+                partition.live = live;
+                partition.graph = Some(Arc::new(graph));
+                partition.building = false;
+                if partition.live == 0 {
+                    partitions.remove(&scope);
+                }
+            }
+        }
+        self.builds.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn save_to(&self, dir: &Path) -> Result<(), SemanticError> {
+        let (entries, next_id) = {
+            let state = self.read();
+            let mut entries: Vec<(Arc<Entry>, Vec<f32>)> = Vec::with_capacity(state.entries.len());
+            for stored in state.entries.values() {
+                let Some(partition) = state.partitions.get(&stored.entry.scope) else {
+                    continue;
+                };
+                let vector = partition.vector(stored.slot, self.dimensions).to_vec();
+                entries.push((Arc::clone(&stored.entry), vector));
+            }
+            (entries, self.next_id.load(Ordering::Relaxed))
+        };
+        self.dirty.store(false, Ordering::Relaxed);
+        let saved = persist::save(dir, &self.embedder_id, self.dimensions, next_id, &entries);
+        if saved.is_err() {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        saved
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if !self.dirty.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(dir) = self.config.directory.clone() {
+            if let Err(e) = self.save_to(&dir) {
+                tracing::warn!(error = %e, "could not save the semantic index when dropping it");
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl VectorIndex for HnswIndex {
+    async fn insert(
+        &self,
+        scope: Scope,
+        vector: Vec<f32>,
+        record: Record,
+    ) -> Result<EntryId, SemanticError> {
+        self.insert_now(scope, vector, record)
+    }
+
+    async fn search(
+        &self,
+        scope: &Scope,
+        vector: &[f32],
+        k: usize,
+    ) -> Result<Vec<Neighbour>, SemanticError> {
+        if vector.len() != self.shared.dimensions {
+            return Err(SemanticError::Index(format!(
+                "a query of dimension {} in an index of dimension {}",
+                vector.len(),
+                self.shared.dimensions
+            )));
+        }
+        Ok(self.search_now(scope, vector, k))
+    }
+
+    async fn remove(&self, id: EntryId) -> Result<bool, SemanticError> {
+        Ok(self.remove_now(id))
+    }
+
+    fn len(&self) -> usize {
+        HnswIndex::len(self)
+    }
+
+    async fn flush(&self) -> Result<(), SemanticError> {
+        match &self.shared.config.directory {
+            Some(_) if self.shared.dirty.load(Ordering::Relaxed) => {
+                let index = self.clone();
+                tokio::task::spawn_blocking(move || index.save())
+                    .await
+                    .map_err(|e| SemanticError::Index(format!("save task failed: {e}")))?
+            }
+            _ => Ok(()),
+        }
+    }
+}

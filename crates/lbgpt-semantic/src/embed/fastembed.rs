@@ -320,16 +320,17 @@ fn read_asset(path: &Path, what: &str) -> Result<Vec<u8>, SemanticError> {
 static RUNTIME: Mutex<Option<ort::environment::Environment>> = Mutex::new(None);
 
 fn runtime_environment(library: &Path) -> Result<ort::environment::Environment, SemanticError> {
-    let mut runtime = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(environment) = runtime.as_ref() {
-        return Ok(environment.clone());
-    }
+    // Checked even when a runtime is loaded already, so a wrong path is always reported.
     if !library.is_file() {
         return Err(SemanticError::MissingAsset {
             what: "ONNX Runtime library".to_owned(),
             path: library.to_path_buf(),
             hint: FETCH_HINT.to_owned(),
         });
+    }
+    let mut runtime = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(environment) = runtime.as_ref() {
+        return Ok(environment.clone());
     }
     // `ort` resolves relative paths against the executable's directory; make it absolute.
     let absolute = std::path::absolute(library).map_err(|e| SemanticError::io(library, e))?;

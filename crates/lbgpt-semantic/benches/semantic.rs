@@ -1,0 +1,2 @@
+//! Placeholder, replaced by the semantic-cache benchmark.
+fn main() {}

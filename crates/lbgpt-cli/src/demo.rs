@@ -1,17 +1,20 @@
 //! `lbgpt demo`: the simulator in-process, two providers with rate limits behind the balancer
 //! and retries, a few hundred requests through the facade, every answer checked, a readable
-//! summary with each provider's statistics.
+//! summary with each provider's statistics; then the same requests again, answered by the
+//! exact cache in front of it all without a single upstream call.
 
 use crate::cli::DemoArgs;
 use crate::error::CliError;
 use crate::member_table;
 use futures::StreamExt;
-use lbgpt::{BalancedGpt, Provider, Strategy};
+use lbgpt::cache::{CacheConfig, MemoryStore};
+use lbgpt::{BalancedGpt, CacheStatus, Provider, Strategy};
 use lbgpt_azure::AzureConfig;
 use lbgpt_core::{ChatMessage, ChatRequest};
 use lbgpt_openai::OpenAiConfig;
 use lbgpt_sim::{FaultMix, KeyConfig, Latency, LimitMode, SimConfig, Simulator};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const OPENAI_KEY: &str = "sk-sim-demo-openai";
@@ -27,11 +30,13 @@ const OPENAI_TPM: u64 = 2_000_000;
 const AZURE_RPM: u64 = 24_000;
 const AZURE_TPM: u64 = 4_000_000;
 
-/// What the demo saw.
+/// What one pass over the demo's requests saw.
 #[derive(Debug, Default)]
 pub struct DemoReport {
     /// Requests sent.
     pub requests: u64,
+    /// Answers that came from the cache.
+    pub from_cache: u64,
     /// Answers that matched their request.
     pub matched: u64,
     /// Answers that came back but did not match their request (should never happen).
@@ -101,12 +106,12 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
 
     println!(
         "lbgpt demo: {} requests, 2 providers (OpenAI-style + Azure-style, with RPM/TPM limits) \
-         behind the balancer (max headroom) and retries,",
+         behind the balancer (max headroom), retries and an exact cache,",
         args.requests
     );
     println!(
         "            on an in-process simulator at {} answering {:.0} % of requests with faults \
-         (429, 500, 503, resets, broken JSON, HTML 502).",
+         (429, 500, 503, resets, broken JSON, HTML 502); then the same requests again.",
         sim.endpoint(),
         args.faults * 100.0
     );
@@ -127,6 +132,7 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
         .provider(Provider::openai(openai).rpm(OPENAI_RPM).tpm(OPENAI_TPM))
         .provider(Provider::azure(azure).rpm(AZURE_RPM).tpm(AZURE_TPM))
         .strategy(Strategy::MaxHeadroom)
+        .cache_store(Arc::new(MemoryStore::new()), CacheConfig::new())
         .max_attempts(10)
         .initial_backoff(Duration::from_millis(20))
         .max_backoff(Duration::from_millis(500))
@@ -136,38 +142,15 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
         .map_err(|err| CliError::Io(format!("demo setup: {err}")))?;
 
     let started = Instant::now();
-    let mut report = DemoReport::default();
-    let mut results = client.chat_completion_ordered((0..args.requests).map(request));
-    let mut index = 0u32;
-    while let Some(result) = results.next().await {
-        report.requests += 1;
-        match result {
-            Ok(answer) => {
-                let expected = lbgpt_sim::expected_answer(&request(index));
-                if answer.first_text().as_deref() == Some(expected.as_str()) {
-                    report.matched += 1;
-                    let member = answer.meta.member.as_deref().unwrap_or("unknown");
-                    *report.per_member.entry(member.to_owned()).or_default() += 1;
-                } else {
-                    report.mismatched += 1;
-                    if report.sample_errors.len() < 5 {
-                        report.sample_errors.push(format!(
-                            "request {index}: the answer belongs to another request"
-                        ));
-                    }
-                }
-            }
-            Err(err) => {
-                report.failed += 1;
-                if report.sample_errors.len() < 5 {
-                    report.sample_errors.push(format!("request {index}: {err}"));
-                }
-            }
-        }
-        index += 1;
-    }
+    let report = send_all(&client, args.requests).await;
     let elapsed = started.elapsed();
     let stats = sim.stats();
+
+    // The same requests again: the exact cache in front of the retry layer answers them all.
+    let started = Instant::now();
+    let again = send_all(&client, args.requests).await;
+    let elapsed_again = started.elapsed();
+    let upstream_again = sim.stats().requests - stats.requests;
     sim.shutdown().await;
 
     let seconds = elapsed.as_secs_f64().max(1e-9);
@@ -209,19 +192,73 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
         report.requests as f64 / seconds,
         args.max_concurrent
     );
-    for error in &report.sample_errors {
+    let cache = client.cache_stats().unwrap_or_default();
+    println!(
+        "  cache           the same {} requests again: {} answered from the memory cache in \
+         {:.3} s, {upstream_again} upstream calls ({} hits, {} misses in all)",
+        again.requests,
+        again.from_cache,
+        elapsed_again.as_secs_f64(),
+        cache.hits,
+        cache.misses
+    );
+    for error in report.sample_errors.iter().chain(&again.sample_errors) {
         println!("  error: {error}");
     }
     println!();
-    if report.all_ok() {
-        println!("OK: every request got exactly its own answer, in order, despite the faults.");
+    let all_ok = report.all_ok() && again.all_ok();
+    if all_ok {
+        println!(
+            "OK: every request got exactly its own answer, in order, despite the faults; \
+             the second time from the cache."
+        );
     } else {
         println!(
             "FAILED: {} requests did not get their answer.",
-            report.requests - report.matched
+            report.requests - report.matched + again.requests - again.matched
         );
     }
-    Ok(report.all_ok())
+    Ok(all_ok)
+}
+
+/// Sends the demo's `count` requests through `client` and checks every answer against its
+/// own request.
+async fn send_all(client: &BalancedGpt, count: u32) -> DemoReport {
+    let mut report = DemoReport::default();
+    let mut results = client.chat_completion_ordered((0..count).map(request));
+    let mut index = 0u32;
+    while let Some(result) = results.next().await {
+        report.requests += 1;
+        match result {
+            Ok(answer) => {
+                let expected = lbgpt_sim::expected_answer(&request(index));
+                if answer.first_text().as_deref() == Some(expected.as_str()) {
+                    report.matched += 1;
+                    if answer.meta.cache == CacheStatus::Exact {
+                        report.from_cache += 1;
+                    } else {
+                        let member = answer.meta.member.as_deref().unwrap_or("unknown");
+                        *report.per_member.entry(member.to_owned()).or_default() += 1;
+                    }
+                } else {
+                    report.mismatched += 1;
+                    if report.sample_errors.len() < 5 {
+                        report.sample_errors.push(format!(
+                            "request {index}: the answer belongs to another request"
+                        ));
+                    }
+                }
+            }
+            Err(err) => {
+                report.failed += 1;
+                if report.sample_errors.len() < 5 {
+                    report.sample_errors.push(format!("request {index}: {err}"));
+                }
+            }
+        }
+        index += 1;
+    }
+    report
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! Exit status: 0 success, 1 some requests failed, 2 usage, config or I/O error, 130
 //! interrupted by Ctrl-C.
 
+mod cache;
 mod cli;
 mod config;
 mod demo;
@@ -58,6 +59,9 @@ async fn dispatch(command: Command) -> u8 {
                 "lbgpt run finished"
             };
             eprintln!("{label}\n{}", report.tally.summary(report.elapsed));
+            if let Some((kind, stats)) = &report.cache {
+                eprintln!("cache:      {}", cache::describe_stats(kind, stats));
+            }
             eprint!(
                 "per provider:\n{}",
                 member_table::render(&report.members, "  ")

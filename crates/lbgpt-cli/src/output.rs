@@ -4,15 +4,16 @@
 //! {"id": "batch_req_…", "custom_id": "q1",
 //!  "response": {"status_code": 200, "request_id": "…", "body": {…chat completion…}},
 //!  "error": null,
-//!  "lbgpt": {"line": 1, "member": "openai-1", "attempts": 1, "latency_ms": 412}}
+//!  "lbgpt": {"line": 1, "member": "openai-1", "attempts": 1, "latency_ms": 412, "cache": "miss"}}
 //! ```
 //!
 //! A failed call has `error: {"code", "message"}` and, when the server answered with an error
 //! status, `response` with that status and an OpenAI-style error body. A bad input line has
-//! `response: null` and an `error` naming the problem.
+//! `response: null` and an `error` naming the problem. An answer from the exact cache has
+//! `"cache": "exact"`, `"attempts": 0` and `"member": null`.
 
 use crate::input::LineProblem;
-use lbgpt_core::{ChatResponse, Error};
+use lbgpt_core::{CacheStatus, ChatResponse, Error};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -73,8 +74,25 @@ pub struct LbgptPart {
     /// Attempts made (0 when nothing was sent).
     pub attempts: u32,
     /// Time from the first attempt to the final outcome, waits included (null when nothing
-    /// was sent).
+    /// was sent); for a cache hit, the lookup's time.
     pub latency_ms: Option<u64>,
+    /// `"exact"` for an answer from the exact cache, `"miss"` for one (or an error) from a
+    /// provider; null for a bad input line, which never reached the cache.
+    pub cache: Option<&'static str>,
+}
+
+/// The name of a cache status in output lines.
+pub fn cache_name(status: &CacheStatus) -> &'static str {
+    match status {
+        CacheStatus::Exact => "exact",
+        CacheStatus::Semantic { .. } => "semantic",
+        _ => "miss",
+    }
+}
+
+/// Whether an answer came from a cache rather than a provider.
+pub fn from_cache(answer: &ChatResponse) -> bool {
+    !matches!(answer.meta.cache, CacheStatus::Miss)
 }
 
 /// Makes the `id` of each output line: `batch_req_` + a run nonce + the line number, so ids
@@ -129,8 +147,14 @@ pub fn success<'a>(
         lbgpt: LbgptPart {
             line,
             member: answer.meta.member.as_deref().map(str::to_owned),
-            attempts: answer.meta.attempts.max(1),
+            // A hit made no attempt; an answer from a provider took at least one.
+            attempts: if from_cache(answer) {
+                answer.meta.attempts
+            } else {
+                answer.meta.attempts.max(1)
+            },
             latency_ms: Some(millis(answer.meta.latency)),
+            cache: Some(cache_name(&answer.meta.cache)),
         },
     }
 }
@@ -175,6 +199,8 @@ pub fn failure<'a>(
             member: None,
             attempts,
             latency_ms: latency.filter(|_| attempts > 0).map(millis),
+            // Errors never come from the cache (they are never stored).
+            cache: Some("miss"),
         },
     }
 }
@@ -199,6 +225,7 @@ pub fn rejected<'a>(
             member: None,
             attempts: 0,
             latency_ms: None,
+            cache: None,
         },
     }
 }
@@ -235,7 +262,22 @@ mod tests {
         assert!(value["error"].is_null());
         assert_eq!(
             value["lbgpt"],
-            json!({"line": 3, "member": "openai-1", "attempts": 2, "latency_ms": 1500})
+            json!({"line": 3, "member": "openai-1", "attempts": 2, "latency_ms": 1500, "cache": "miss"})
+        );
+
+        let mut hit = answer.clone();
+        hit.meta.cache = CacheStatus::Exact;
+        hit.meta.attempts = 0;
+        hit.meta.member = None;
+        hit.meta.latency = Duration::from_micros(40);
+        let value = serde_json::to_value(success("id".into(), None, 4, &hit)).expect("json");
+        assert_eq!(
+            value["lbgpt"],
+            json!({"line": 4, "member": null, "attempts": 0, "latency_ms": 0, "cache": "exact"})
+        );
+        assert_eq!(
+            value["response"]["body"]["choices"][0]["message"]["content"],
+            "hi"
         );
     }
 

@@ -12,6 +12,7 @@ use crate::summary::Tally;
 use futures::{FutureExt, StreamExt};
 use lbgpt::Lbgpt;
 use lbgpt_balance::MemberStats;
+use lbgpt_cache::CacheStats;
 use lbgpt_core::{ChatResponse, Error};
 use secrecy::{ExposeSecret, SecretString};
 use std::fs::File;
@@ -26,6 +27,8 @@ pub struct RunReport {
     pub tally: Tally,
     /// Every provider's statistics at the end.
     pub members: Vec<MemberStats>,
+    /// The cache's kind and counters at the end, when the config has a `[cache]` table.
+    pub cache: Option<(&'static str, CacheStats)>,
     /// How long it took.
     pub elapsed: Duration,
     /// Whether Ctrl-C stopped it early.
@@ -57,6 +60,15 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
     }
 
     let built = stack::build(&config, &|name| std::env::var(name).ok())?;
+    if let Some(layer) = &built.cache {
+        if let Err(reason) = crate::cache::check(layer).await {
+            eprintln!(
+                "warning: the {} cache does not answer ({reason}); the run goes on, and \
+                 requests it cannot answer go to the providers",
+                layer.store().name()
+            );
+        }
+    }
     let providers: Vec<String> = config.providers.iter().map(|p| p.describe()).collect();
     let concurrency = args
         .max_concurrent
@@ -89,8 +101,12 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
     tokio::pin!(ctrl_c);
     // The first poll installs the handler: from here on Ctrl-C ends the run cleanly.
     let mut interrupted = (&mut ctrl_c).now_or_never().is_some();
+    let cache = config.cache.as_ref().map_or_else(
+        || "no cache".to_owned(),
+        |c| format!("cache {}", c.describe()),
+    );
     eprintln!(
-        "lbgpt run: {} -> {}, providers: {}, strategy {}, at most {concurrency} in flight",
+        "lbgpt run: {} -> {}, providers: {}, strategy {}, {cache}, at most {concurrency} in flight",
         args.requests.display(),
         if to_stdout {
             "stdout".into()
@@ -145,9 +161,14 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
             tally.total
         )));
     }
+    let cache = match (&config.cache, &built.cache) {
+        (Some(settings), Some(layer)) => Some((settings.store.kind().as_str(), layer.stats())),
+        _ => None,
+    };
     Ok(RunReport {
         tally,
         members: built.balancer.stats(),
+        cache,
         elapsed: started.elapsed(),
         interrupted,
     })
@@ -170,7 +191,11 @@ fn emit(
     }
     match result {
         Ok(answer) => {
-            tally.success(answer.meta.member.as_deref(), answer.meta.attempts.max(1));
+            if output::from_cache(&answer) {
+                tally.cached();
+            } else {
+                tally.success(answer.meta.member.as_deref(), answer.meta.attempts.max(1));
+            }
             write_line(out, &output::success(id, custom_id, entry.line, &answer))
         }
         Err(mut error) => {

@@ -1,6 +1,7 @@
 //! Builds the service stack a config describes: one provider service per `[[providers]]`
-//! table, the [`Balancer`] over them (weights, limits, strategy, failover, health), and the
-//! retry layer around it all.
+//! table, the [`Balancer`] over them (weights, limits, strategy, failover, health), the retry
+//! layer around it, and the exact cache of a `[cache]` table in front of it all
+//! (`Cache<Retry<Balancer>>`).
 
 use crate::config::{
     AzureCredential, BalanceSettings, Config, ConfigError, ProviderApi, ProviderSettings,
@@ -9,12 +10,13 @@ use crate::config::{
 use lbgpt_azure::{AzureConfig, AzureService};
 use lbgpt_balance::retry::{RetryLayer, RetryPolicy};
 use lbgpt_balance::{Balancer, BalancerHandle, BreakerConfig, Member};
+use lbgpt_cache::CacheLayer;
 use lbgpt_core::{ChatRequest, ChatResponse, Error};
 use lbgpt_openai::transport::HttpOptions;
 use lbgpt_openai::{OpenAiConfig, OpenAiService};
 use secrecy::{ExposeSecret, SecretString};
 use tower::util::BoxCloneService;
-use tower::ServiceBuilder;
+use tower::{Layer, ServiceBuilder};
 
 /// The whole stack as one cloneable service.
 pub type Stack = BoxCloneService<ChatRequest, ChatResponse, Error>;
@@ -24,11 +26,13 @@ type ProviderService = BoxCloneService<ChatRequest, ChatResponse, Error>;
 
 /// A built stack and the secrets it holds (to scrub from anything printed).
 pub struct BuiltStack {
-    /// Retry around the balancer around the providers.
+    /// The cache (if any) around retry around the balancer around the providers.
     pub service: Stack,
     /// The balancer's handle, for the per-provider statistics.
     pub balancer: BalancerHandle,
-    /// Every API key and token in use.
+    /// The exact cache in front, for its counters.
+    pub cache: Option<CacheLayer>,
+    /// Every API key and token in use (and a Redis URL, which may hold a password).
     pub secrets: Vec<SecretString>,
 }
 
@@ -56,12 +60,25 @@ pub fn build(
         .build()
         .map_err(|err| config_error(config, None, &err))?;
     let handle = balancer.handle();
-    let service = ServiceBuilder::new()
+    let cache = match &config.cache {
+        None => None,
+        Some(settings) => {
+            let (layer, secret) = crate::cache::layer(config, settings, env)?;
+            secrets.extend(secret);
+            Some(layer)
+        }
+    };
+    let retry = ServiceBuilder::new()
         .layer(RetryLayer::new(retry_policy(&config.retry)))
         .service(balancer);
+    let service = match &cache {
+        Some(layer) => BoxCloneService::new(layer.layer(retry)),
+        None => BoxCloneService::new(retry),
+    };
     Ok(BuiltStack {
-        service: BoxCloneService::new(service),
+        service,
         balancer: handle,
+        cache,
         secrets,
     })
 }

@@ -17,7 +17,9 @@ pub struct Tally {
     pub failed_calls: u64,
     /// Attempts beyond the first, over all lines.
     pub retries: u64,
-    /// Successful answers per provider.
+    /// Lines answered from the cache (no provider call).
+    pub from_cache: u64,
+    /// Successful answers per provider (answers from the cache not included).
     pub per_member: BTreeMap<String, u64>,
 }
 
@@ -36,6 +38,13 @@ impl Tally {
             .per_member
             .entry(member.unwrap_or("unknown").to_owned())
             .or_default() += 1;
+    }
+
+    /// Counts a success answered from the cache.
+    pub fn cached(&mut self) {
+        self.total += 1;
+        self.succeeded += 1;
+        self.from_cache += 1;
     }
 
     /// Counts a failed call after `attempts` attempts.
@@ -76,7 +85,11 @@ impl fmt::Display for Summary<'_> {
             0.0
         };
         writeln!(f, "requests:   {}", t.total)?;
-        writeln!(f, "succeeded:  {}", t.succeeded)?;
+        write!(f, "succeeded:  {}", t.succeeded)?;
+        if t.from_cache > 0 {
+            write!(f, " ({} from the cache)", t.from_cache)?;
+        }
+        writeln!(f)?;
         write!(f, "failed:     {}", t.failed())?;
         if t.failed() > 0 {
             write!(
@@ -105,6 +118,22 @@ mod tests {
 
     #[test]
     fn counts_and_prints() {
+        let mut tally = Tally::default();
+        tally.success(Some("a"), 3);
+        tally.success(Some("b"), 1);
+        tally.failure(2);
+        tally.rejection();
+        let plain = tally.summary(Duration::from_secs(2)).to_string();
+        assert!(plain.contains("succeeded:  2\n"), "{plain}");
+        tally.cached();
+        let text = tally.summary(Duration::from_secs(2)).to_string();
+        assert!(text.contains("succeeded:  3 (1 from the cache)"), "{text}");
+        assert!(
+            text.contains("a 1, b 1\n"),
+            "hits are no provider's: {text}"
+        );
+        assert_eq!(tally.total, 5);
+        assert_eq!(tally.retries, 3);
         let mut tally = Tally::default();
         tally.success(Some("a"), 3);
         tally.success(Some("b"), 1);

@@ -210,3 +210,98 @@ async fn bad_balance_settings_name_the_key_and_line() {
     let stderr = config_failure(&h, &config).await;
     assert!(stderr.contains("`weight`"), "{stderr}");
 }
+
+/// The line of `config` that starts with `start`, counted from 1.
+fn line_of(config: &str, start: &str) -> usize {
+    config
+        .lines()
+        .position(|l| l.starts_with(start))
+        .expect("line")
+        + 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_cache_settings_name_the_key_and_line() {
+    let h = Harness::new().await;
+    let with_cache = |table: &str| format!("{}\n[cache]\n{table}", h.openai_config());
+
+    // An unknown kind.
+    let config = with_cache("kind = \"memcached\"\n");
+    let stderr = config_failure(&h, &config).await;
+    assert!(
+        stderr.contains(&format!(
+            "line {}",
+            line_of(&config, "kind = \"memcached\"")
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("memcached") && stderr.contains("`disk`") && stderr.contains("`redis`"),
+        "{stderr}"
+    );
+
+    // A disk cache without its directory: the table's line.
+    let config = with_cache("kind = \"disk\"\n");
+    let stderr = config_failure(&h, &config).await;
+    assert!(
+        stderr.contains(&format!("line {}", line_of(&config, "[cache]"))),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`path`"), "{stderr}");
+
+    // A key of another kind (the URL's line is not quoted: it may hold a password).
+    let config = with_cache("kind = \"memory\"\nurl = \"redis://:hunter2@127.0.0.1/\"\n");
+    let stderr = config_failure(&h, &config).await;
+    assert!(
+        stderr.contains(&format!("line {}", line_of(&config, "url ="))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("key `url` belongs to kind = \"redis\" caches"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    // A typo.
+    let config = with_cache("kind = \"memory\"\nttl = 1000\n");
+    let stderr = config_failure(&h, &config).await;
+    assert!(
+        stderr.contains(&format!("line {}", line_of(&config, "ttl ="))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("unknown key `ttl`") && stderr.contains("ttl_ms"),
+        "{stderr}"
+    );
+
+    // A range.
+    let config = with_cache("kind = \"memory\"\nttl_ms = 0\n");
+    let stderr = config_failure(&h, &config).await;
+    assert!(
+        stderr.contains("key `ttl_ms`: must be at least 1"),
+        "{stderr}"
+    );
+
+    // A Redis URL that is not one: named by key and line, never quoted (it may hold a
+    // password).
+    let config = with_cache("kind = \"redis\"\nurl = \"http://user:hunter2@cache:6379\"\n");
+    let stderr = config_failure(&h, &config).await;
+    assert!(
+        stderr.contains(&format!("line {}", line_of(&config, "url ="))),
+        "{stderr}"
+    );
+    assert!(stderr.contains("key `url`: not a Redis URL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    // A Redis URL variable that is not set.
+    let config = with_cache("kind = \"redis\"\nurl_env = \"LBGPT_TEST_NO_SUCH_REDIS_URL\"\n");
+    let stderr = config_failure(&h, &config).await;
+    assert!(
+        stderr.contains(&format!("line {}", line_of(&config, "url_env"))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("LBGPT_TEST_NO_SUCH_REDIS_URL") && stderr.contains("`url_env`"),
+        "{stderr}"
+    );
+}

@@ -22,6 +22,11 @@ async fn demo_with_50_requests_succeeds_and_prints_a_summary() {
     );
     assert!(stdout.contains("requests/s"), "{stdout}");
     assert!(
+        stdout.contains("the same 50 requests again: 50 answered from the memory cache")
+            && stdout.contains("0 upstream calls (50 hits, 50 misses in all)"),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains("OK: every request got exactly its own answer"),
         "{stdout}"
     );

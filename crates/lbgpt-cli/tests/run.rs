@@ -15,14 +15,23 @@ fn path_str(path: &std::path::Path) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn happy_run_answers_every_line_in_order_across_two_providers() {
-    let h = Harness::new().await;
+    // Answers take 2 ms, so the 40 requests (4 at a time) take at least 20 ms: longer than the
+    // OpenAI provider's 5 ms cooldown after its 429, so it gets requests again and meets its
+    // third fault whatever the machine's speed.
+    let h = Harness::with_config(
+        SimConfig::new()
+            .key(KeyConfig::new(OPENAI_KEY))
+            .key(KeyConfig::new(AZURE_KEY))
+            .latency(Latency::fixed(Duration::from_millis(2))),
+    )
+    .await;
     // A few retryable faults on the OpenAI key: the run must still succeed everywhere.
     h.sim.script(
         OPENAI_KEY,
         [
             Fault::ServerError,
             Fault::RateLimited {
-                retry_after: Duration::from_millis(50),
+                retry_after: Duration::from_millis(5),
             },
             Fault::Reset,
         ],

@@ -19,6 +19,8 @@ pub struct RawConfig {
     pub retry: Option<Spanned<RawRetry>>,
     /// The `[balance]` table.
     pub balance: Option<Spanned<RawBalance>>,
+    /// The `[cache]` table.
+    pub cache: Option<Spanned<RawCache>>,
     /// The `[[providers]]` tables, in file order.
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
@@ -55,6 +57,50 @@ pub struct RawBalance {
     pub breaker_failures: Option<Spanned<i64>>,
     /// How long an open breaker keeps a provider out, in milliseconds.
     pub breaker_open_ms: Option<Spanned<i64>>,
+}
+
+/// Where the exact cache keeps answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheKind {
+    /// In the process; gone when it ends.
+    Memory,
+    /// In a directory; survives restarts, shared by processes on one machine.
+    Disk,
+    /// In Redis; shared by processes on many machines.
+    Redis,
+}
+
+impl CacheKind {
+    /// The kind as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheKind::Memory => "memory",
+            CacheKind::Disk => "disk",
+            CacheKind::Redis => "redis",
+        }
+    }
+}
+
+/// The `[cache]` table. Keys of every kind are accepted by serde; the validator rejects the
+/// ones that do not belong to the cache's `kind`, naming them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    /// `"memory"`, `"disk"` or `"redis"`.
+    pub kind: Spanned<CacheKind>,
+    /// How long an answer is served after it was stored, in milliseconds.
+    pub ttl_ms: Option<Spanned<i64>>,
+    /// Part of every key: separates projects sharing one store.
+    pub namespace: Option<Spanned<String>>,
+    /// Memory: the most entries kept.
+    pub max_entries: Option<Spanned<i64>>,
+    /// Disk: the cache's directory.
+    pub path: Option<Spanned<String>>,
+    /// Redis: the server's URL itself (it may hold a password).
+    pub url: Option<Spanned<ConfigSecret>>,
+    /// Redis: the environment variable holding the server's URL.
+    pub url_env: Option<Spanned<String>>,
 }
 
 /// Which API a provider speaks.

@@ -14,8 +14,8 @@ pub use error::ConfigError;
 #[cfg(test)]
 pub use file::ProviderKind;
 pub use settings::{
-    AzureCredential, BalanceSettings, Config, ProviderApi, ProviderSettings, RetrySettings,
-    SecretSource, TransportSettings, NO_PROXY,
+    AzureCredential, BalanceSettings, CacheSettings, CacheStoreSettings, Config, ProviderApi,
+    ProviderSettings, RetrySettings, SecretSource, TransportSettings, NO_PROXY,
 };
 
 use std::path::Path;

@@ -1,10 +1,10 @@
 //! The validated configuration: what the rest of the CLI builds services from.
 
 use super::error::{ConfigError, Location};
-use super::file::ProviderKind;
+use super::file::{CacheKind, ProviderKind};
 use super::secret::ConfigSecret;
 use lbgpt_balance::Strategy;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,6 +35,12 @@ pub const DEFAULT_BREAKER_OPEN: Duration = Duration::from_secs(30);
 /// Default `weight` of a provider.
 pub const DEFAULT_WEIGHT: f64 = 1.0;
 
+/// Default for `[cache] max_entries` of a memory cache.
+pub const DEFAULT_CACHE_MAX_ENTRIES: u64 = lbgpt_cache::MemoryStore::DEFAULT_MAX_ENTRIES;
+
+/// The URL schemes `[cache] url` may use.
+pub const REDIS_URL_SCHEMES: [&str; 3] = ["redis://", "unix://", "redis+unix://"];
+
 /// The value of a provider's `proxy` key that turns off the system proxy settings.
 pub const NO_PROXY: &str = "none";
 
@@ -51,6 +57,122 @@ pub struct Config {
     pub balance: BalanceSettings,
     /// The providers, in file order (the round-robin order).
     pub providers: Vec<ProviderSettings>,
+    /// The exact cache in front of everything, if the file has a `[cache]` table.
+    pub cache: Option<CacheSettings>,
+}
+
+/// The `[cache]` table, checked.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// Where answers are kept.
+    pub store: CacheStoreSettings,
+    /// How long a stored answer is served; `None`: as long as the store keeps it.
+    pub ttl: Option<Duration>,
+    /// Part of every key (default empty).
+    pub namespace: String,
+    /// Where the table starts, for errors found when the store is opened.
+    pub site: ErrorSite,
+}
+
+/// The store of a `[cache]` table.
+#[derive(Debug, Clone)]
+pub enum CacheStoreSettings {
+    /// In the process, bounded by entries.
+    Memory {
+        /// The most entries kept (the least recently used make room).
+        max_entries: u64,
+    },
+    /// One file per entry in a directory.
+    Disk {
+        /// The directory; a relative `path` is taken from the config file's directory.
+        path: PathBuf,
+    },
+    /// A Redis server.
+    Redis {
+        /// Where the URL comes from (it may hold a password, so it is kept secret).
+        url: SecretSource,
+    },
+}
+
+impl CacheStoreSettings {
+    /// The kind, as written in the file.
+    pub fn kind(&self) -> CacheKind {
+        match self {
+            CacheStoreSettings::Memory { .. } => CacheKind::Memory,
+            CacheStoreSettings::Disk { .. } => CacheKind::Disk,
+            CacheStoreSettings::Redis { .. } => CacheKind::Redis,
+        }
+    }
+}
+
+impl CacheSettings {
+    /// The kind and where, for the start line of a run: `memory (at most 100000 entries)`,
+    /// `disk (/path)`, `redis` (the URL is never shown).
+    pub fn describe(&self) -> String {
+        match &self.store {
+            CacheStoreSettings::Memory { max_entries } => {
+                format!("memory (at most {max_entries} entries)")
+            }
+            CacheStoreSettings::Disk { path } => format!("disk ({})", path.display()),
+            CacheStoreSettings::Redis { .. } => "redis".to_owned(),
+        }
+    }
+
+    /// The Redis URL of a redis cache, read from the file or the environment (`env`); `None`
+    /// for the other kinds. An unset variable, or one that does not hold a Redis URL, is an
+    /// error naming the variable, the key and the line (never the URL).
+    pub fn redis_url(
+        &self,
+        config_path: &std::path::Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<SecretString>, ConfigError> {
+        let CacheStoreSettings::Redis { url } = &self.store else {
+            return Ok(None);
+        };
+        match url {
+            SecretSource::Inline(secret) => Ok(Some(secret.clone().into_secret())),
+            SecretSource::Env { var, site, .. } => match env(var) {
+                Some(value) if !value.trim().is_empty() => {
+                    let value = SecretString::from(value.trim().to_owned());
+                    if !is_redis_url(value.expose_secret()) {
+                        return Err(site.error(
+                            config_path,
+                            format!(
+                                "`[cache]` key `url_env`: the environment variable `{var}` does \
+                                 not hold a Redis URL; {}",
+                                redis_url_hint()
+                            ),
+                        ));
+                    }
+                    Ok(Some(value))
+                }
+                _ => Err(site.error(
+                    config_path,
+                    format!(
+                        "`[cache]` key `url_env` names the environment variable `{var}`, which \
+                         is not set (or empty)"
+                    ),
+                )),
+            },
+        }
+    }
+}
+
+/// Whether `url` starts with one of [`REDIS_URL_SCHEMES`] and has something after it.
+pub fn is_redis_url(url: &str) -> bool {
+    REDIS_URL_SCHEMES.iter().any(|scheme| {
+        url.len() > scheme.len()
+            && url
+                .get(..scheme.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
+    })
+}
+
+/// What a Redis URL looks like, for error messages.
+pub fn redis_url_hint() -> String {
+    "expected redis://[user:password@]host:port/db or unix:///path/to/redis.sock (TLS, \
+     rediss://, is not supported)"
+        .to_owned()
 }
 
 /// The `[balance]` table, with defaults filled in.

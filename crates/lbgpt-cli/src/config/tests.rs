@@ -481,3 +481,159 @@ fn provider_weight_and_limits_are_checked_and_named() {
     let err = error("[[providers]]\nkind = \"openai\"\nrpm = 5\nlimit_rpm = 6\n");
     assert!(err.message.contains("duplicate key"), "{err}");
 }
+
+const ONE_PROVIDER: &str = "[[providers]]\nkind = \"openai\"\n";
+
+#[test]
+fn no_cache_table_means_no_cache() {
+    assert!(load(ONE_PROVIDER).expect("valid").cache.is_none());
+}
+
+#[test]
+fn a_memory_cache_has_defaults() {
+    let config = load(&format!("[cache]\nkind = \"memory\"\n{ONE_PROVIDER}")).expect("valid");
+    let cache = config.cache.expect("a cache");
+    assert!(matches!(
+        cache.store,
+        CacheStoreSettings::Memory {
+            max_entries: 100_000
+        }
+    ));
+    assert_eq!(cache.ttl, None);
+    assert_eq!(cache.namespace, "");
+    assert_eq!(cache.describe(), "memory (at most 100000 entries)");
+}
+
+#[test]
+fn every_cache_key_loads() {
+    let config = load(&format!(
+        "[cache]\nkind = \"memory\"\nmax_entries = 50\nttl_ms = 2_000\nnamespace = \"proj\"\n{ONE_PROVIDER}"
+    ))
+    .expect("valid");
+    let cache = config.cache.expect("a cache");
+    assert!(matches!(
+        cache.store,
+        CacheStoreSettings::Memory { max_entries: 50 }
+    ));
+    assert_eq!(cache.ttl, Some(Duration::from_secs(2)));
+    assert_eq!(cache.namespace, "proj");
+}
+
+#[test]
+fn a_relative_disk_path_is_taken_from_the_config_files_directory() {
+    let source = format!("[cache]\nkind = \"disk\"\npath = \"answers\"\n{ONE_PROVIDER}");
+    let config = Config::from_toml_str(Path::new("/etc/lbgpt/run.toml"), &source).expect("valid");
+    let cache = config.cache.expect("a cache");
+    match &cache.store {
+        CacheStoreSettings::Disk { path } => {
+            assert_eq!(path, Path::new("/etc/lbgpt/answers"));
+        }
+        other => panic!("a disk cache, got {other:?}"),
+    }
+    assert_eq!(cache.describe(), "disk (/etc/lbgpt/answers)");
+
+    let source = format!("[cache]\nkind = \"disk\"\npath = \"/var/cache/lbgpt\"\n{ONE_PROVIDER}");
+    let config = Config::from_toml_str(Path::new("/etc/lbgpt/run.toml"), &source).expect("valid");
+    assert!(matches!(
+        config.cache.expect("a cache").store,
+        CacheStoreSettings::Disk { path } if path == Path::new("/var/cache/lbgpt")
+    ));
+}
+
+#[test]
+fn a_redis_url_is_kept_secret() {
+    let config = load(&format!(
+        "[cache]\nkind = \"redis\"\nurl = \"redis://:hunter2@127.0.0.1:6379/0\"\n{ONE_PROVIDER}"
+    ))
+    .expect("valid");
+    let cache = config.cache.expect("a cache");
+    assert!(!format!("{cache:?}").contains("hunter2"));
+    assert_eq!(cache.describe(), "redis");
+    let url = cache
+        .redis_url(Path::new("lbgpt.toml"), &|_| None)
+        .expect("inline")
+        .expect("a url");
+    assert_eq!(url.expose_secret(), "redis://:hunter2@127.0.0.1:6379/0");
+
+    let config = load(&format!(
+        "[cache]\nkind = \"redis\"\nurl_env = \"REDIS_URL\"\n{ONE_PROVIDER}"
+    ))
+    .expect("valid without the variable: it is read when the cache opens");
+    let cache = config.cache.expect("a cache");
+    let env = |name: &str| (name == "REDIS_URL").then(|| "redis://127.0.0.1/".to_owned());
+    let url = cache
+        .redis_url(Path::new("lbgpt.toml"), &env)
+        .expect("set")
+        .expect("a url");
+    assert_eq!(url.expose_secret(), "redis://127.0.0.1/");
+}
+
+#[test]
+fn cache_errors_name_the_key_and_line() {
+    for (table, line, needle) in [
+        ("kind = \"memcached\"", 2, "unknown variant `memcached`"),
+        ("path = \"x\"", 1, "missing field `kind`"),
+        ("kind = \"disk\"", 1, "needs the key `path`"),
+        (
+            "kind = \"disk\"\npath = \"  \"",
+            3,
+            "key `path`: must not be empty",
+        ),
+        ("kind = \"redis\"", 1, "needs the key `url`"),
+        (
+            "kind = \"redis\"\nurl = \"localhost:6379\"",
+            3,
+            "key `url`: not a Redis URL",
+        ),
+        (
+            "kind = \"redis\"\nurl = \"rediss://host/\"",
+            3,
+            "TLS, rediss://, is not supported",
+        ),
+        (
+            "kind = \"redis\"\nurl = \"redis://h/\"\nurl_env = \"U\"",
+            4,
+            "keys `url` and `url_env` are both set",
+        ),
+        (
+            "kind = \"redis\"\nurl_env = \" \"",
+            3,
+            "key `url_env`: must not be empty",
+        ),
+        (
+            "kind = \"memory\"\npath = \"x\"",
+            3,
+            "key `path` belongs to kind = \"disk\" caches, but this cache has kind = \"memory\"",
+        ),
+        (
+            "kind = \"disk\"\npath = \"x\"\nmax_entries = 5",
+            4,
+            "key `max_entries` belongs to kind = \"memory\" caches",
+        ),
+        (
+            "kind = \"redis\"\nurl_env = \"U\"\npath = \"x\"",
+            4,
+            "key `path` belongs to kind = \"disk\" caches",
+        ),
+        (
+            "kind = \"memory\"\nmax_entries = 0",
+            3,
+            "key `max_entries`: must be at least 1",
+        ),
+        (
+            "kind = \"memory\"\nttl_ms = -1",
+            3,
+            "key `ttl_ms`: must be at least 1",
+        ),
+        (
+            "kind = \"memory\"\nttl_secs = 10",
+            3,
+            "unknown key `ttl_secs`",
+        ),
+        ("kind = \"memory\"\nnamespace = 7", 3, "expected a string"),
+    ] {
+        let err = error(&format!("[cache]\n{table}\n{ONE_PROVIDER}"));
+        assert_eq!(err.line(), Some(line), "{table}: {err}");
+        assert!(err.message.contains(needle), "{table}: {err}");
+    }
+}

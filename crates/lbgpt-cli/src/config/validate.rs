@@ -1,16 +1,21 @@
 //! Checks a parsed [`RawConfig`] and turns it into a [`Config`]: defaults, ranges, keys that
-//! belong to the other provider kind, duplicate names. Every error names the key and its line.
+//! belong to the other provider (or cache) kind, duplicate names. Every error names the key
+//! and its line.
 
 use super::error::ConfigError;
-use super::file::{ProviderKind, RawBalance, RawConfig, RawProvider, RawRetry};
+use super::file::{
+    CacheKind, ProviderKind, RawBalance, RawCache, RawConfig, RawProvider, RawRetry,
+};
 use super::secret::ConfigSecret;
 use super::settings::{
-    AzureCredential, BalanceSettings, Config, ErrorSite, ProviderApi, ProviderSettings,
-    RetrySettings, SecretSource, TransportSettings, DEFAULT_AZURE_KEY_ENV,
+    is_redis_url, redis_url_hint, AzureCredential, BalanceSettings, CacheSettings,
+    CacheStoreSettings, Config, ErrorSite, ProviderApi, ProviderSettings, RetrySettings,
+    SecretSource, TransportSettings, DEFAULT_AZURE_KEY_ENV, DEFAULT_CACHE_MAX_ENTRIES,
     DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_KEY_ENV,
     DEFAULT_WEIGHT, NO_PROXY,
 };
 use lbgpt_balance::Strategy;
+use secrecy::ExposeSecret;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
@@ -67,12 +72,21 @@ pub fn validate(path: &Path, source: &str, raw: RawConfig) -> Result<Config, Con
         Some(balance) => checker.balance(balance.into_inner())?,
     };
 
+    let cache = match raw.cache {
+        None => None,
+        Some(cache) => {
+            let span = cache.span();
+            Some(checker.cache(span, cache.into_inner())?)
+        }
+    };
+
     Ok(Config {
         path: path.to_owned(),
         max_concurrent_requests,
         retry,
         balance,
         providers,
+        cache,
     })
 }
 
@@ -84,6 +98,14 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn error(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
         ConfigError::at(self.path, self.source, span, message)
+    }
+
+    /// An error at `span` that does not quote its line (the line holds a secret).
+    fn error_without_quote(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            source_line: None,
+            ..self.error(span, message)
+        }
     }
 
     fn site(&self, span: Range<usize>) -> ErrorSite {
@@ -194,6 +216,135 @@ impl Checker<'_> {
             breaker_failures,
             breaker_open,
         })
+    }
+
+    fn cache(&self, span: Range<usize>, raw: RawCache) -> Result<CacheSettings, ConfigError> {
+        let kind = *raw.kind.get_ref();
+        self.reject_foreign_cache_keys(kind, &raw)?;
+        let store = match kind {
+            CacheKind::Memory => CacheStoreSettings::Memory {
+                max_entries: match &raw.max_entries {
+                    None => DEFAULT_CACHE_MAX_ENTRIES,
+                    Some(value) => self.positive(value, "max_entries")?,
+                },
+            },
+            CacheKind::Disk => {
+                let Some(path) = &raw.path else {
+                    return Err(self.error(
+                        span,
+                        "`[cache]` with kind = \"disk\" needs the key `path`: the cache's \
+                         directory, e.g. path = \".lbgpt-cache\"",
+                    ));
+                };
+                let text = path.get_ref().trim();
+                if text.is_empty() {
+                    return Err(self.error(path.span(), "key `path`: must not be empty"));
+                }
+                let dir = Path::new(text);
+                let dir = match self.path.parent() {
+                    Some(base) if dir.is_relative() => base.join(dir),
+                    _ => dir.to_owned(),
+                };
+                CacheStoreSettings::Disk { path: dir }
+            }
+            CacheKind::Redis => CacheStoreSettings::Redis {
+                url: self.redis_url(&span, raw.url, raw.url_env)?,
+            },
+        };
+        Ok(CacheSettings {
+            store,
+            ttl: self.millis(&raw.ttl_ms, "ttl_ms")?,
+            namespace: raw.namespace.map(Spanned::into_inner).unwrap_or_default(),
+            site: self.site(span),
+        })
+    }
+
+    /// The Redis URL of a `[cache]` table: `url` (checked here) or `url_env` (read and checked
+    /// when the cache is opened). The URL may hold a password, so no message quotes it.
+    fn redis_url(
+        &self,
+        span: &Range<usize>,
+        url: Option<Spanned<ConfigSecret>>,
+        url_env: Option<Spanned<String>>,
+    ) -> Result<SecretSource, ConfigError> {
+        match (url, url_env) {
+            (Some(_), Some(env)) => Err(self.error(
+                env.span(),
+                "keys `url` and `url_env` are both set; use one of them",
+            )),
+            (Some(url), None) => {
+                let is_url = is_redis_url(url.get_ref().clone().into_secret().expose_secret());
+                if !is_url {
+                    let message = format!("key `url`: not a Redis URL; {}", redis_url_hint());
+                    return Err(self.error_without_quote(url.span(), message));
+                }
+                Ok(SecretSource::Inline(url.into_inner()))
+            }
+            (None, Some(env)) => {
+                let var = env.get_ref().trim();
+                if var.is_empty() {
+                    return Err(self.error(env.span(), "key `url_env`: must not be empty"));
+                }
+                Ok(SecretSource::Env {
+                    var: var.to_owned(),
+                    key: Some("url_env"),
+                    site: self.site(env.span()),
+                })
+            }
+            (None, None) => Err(self.error(
+                span.clone(),
+                "`[cache]` with kind = \"redis\" needs the key `url` (e.g. \
+                 url = \"redis://127.0.0.1:6379/0\") or `url_env` (an environment variable \
+                 holding the URL)",
+            )),
+        }
+    }
+
+    /// Keys of a `[cache]` table that belong to another kind are errors naming the key.
+    fn reject_foreign_cache_keys(
+        &self,
+        kind: CacheKind,
+        raw: &RawCache,
+    ) -> Result<(), ConfigError> {
+        let owners = [
+            (
+                "max_entries",
+                raw.max_entries.as_ref().map(Spanned::span),
+                CacheKind::Memory,
+            ),
+            (
+                "path",
+                raw.path.as_ref().map(Spanned::span),
+                CacheKind::Disk,
+            ),
+            ("url", raw.url.as_ref().map(Spanned::span), CacheKind::Redis),
+            (
+                "url_env",
+                raw.url_env.as_ref().map(Spanned::span),
+                CacheKind::Redis,
+            ),
+        ];
+        let first = owners
+            .into_iter()
+            .filter(|(_, _, owner)| *owner != kind)
+            .filter_map(|(key, span, owner)| span.map(|span| (key, span, owner)))
+            .min_by_key(|(_, span, _)| span.start);
+        match first {
+            None => Ok(()),
+            Some((key, span, owner)) => {
+                let message = format!(
+                    "key `{key}` belongs to kind = \"{}\" caches, but this cache has \
+                     kind = \"{}\"",
+                    owner.as_str(),
+                    kind.as_str()
+                );
+                Err(if key == "url" {
+                    self.error_without_quote(span, message)
+                } else {
+                    self.error(span, message)
+                })
+            }
+        }
     }
 
     fn millis(

@@ -212,3 +212,97 @@ pub fn answer_text(line: &Value) -> &str {
         .as_str()
         .expect("an answer")
 }
+
+/// Whether the tests run under CI (`CI` set to anything but empty, `0` or `false`).
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// A real `redis-server` child process on a free loopback port (no persistence), killed when
+/// dropped. The same pattern as `lbgpt-cache`'s tests.
+pub struct RedisServer {
+    child: Option<std::process::Child>,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts a server, or returns `None` after a loud message when `redis-server` is not on
+    /// PATH. Under CI a missing `redis-server` fails the test instead.
+    pub fn start(test: &str) -> Option<RedisServer> {
+        use std::io::Write as _;
+        let installed = Command::new("redis-server")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !installed {
+            assert!(
+                !under_ci(),
+                "{test}: redis-server is not on PATH, and CI is set: .ci/run must install it"
+            );
+            // Written to the process's stderr directly: libtest captures `eprintln!`.
+            let banner = "!".repeat(79);
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n{banner}\n!!! SKIPPED {test}: redis-server is not on PATH \
+                 (apt-get install redis-server)\n{banner}"
+            );
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .expect("a free loopback port");
+        let dir = tempfile::tempdir().expect("temp dir for redis");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .args(["--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let server = RedisServer {
+            child: Some(child),
+            port,
+            _dir: dir,
+        };
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(100))
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not listen on port {port} within 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(server)
+    }
+
+    /// `redis://127.0.0.1:PORT/0`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

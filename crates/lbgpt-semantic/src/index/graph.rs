@@ -54,17 +54,38 @@ impl Graph {
     }
 
     /// Up to `k` slots nearest to `vector` among those `alive` accepts, with their
-    /// similarity.
+    /// similarity. `tombstones`: whether any slot is dead at all.
+    ///
+    /// hnsw_rs's filtered search is about three times slower than the plain one, so the plain
+    /// search is used, asking for more neighbours when there are tombstones, and the filtered
+    /// one only when too few live neighbours come back.
     pub(crate) fn search(
         &self,
         vector: &[f32],
         k: usize,
+        tombstones: bool,
         alive: &dyn Fn(usize) -> bool,
     ) -> Vec<(usize, f32)> {
-        let filter = |id: &usize| alive(*id);
         let ef = self.params.ef_search.max(k);
-        self.hnsw
-            .search_filter(vector, k, ef, Some(&filter))
+        if !tombstones {
+            return self.convert(self.hnsw.search(vector, k, ef));
+        }
+        let wider = k * 4;
+        let mut found: Vec<(usize, f32)> = self
+            .convert(self.hnsw.search(vector, wider, ef.max(wider)))
+            .into_iter()
+            .filter(|(slot, _)| alive(*slot))
+            .collect();
+        if found.len() < k {
+            let filter = |id: &usize| alive(*id);
+            found = self.convert(self.hnsw.search_filter(vector, k, ef, Some(&filter)));
+        }
+        found.truncate(k);
+        found
+    }
+
+    fn convert(&self, neighbours: Vec<hnsw_rs::prelude::Neighbour>) -> Vec<(usize, f32)> {
+        neighbours
             .into_iter()
             .map(|n| (n.d_id, 1.0 - n.distance))
             .collect()

@@ -404,7 +404,7 @@ impl HnswIndex {
         let exhaustive_from = match &partition.graph {
             Some(graph) => {
                 let alive = |slot: usize| partition.slots.get(slot).is_some_and(Option::is_some);
-                best = graph.search(vector, k, &alive);
+                best = graph.search(vector, k, partition.dead() > 0, &alive);
                 partition.covered
             }
             None => 0,

@@ -9,9 +9,9 @@
 //!   cached requests of the same [`Scope`], serve the best one at or above the threshold that
 //!   the [`FalseHitGuard`] accepts (`meta.cache = CacheStatus::Semantic { score }`,
 //!   `meta.cache_match` = the matched request's key); else call upstream and store the answer.
-//! - What is embedded: [`EmbedMethod`](lbgpt_core::EmbedMethod) `last_user` (default),
+//! - What is embedded: [`EmbedMethod`] `last_user` (default),
 //!   `user_only`, `all`, `system_only`, per cache or per request
-//!   ([`SemanticOptions`](lbgpt_core::SemanticOptions)). Requests with tools, images or
+//!   ([`SemanticOptions`]). Requests with tools, images or
 //!   `n > 1` are not served unless allowed.
 //! - [`Scope`]: the exact cache's key of the request with the embedded text blanked, so
 //!   different models, parameters, tools, formats or system prompts never share answers.

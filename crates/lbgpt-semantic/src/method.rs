@@ -15,8 +15,6 @@ pub enum Ineligible {
     NonText,
     /// `n > 1`: several sampled choices are asked for.
     SeveralChoices,
-    /// The method selects no text (e.g. `system_only` on a request without a system message).
-    NoText,
 }
 
 /// Whether `request` may be answered semantically (tools, non-text parts and `n > 1` are

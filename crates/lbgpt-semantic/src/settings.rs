@@ -30,9 +30,9 @@ use std::sync::Arc;
 /// ```no_run
 /// use lbgpt_semantic::SemanticCacheSettings;
 ///
-/// let settings: SemanticCacheSettings = toml_like_parse(r#"{"threshold": 0.9, "index_dir": "cache"}"#);
-/// # fn toml_like_parse(s: &str) -> SemanticCacheSettings { serde_json::from_str(s).unwrap() }
-/// let layer = settings.build()?;           // a SemanticCacheLayer
+/// let settings: SemanticCacheSettings =
+///     serde_json::from_str(r#"{"threshold": 0.9, "index_dir": "cache"}"#).expect("valid");
+/// let layer = settings.build()?; // loads the model, opens the index: a SemanticCacheLayer
 /// # Ok::<(), lbgpt_semantic::SemanticError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

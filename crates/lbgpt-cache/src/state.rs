@@ -60,7 +60,14 @@ impl CacheState {
 
     /// Stores `response` under `key` (its wire JSON; the metadata is not kept). A failure is
     /// counted and logged, never returned.
+    ///
+    /// Only answers a provider gave for exactly this request are stored: an answer a layer
+    /// below took from a cache (a semantic hit for a similar request) is not, so an identical
+    /// request later never becomes an exact hit of an answer chosen by similarity.
     pub(crate) async fn save(&self, key: &CacheKey, response: &ChatResponse) {
+        if response.meta.cache != CacheStatus::Miss {
+            return;
+        }
         let bytes = match serde_json::to_vec(response) {
             Ok(bytes) => Bytes::from(bytes),
             Err(err) => {

@@ -245,7 +245,11 @@ async fn exact_cache_first_then_semantic_then_upstream_and_new_answers_go_to_bot
 
     // A paraphrase: the exact cache misses, the semantic layer answers.
     let paraphrase = request("How can I revert my most recent Git commit?");
-    let hit = service.clone().oneshot(paraphrase).await.expect("answer");
+    let hit = service
+        .clone()
+        .oneshot(paraphrase.clone())
+        .await
+        .expect("answer");
     assert!(
         matches!(hit.meta.cache, CacheStatus::Semantic { .. }),
         "{:?}",
@@ -254,6 +258,14 @@ async fn exact_cache_first_then_semantic_then_upstream_and_new_answers_go_to_bot
     assert_eq!(hit.first_text(), first.first_text());
     assert_eq!(upstream_calls(&sim), 1);
     assert_eq!(semantic.stats().hits, 1);
+    // The exact cache keeps only answers a provider gave for exactly that request: the
+    // semantic hit is not stored under the paraphrase's key.
+    let paraphrase_key = exact.key_for(&paraphrase).expect("key");
+    assert!(store
+        .get(&paraphrase_key)
+        .await
+        .expect("store answers")
+        .is_none());
 }
 
 #[tokio::test]

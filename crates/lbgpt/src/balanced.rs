@@ -4,25 +4,27 @@ use crate::caching::{
     cache_builder_methods, cached_client, family_of, forward_cache_api, CacheSetting,
 };
 use crate::forward::forward_batch_api;
+use crate::semantic_caching::{forward_semantic_api, semantic_builder_methods, SemanticSetting};
 use crate::settings::{batch_settings_methods, BatchSettings};
-use crate::{Lbgpt, MaybeCached, Provider};
+use crate::{Lbgpt, MaybeCached, MaybeSemantic, Provider};
 use lbgpt_balance::retry::Retry;
 use lbgpt_balance::tokens::TokenEstimator;
 use lbgpt_balance::usage::UsageTracker;
 use lbgpt_balance::{Balancer, BalancerHandle, BreakerConfig, Strategy};
 use lbgpt_cache::CacheLayer;
 use lbgpt_core::Error;
+use lbgpt_semantic::SemanticCacheLayer;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The stack inside every balanced client: the exact cache (when one was configured) over the
-/// retry layer over the balancer, which spreads requests over the providers, paces them under
+/// The stack inside every balanced client: the exact cache and the semantic cache (each when one
+/// was configured) over the retry layer over the balancer, which spreads requests over the providers, paces them under
 /// their limits and fails over at once.
-pub type BalancedService = MaybeCached<Retry<Balancer>>;
+pub type BalancedService = MaybeCached<MaybeSemantic<Retry<Balancer>>>;
 
 /// A client over several providers (OpenAI keys, Azure deployments, compatible servers, your
-/// own services) behind one balancer: `Lbgpt<Retry<Balancer>>` (with an optional exact cache
-/// in front) plus the balancer's [handle](BalancedGpt::handle) and
+/// own services) behind one balancer: `Lbgpt<Retry<Balancer>>` (with optional exact and
+/// semantic caches in front) plus the balancer's [handle](BalancedGpt::handle) and
 /// [statistics](BalancedGpt::stats).
 ///
 /// ```no_run
@@ -70,6 +72,7 @@ pub struct BalancedGpt {
     client: Lbgpt<BalancedService>,
     handle: BalancerHandle,
     cache: Option<CacheLayer>,
+    semantic: Option<SemanticCacheLayer>,
 }
 
 impl BalancedGpt {
@@ -82,6 +85,7 @@ impl BalancedGpt {
     forward_batch_api!(BalancedService);
     forward_balanced_api!();
     forward_cache_api!();
+    forward_semantic_api!();
 }
 
 impl Lbgpt<BalancedService> {
@@ -111,6 +115,7 @@ pub struct BalancedGptBuilder {
     breaker: Option<BreakerConfig>,
     settings: BatchSettings,
     cache: CacheSetting,
+    semantic: SemanticSetting,
 }
 
 /// What [`BalancedGptBuilder::finish`] builds: the client, the balancer's handle and the
@@ -119,14 +124,20 @@ pub(crate) struct BuiltBalanced {
     pub(crate) client: Lbgpt<BalancedService>,
     pub(crate) handle: BalancerHandle,
     pub(crate) cache: Option<CacheLayer>,
+    pub(crate) semantic: Option<SemanticCacheLayer>,
 }
 
 impl BalancedGptBuilder {
     /// A builder with these batch, retry and cache settings (for the other entry points).
-    pub(crate) fn with_settings(settings: BatchSettings, cache: CacheSetting) -> Self {
+    pub(crate) fn with_settings(
+        settings: BatchSettings,
+        cache: CacheSetting,
+        semantic: SemanticSetting,
+    ) -> Self {
         BalancedGptBuilder {
             settings,
             cache,
+            semantic,
             ..BalancedGptBuilder::default()
         }
     }
@@ -193,6 +204,7 @@ impl BalancedGptBuilder {
     cache_builder_methods!(
         "the kinds of its providers (`\"openai\"`, `\"azure\"`, `\"openai+azure\"`, ...)"
     );
+    semantic_builder_methods!();
 
     /// Checks the settings, builds every provider's service and the client.
     ///
@@ -204,11 +216,13 @@ impl BalancedGptBuilder {
             client,
             handle,
             cache,
+            semantic,
         } = self.finish()?;
         Ok(BalancedGpt {
             client,
             handle,
             cache,
+            semantic,
         })
     }
 
@@ -245,11 +259,13 @@ impl BalancedGptBuilder {
         let balancer = builder.build()?;
         let handle = balancer.handle();
         let cache = self.cache.into_layer(&family);
-        let client = cached_client(self.settings, cache.as_ref(), balancer)?;
+        let semantic = self.semantic.into_layer(cache.as_ref(), &family)?;
+        let client = cached_client(self.settings, cache.as_ref(), semantic.as_ref(), balancer)?;
         Ok(BuiltBalanced {
             client,
             handle,
             cache,
+            semantic,
         })
     }
 }

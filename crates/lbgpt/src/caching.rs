@@ -2,11 +2,12 @@
 //! stacks, the builders' `cache` options and the provider family that keys entries.
 
 use crate::settings::BatchSettings;
-use crate::Lbgpt;
+use crate::{Lbgpt, MaybeSemantic};
 use futures::future::{BoxFuture, Either};
 use lbgpt_balance::retry::Retry;
 use lbgpt_cache::{Cache, CacheConfig, CacheLayer, CacheStats, CacheStore};
 use lbgpt_core::{ChatRequest, ChatResponse, Error};
+use lbgpt_semantic::SemanticCacheLayer;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -35,8 +36,8 @@ pub(crate) fn family_of<'a>(kinds: impl IntoIterator<Item = &'a str>) -> String 
 /// The top of every ready-made client's stack: the exact cache in front of the retry layer
 /// when the builder was given one ([`Cache`]`<S>`), or `S` itself.
 ///
-/// The cache sits outside the retry layer and the balancer (`Cache<Retry<Balancer |
-/// provider>>`): a hit costs no attempt, no token and no share of any provider's limits, and
+/// The cache sits outside the semantic cache, the retry layer and the balancer
+/// (`Cache<MaybeSemantic<Retry<Balancer | provider>>>`): a hit costs no attempt, no token and no share of any provider's limits, and
 /// its answer says `meta.cache == CacheStatus::Exact` and `meta.attempts == 0`; a miss goes
 /// through retries and balancing as usual and only its final, successful answer is stored.
 pub enum MaybeCached<S> {
@@ -168,16 +169,19 @@ impl fmt::Debug for CacheSetting {
     }
 }
 
-/// Checks `settings` and builds the batch client over `MaybeCached<Retry<service>>`.
+/// Checks `settings` and builds the batch client over
+/// `MaybeCached<MaybeSemantic<Retry<service>>>`: exact cache, semantic cache, retry.
 pub(crate) fn cached_client<S>(
     settings: BatchSettings,
     cache: Option<&CacheLayer>,
+    semantic: Option<&SemanticCacheLayer>,
     service: S,
-) -> Result<Lbgpt<MaybeCached<Retry<S>>>, Error> {
+) -> Result<Lbgpt<MaybeCached<MaybeSemantic<Retry<S>>>>, Error> {
     let max_concurrent = settings.max_concurrent;
     let reorder_window = settings.reorder_window;
     let retry = settings.finish(service)?.into_service();
-    let client = Lbgpt::new(MaybeCached::new(retry, cache)).max_concurrent_requests(max_concurrent);
+    let client = Lbgpt::new(MaybeCached::new(MaybeSemantic::new(retry, semantic), cache))
+        .max_concurrent_requests(max_concurrent);
     Ok(match reorder_window {
         Some(window) => client.reorder_window(window),
         None => client,
@@ -188,8 +192,8 @@ pub(crate) fn cached_client<S>(
 /// describes the provider family the builder keys with, for the docs.
 macro_rules! cache_builder_methods {
     ($family:literal) => {
-        /// Answers repeated requests from this exact cache: `layer` goes in front of the retry
-        /// layer (`Cache<Retry<..>>`), so a hit makes no upstream call at all and its answer
+        /// Answers repeated requests from this exact cache: `layer` goes in front of the
+        /// semantic cache and the retry layer (`Cache<MaybeSemantic<Retry<..>>>`), so a hit makes no upstream call at all and its answer
         /// says `meta.cache == CacheStatus::Exact` and `meta.attempts == 0`. Clients given
         /// clones of one layer share its store, its in-flight calls and its counters.
         ///

@@ -4,21 +4,23 @@ use crate::caching::{
     cache_builder_methods, cached_client, forward_cache_api, CacheSetting, KIND_OPENAI,
 };
 use crate::forward::forward_batch_api;
+use crate::semantic_caching::{forward_semantic_api, semantic_builder_methods, SemanticSetting};
 use crate::settings::{batch_settings_methods, BatchSettings};
-use crate::{Lbgpt, MaybeCached};
+use crate::{Lbgpt, MaybeCached, MaybeSemantic};
 use lbgpt_balance::retry::Retry;
 use lbgpt_cache::CacheLayer;
 use lbgpt_core::Error;
 use lbgpt_openai::{OpenAiConfig, OpenAiService};
+use lbgpt_semantic::SemanticCacheLayer;
 use std::time::Duration;
 
-/// The stack inside a [`ChatGpt`]: the exact cache (when one was configured) over the retry
-/// layer over the OpenAI service.
-pub type ChatGptService = MaybeCached<Retry<OpenAiService>>;
+/// The stack inside a [`ChatGpt`]: the exact cache and the semantic cache (each when one was
+/// configured) over the retry layer over the OpenAI service.
+pub type ChatGptService = MaybeCached<MaybeSemantic<Retry<OpenAiService>>>;
 
 /// A client for OpenAI's chat completions or any OpenAI-compatible server (vLLM, llama.cpp,
-/// Ollama, LiteLLM, ...): `Lbgpt<Retry<OpenAiService>>` (with an optional exact cache in
-/// front) under a seed-style name.
+/// Ollama, LiteLLM, ...): `Lbgpt<Retry<OpenAiService>>` (with optional exact and semantic
+/// caches in front) under a seed-style name.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), lbgpt::Error> {
@@ -75,6 +77,7 @@ pub type ChatGptService = MaybeCached<Retry<OpenAiService>>;
 pub struct ChatGpt {
     client: Lbgpt<ChatGptService>,
     cache: Option<CacheLayer>,
+    semantic: Option<SemanticCacheLayer>,
 }
 
 impl ChatGpt {
@@ -94,11 +97,13 @@ impl ChatGpt {
             config: OpenAiConfig::new(),
             settings: BatchSettings::default(),
             cache: CacheSetting::Off,
+            semantic: SemanticSetting::Off,
         }
     }
 
     forward_batch_api!(ChatGptService);
     forward_cache_api!();
+    forward_semantic_api!();
 }
 
 impl From<ChatGpt> for Lbgpt<ChatGptService> {
@@ -115,6 +120,7 @@ pub struct ChatGptBuilder {
     config: OpenAiConfig,
     settings: BatchSettings,
     cache: CacheSetting,
+    semantic: SemanticSetting,
 }
 
 impl ChatGptBuilder {
@@ -188,6 +194,7 @@ impl ChatGptBuilder {
 
     batch_settings_methods!();
     cache_builder_methods!("`\"openai\"`");
+    semantic_builder_methods!();
 
     /// Checks the settings and builds the client.
     ///
@@ -196,9 +203,11 @@ impl ChatGptBuilder {
     pub fn build(self) -> Result<ChatGpt, Error> {
         let service = OpenAiService::new(self.config)?;
         let cache = self.cache.into_layer(KIND_OPENAI);
+        let semantic = self.semantic.into_layer(cache.as_ref(), KIND_OPENAI)?;
         Ok(ChatGpt {
-            client: cached_client(self.settings, cache.as_ref(), service)?,
+            client: cached_client(self.settings, cache.as_ref(), semantic.as_ref(), service)?,
             cache,
+            semantic,
         })
     }
 }

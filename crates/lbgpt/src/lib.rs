@@ -3,8 +3,9 @@
 //!
 //! This facade is the one dependency most users need: it re-exports the request and response
 //! types, the provider services ([`openai`], [`azure`]) and the layers ([`balance`],
-//! [`cache`]), and offers batch clients that send one request or a million with bounded
-//! concurrency, retries, an optional exact cache and exactly one typed result per input.
+//! [`cache`], [`semantic`]), and offers batch clients that send one request or a million with
+//! bounded concurrency, retries, optional exact and semantic caches and exactly one typed
+//! result per input.
 //!
 //! # Three lines
 //!
@@ -157,6 +158,65 @@
 //! command line keys the same way, so it shares entries with library clients of the same
 //! family and namespace.
 //!
+//! # Semantic caching
+//!
+//! Every ready-made client also takes a semantic cache (the [`semantic`] module, crate
+//! `lbgpt-semantic`): a request that *means* the same as an answered one ("How do I reset my
+//! password?" / "What are the steps to reset my password?") gets that answer without an
+//! upstream call, and a request that only looks alike ("Is smoking allowed?" / "Is smoking not
+//! allowed?") does not, thanks to a false-hit guard that compares negations, numbers, dates,
+//! names and opposites after the similarity threshold (default
+//! [`SemanticConfig::DEFAULT_THRESHOLD`](semantic::SemanticConfig::DEFAULT_THRESHOLD), 0.85,
+//! chosen on the project's labelled evaluation set; see `docs/semantic-cache.md`). It sits
+//! under the exact cache:
+//!
+//! ```text
+//! Lbgpt -> exact cache -> semantic cache -> Retry -> Balancer -> providers
+//! ```
+//!
+//! The embedding model (all-MiniLM-L6-v2, int8 ONNX) runs locally from files on disk, with no
+//! download at run time: `cargo xtask fetch-assets` puts it and ONNX Runtime into
+//! `.lbgpt-assets/` (or point `model_dir` / `runtime_library` elsewhere). A missing model is an
+//! [`Error::Config`] from `build()`.
+//!
+//! ```no_run
+//! # async fn run(requests: Vec<lbgpt::ChatRequest>) -> Result<(), Box<dyn std::error::Error>> {
+//! use lbgpt::cache::{CacheConfig, DiskStore};
+//! use lbgpt::semantic::SemanticCacheSettings;
+//! use lbgpt::ChatGpt;
+//! use std::sync::Arc;
+//!
+//! // The same fields as the CLI's `[semantic_cache]` table; every one optional.
+//! let settings: SemanticCacheSettings = serde_json::from_str(
+//!     r#"{"index_dir": ".lbgpt-semantic", "threshold": 0.85, "guard": true}"#,
+//! )?;
+//! let gpt = ChatGpt::builder()
+//!     .api_key("sk-...")
+//!     .cache_store(Arc::new(DiskStore::open(".lbgpt-cache")?), CacheConfig::new())
+//!     .semantic_cache(settings)         // loads the model, opens the saved index
+//!     .build()?;
+//! for result in gpt.chat_completion_list(requests).await {
+//!     if let Ok(answer) = result {
+//!         if let lbgpt::CacheStatus::Semantic { score } = answer.meta.cache {
+//!             println!("answered from a similar request (similarity {score:.2})");
+//!         }
+//!     }
+//! }
+//! gpt.save_semantic_index().await?;     // for the next run (also saved on drop)
+//! let stats = gpt.semantic_cache_stats().unwrap_or_default();
+//! println!("{} semantic hits, {} refused by the guard", stats.hits, stats.guard_rejections);
+//! # Ok(()) }
+//! ```
+//!
+//! The semantic cache's scope (what must be identical besides the embedded text: model,
+//! parameters, tools, system prompt, ...) is made with the exact cache's configuration
+//! (namespace, provider family, model aliases), so both caches agree on which requests may
+//! share an answer, and a hit's `meta.cache_match` is the exact key of the request it was
+//! served from. `semantic_cache_with(embedder, index, config)` takes parts of your own (one
+//! model shared by several clients, another [`VectorIndex`](semantic::VectorIndex));
+//! `semantic_cache_layer(layer)` takes a whole layer as it is. Answers are stored in both
+//! caches; a semantic hit is never stored in the exact cache under the new request's key.
+//!
 //! # A stack of your own
 //!
 //! Every box of lbgpt is a tower service or layer, so you can assemble a stack with
@@ -217,6 +277,7 @@ mod load_balanced;
 mod multi_load_balanced;
 mod progress;
 mod provider;
+mod semantic_caching;
 mod settings;
 mod stream;
 
@@ -230,6 +291,7 @@ pub use load_balanced::{LoadBalancedGpt, LoadBalancedGptBuilder, DEFAULT_RATIO_O
 pub use multi_load_balanced::{MultiLoadBalancedGpt, MultiLoadBalancedGptBuilder};
 pub use progress::Progress;
 pub use provider::Provider;
+pub use semantic_caching::MaybeSemantic;
 pub use stream::{CompletionStream, OrderedCompletionStream};
 
 /// Every type of `lbgpt-core`: requests, responses, messages, tools, usage, [`Error`],
@@ -256,6 +318,13 @@ pub mod balance {
 /// counters: `lbgpt-cache` re-exported.
 pub mod cache {
     pub use lbgpt_cache::*;
+}
+
+/// The semantic cache: the layer, its configuration and settings, the local embedder
+/// (fastembed), the HNSW index, the false-hit guard and counters: `lbgpt-semantic`
+/// re-exported.
+pub mod semantic {
+    pub use lbgpt_semantic::*;
 }
 
 /// The README's Rust examples, compiled by `cargo test --doc` so they cannot rot.

@@ -3,6 +3,7 @@
 use crate::balanced::{forward_balanced_api, BalancedGptBuilder, BalancedService, BuiltBalanced};
 use crate::caching::{cache_builder_methods, forward_cache_api, CacheSetting};
 use crate::forward::forward_batch_api;
+use crate::semantic_caching::{forward_semantic_api, semantic_builder_methods, SemanticSetting};
 use crate::settings::{batch_settings_methods, BatchSettings};
 use crate::{Lbgpt, Provider};
 use lbgpt_azure::AzureConfig;
@@ -11,6 +12,7 @@ use lbgpt_balance::Strategy;
 use lbgpt_cache::CacheLayer;
 use lbgpt_core::Error;
 use lbgpt_openai::OpenAiConfig;
+use lbgpt_semantic::SemanticCacheLayer;
 
 /// The share of requests sent to OpenAI unless told otherwise: 25 %, so 75 % go to Azure (the
 /// Python lbgpt's default).
@@ -58,6 +60,7 @@ pub struct LoadBalancedGpt {
     client: Lbgpt<BalancedService>,
     handle: BalancerHandle,
     cache: Option<CacheLayer>,
+    semantic: Option<SemanticCacheLayer>,
 }
 
 impl LoadBalancedGpt {
@@ -91,12 +94,14 @@ impl LoadBalancedGpt {
             ratio: DEFAULT_RATIO_OPENAI_TO_AZURE,
             settings: BatchSettings::default(),
             cache: CacheSetting::Off,
+            semantic: SemanticSetting::Off,
         }
     }
 
     forward_batch_api!(BalancedService);
     forward_balanced_api!();
     forward_cache_api!();
+    forward_semantic_api!();
 }
 
 impl From<LoadBalancedGpt> for Lbgpt<BalancedService> {
@@ -115,6 +120,7 @@ pub struct LoadBalancedGptBuilder {
     ratio: f64,
     settings: BatchSettings,
     cache: CacheSetting,
+    semantic: SemanticSetting,
 }
 
 /// The Azure side, set piece by piece and/or as a whole configuration.
@@ -226,6 +232,7 @@ impl LoadBalancedGptBuilder {
 
     batch_settings_methods!();
     cache_builder_methods!("`\"openai+azure\"` (both sides share its entries)");
+    semantic_builder_methods!();
 
     /// Checks the settings and builds the client.
     ///
@@ -247,7 +254,8 @@ impl LoadBalancedGptBuilder {
             client,
             handle,
             cache,
-        } = BalancedGptBuilder::with_settings(self.settings, self.cache)
+            semantic,
+        } = BalancedGptBuilder::with_settings(self.settings, self.cache, self.semantic)
             .provider(openai)
             .provider(azure)
             .strategy(Strategy::WeightedRandom)
@@ -256,6 +264,7 @@ impl LoadBalancedGptBuilder {
             client,
             handle,
             cache,
+            semantic,
         })
     }
 }

@@ -4,6 +4,7 @@
 use crate::balanced::{forward_balanced_api, BalancedGptBuilder, BalancedService, BuiltBalanced};
 use crate::caching::{cache_builder_methods, forward_cache_api, CacheSetting};
 use crate::forward::forward_batch_api;
+use crate::semantic_caching::{forward_semantic_api, semantic_builder_methods, SemanticSetting};
 use crate::settings::{batch_settings_methods, BatchSettings};
 use crate::{Lbgpt, Provider};
 use lbgpt_balance::usage::UsageTracker;
@@ -11,6 +12,7 @@ use lbgpt_balance::BalancerHandle;
 use lbgpt_balance::Strategy;
 use lbgpt_cache::CacheLayer;
 use lbgpt_core::Error;
+use lbgpt_semantic::SemanticCacheLayer;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +67,7 @@ pub struct MultiLoadBalancedGpt {
     client: Lbgpt<BalancedService>,
     handle: BalancerHandle,
     cache: Option<CacheLayer>,
+    semantic: Option<SemanticCacheLayer>,
 }
 
 impl MultiLoadBalancedGpt {
@@ -92,12 +95,14 @@ impl MultiLoadBalancedGpt {
             usage: None,
             settings: BatchSettings::default(),
             cache: CacheSetting::Off,
+            semantic: SemanticSetting::Off,
         }
     }
 
     forward_batch_api!(BalancedService);
     forward_balanced_api!();
     forward_cache_api!();
+    forward_semantic_api!();
 }
 
 impl From<MultiLoadBalancedGpt> for Lbgpt<BalancedService> {
@@ -118,6 +123,7 @@ pub struct MultiLoadBalancedGptBuilder {
     usage: Option<Arc<dyn UsageTracker>>,
     settings: BatchSettings,
     cache: CacheSetting,
+    semantic: SemanticSetting,
 }
 
 impl MultiLoadBalancedGptBuilder {
@@ -169,6 +175,7 @@ impl MultiLoadBalancedGptBuilder {
     cache_builder_methods!(
         "the kinds of its providers (`\"openai\"`, `\"azure\"`, `\"openai+azure\"`, ...)"
     );
+    semantic_builder_methods!();
 
     /// Checks the settings and builds the client.
     ///
@@ -192,9 +199,10 @@ impl MultiLoadBalancedGptBuilder {
                 .map(|(gpt, weight)| gpt.weight(weight))
                 .collect();
         }
-        let mut builder = BalancedGptBuilder::with_settings(self.settings, self.cache)
-            .providers(gpts)
-            .strategy(self.allocation_function);
+        let mut builder =
+            BalancedGptBuilder::with_settings(self.settings, self.cache, self.semantic)
+                .providers(gpts)
+                .strategy(self.allocation_function);
         if let Some(wait) = self.max_wait {
             builder = builder.max_wait(wait);
         }
@@ -205,11 +213,13 @@ impl MultiLoadBalancedGptBuilder {
             client,
             handle,
             cache,
+            semantic,
         } = builder.finish()?;
         Ok(MultiLoadBalancedGpt {
             client,
             handle,
             cache,
+            semantic,
         })
     }
 }

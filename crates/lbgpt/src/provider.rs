@@ -216,19 +216,29 @@ impl From<AzureConfig> for Provider {
 }
 
 impl From<ChatGpt> for Provider {
-    /// The client's OpenAI service; its retry, concurrency and cache settings are not used
-    /// (give the balanced client its own cache).
+    /// The client's OpenAI service; its retry, concurrency and cache settings (exact and
+    /// semantic) are not used (give the balanced client its own caches).
     fn from(gpt: ChatGpt) -> Self {
-        let service = gpt.into_lbgpt().into_service().into_inner().into_inner();
+        let service = gpt
+            .into_lbgpt()
+            .into_service()
+            .into_inner()
+            .into_inner()
+            .into_inner();
         Provider::built(service.name().to_owned(), KIND_OPENAI, service)
     }
 }
 
 impl From<AzureGpt> for Provider {
-    /// The client's Azure service; its retry, concurrency and cache settings are not used
-    /// (give the balanced client its own cache).
+    /// The client's Azure service; its retry, concurrency and cache settings (exact and
+    /// semantic) are not used (give the balanced client its own caches).
     fn from(gpt: AzureGpt) -> Self {
-        let service = gpt.into_lbgpt().into_service().into_inner().into_inner();
+        let service = gpt
+            .into_lbgpt()
+            .into_service()
+            .into_inner()
+            .into_inner()
+            .into_inner();
         Provider::built(service.name().to_owned(), KIND_AZURE, service)
     }
 }

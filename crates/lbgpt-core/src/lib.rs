@@ -15,16 +15,25 @@
 //! ```
 
 pub mod chat;
+pub mod completions;
+pub mod embeddings;
 mod error;
 mod extra;
+mod input;
 mod meta;
 mod options;
 pub mod tokens;
 mod traits;
 
 pub use chat::*;
+pub use completions::{CompletionChoice, CompletionRequest, CompletionResponse, Prompt};
+pub use embeddings::{
+    Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage,
+    EmbeddingVector, MAX_EMBEDDING_INPUTS,
+};
 pub use error::{ApiError, DecodeKind, Error, TimeoutPhase, TransportKind};
 pub use extra::Extra;
+pub use input::TextInput;
 pub use meta::{CacheStatus, RateLimitInfo, ResponseMeta};
 pub use options::{CacheMode, EmbedMethod, RequestOptions, SemanticOptions};
 pub use traits::{ApiRequest, ApiResponse};

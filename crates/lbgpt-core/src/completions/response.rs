@@ -1,0 +1,134 @@
+use crate::input::{merge_error, merge_meta};
+use crate::{Extra, ResponseMeta, Result, Usage};
+use serde::{Deserialize, Serialize};
+
+/// The body of a legacy completions answer, plus lbgpt's [`ResponseMeta`] (not serialised).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompletionResponse {
+    /// The completion's id.
+    #[serde(default)]
+    pub id: String,
+    /// `"text_completion"`.
+    #[serde(default = "text_completion_object")]
+    pub object: String,
+    /// Unix time of creation, in seconds.
+    #[serde(default)]
+    pub created: u64,
+    /// The model that answered.
+    #[serde(default)]
+    pub model: String,
+    /// The generated choices, `n` per prompt, prompt after prompt. Required.
+    pub choices: Vec<CompletionChoice>,
+    /// Token usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Unknown fields (for example `system_fingerprint`).
+    #[serde(flatten)]
+    pub extra: Extra,
+    /// How lbgpt obtained this answer. Not serialised.
+    #[serde(skip)]
+    pub meta: ResponseMeta,
+}
+
+fn text_completion_object() -> String {
+    "text_completion".to_owned()
+}
+
+/// One generated completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompletionChoice {
+    /// The generated text.
+    #[serde(default)]
+    pub text: String,
+    /// The choice's position: `prompt_index * n + choice_index`.
+    #[serde(default)]
+    pub index: u32,
+    /// Log probabilities (`tokens`, `token_logprobs`, `top_logprobs`, `text_offset`), when
+    /// asked for; kept as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<serde_json::Value>,
+    /// Why generation stopped: `"stop"`, `"length"`, `"content_filter"`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl CompletionResponse {
+    /// The text of the first choice, if any.
+    pub fn first_text(&self) -> Option<&str> {
+        self.choices
+            .iter()
+            .min_by_key(|c| c.index)
+            .map(|c| c.text.as_str())
+    }
+
+    /// The texts of the choices in index order.
+    pub fn texts(&self) -> Vec<&str> {
+        let mut choices: Vec<&CompletionChoice> = self.choices.iter().collect();
+        choices.sort_by_key(|c| c.index);
+        choices.into_iter().map(|c| c.text.as_str()).collect()
+    }
+
+    /// Puts the answers to the parts of a [split](crate::CompletionRequest::split) request
+    /// back together, in the order given (the prompts' order): each part's choices follow
+    /// the previous parts' with indices renumbered from 0 (so `n` choices per prompt give
+    /// `prompt_index * n + j`), usage is summed, and `id`, `object`, `created`, `model` and
+    /// unknown fields come from the first part. The metadata is the first part's with
+    /// attempts summed and the longest latency.
+    ///
+    /// Fails with [`Error::Decode`](crate::Error::Decode) when there is no part, a part has
+    /// no choice, or the parts hold different numbers of choices (different `n`).
+    pub fn merge(parts: Vec<CompletionResponse>) -> Result<CompletionResponse> {
+        let meta = merge_meta(parts.iter().map(|p| &p.meta));
+        let mut parts = parts.into_iter();
+        let Some(first) = parts.next() else {
+            return Err(merge_error("no completion answers to merge"));
+        };
+        let per_prompt = first.choices.len();
+        let mut merged = CompletionResponse {
+            choices: Vec::new(),
+            meta,
+            ..first.clone()
+        };
+        let mut usage: Option<Usage> = None;
+        for (at, part) in std::iter::once(first).chain(parts).enumerate() {
+            if part.choices.is_empty() {
+                return Err(merge_error(format!(
+                    "completion answer {at} holds no choice"
+                )));
+            }
+            if part.choices.len() != per_prompt {
+                return Err(merge_error(format!(
+                    "completion answer {at} holds {} choices where the first holds {per_prompt}",
+                    part.choices.len()
+                )));
+            }
+            if let Some(part_usage) = part.usage {
+                let sum = usage.get_or_insert_with(Usage::default);
+                sum.prompt_tokens += part_usage.prompt_tokens;
+                sum.completion_tokens += part_usage.completion_tokens;
+                sum.total_tokens += part_usage.total_tokens;
+            }
+            let mut choices = part.choices;
+            choices.sort_by_key(|c| c.index);
+            for mut choice in choices {
+                choice.index = u32::try_from(merged.choices.len()).unwrap_or(u32::MAX);
+                merged.choices.push(choice);
+            }
+        }
+        merged.usage = usage;
+        Ok(merged)
+    }
+}
+
+impl crate::ApiResponse for CompletionResponse {
+    fn meta(&self) -> &ResponseMeta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut ResponseMeta {
+        &mut self.meta
+    }
+}

@@ -1,0 +1,145 @@
+use crate::input::{merge_error, merge_meta};
+use crate::{Extra, ResponseMeta, Result};
+use serde::{Deserialize, Serialize};
+
+/// The body of an embeddings answer, plus lbgpt's [`ResponseMeta`] (not serialised).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingResponse {
+    /// `"list"`.
+    #[serde(default = "list_object")]
+    pub object: String,
+    /// One embedding per input. Required: a body without `data` is not an answer.
+    pub data: Vec<Embedding>,
+    /// The model that answered.
+    #[serde(default)]
+    pub model: String,
+    /// Token usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<EmbeddingUsage>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Extra,
+    /// How lbgpt obtained this answer. Not serialised.
+    #[serde(skip)]
+    pub meta: ResponseMeta,
+}
+
+fn list_object() -> String {
+    "list".to_owned()
+}
+
+fn embedding_object() -> String {
+    "embedding".to_owned()
+}
+
+/// One input's embedding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embedding {
+    /// The position of the input this embeds.
+    #[serde(default)]
+    pub index: u32,
+    /// The vector.
+    pub embedding: EmbeddingVector,
+    /// `"embedding"`.
+    #[serde(default = "embedding_object")]
+    pub object: String,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// An embedding vector: floats, or base64 of little-endian `f32`s when the request asked for
+/// `encoding_format: "base64"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EmbeddingVector {
+    /// The vector as numbers.
+    Float(Vec<f32>),
+    /// The vector as base64 text, kept as sent.
+    Base64(String),
+}
+
+impl EmbeddingVector {
+    /// The numbers, when the vector came as numbers.
+    pub fn as_floats(&self) -> Option<&[f32]> {
+        match self {
+            EmbeddingVector::Float(values) => Some(values),
+            EmbeddingVector::Base64(_) => None,
+        }
+    }
+}
+
+/// Token usage of an embeddings request (no completion tokens).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingUsage {
+    /// Tokens in the inputs.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// The same as `prompt_tokens`.
+    #[serde(default)]
+    pub total_tokens: u64,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl EmbeddingResponse {
+    /// The vectors as numbers in index order, when every vector came as numbers.
+    pub fn vectors(&self) -> Option<Vec<&[f32]>> {
+        let mut data: Vec<&Embedding> = self.data.iter().collect();
+        data.sort_by_key(|e| e.index);
+        data.iter().map(|e| e.embedding.as_floats()).collect()
+    }
+
+    /// Puts the answers to the parts of a [split](crate::EmbeddingRequest::split) request
+    /// back together, in the order given (the parts' order): each part's embeddings follow
+    /// the previous parts' with indices renumbered from 0, usage is summed, `model`, `object`
+    /// and unknown fields come from the first part. The metadata is the first part's with
+    /// attempts summed and the longest latency.
+    ///
+    /// Fails with [`Error::Decode`](crate::Error::Decode) when there is no part or a part
+    /// has no embedding.
+    pub fn merge(parts: Vec<EmbeddingResponse>) -> Result<EmbeddingResponse> {
+        let meta = merge_meta(parts.iter().map(|p| &p.meta));
+        let mut parts = parts.into_iter();
+        let Some(first) = parts.next() else {
+            return Err(merge_error("no embedding answers to merge"));
+        };
+        let mut merged = EmbeddingResponse {
+            data: Vec::new(),
+            meta,
+            ..first.clone()
+        };
+        let mut usage: Option<EmbeddingUsage> = None;
+        for (at, part) in std::iter::once(first).chain(parts).enumerate() {
+            if part.data.is_empty() {
+                return Err(merge_error(format!(
+                    "embedding answer {at} holds no embedding"
+                )));
+            }
+            if let Some(part_usage) = part.usage {
+                let sum = usage.get_or_insert_with(EmbeddingUsage::default);
+                sum.prompt_tokens += part_usage.prompt_tokens;
+                sum.total_tokens += part_usage.total_tokens;
+            }
+            let mut data = part.data;
+            data.sort_by_key(|e| e.index);
+            for mut embedding in data {
+                embedding.index = u32::try_from(merged.data.len()).unwrap_or(u32::MAX);
+                merged.data.push(embedding);
+            }
+        }
+        merged.usage = usage;
+        Ok(merged)
+    }
+}
+
+impl crate::ApiResponse for EmbeddingResponse {
+    fn meta(&self) -> &ResponseMeta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut ResponseMeta {
+        &mut self.meta
+    }
+}

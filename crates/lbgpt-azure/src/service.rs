@@ -1,21 +1,27 @@
-//! [`AzureService`]: chat completions against Azure OpenAI deployments.
+//! [`AzureService`]: chat completions, embeddings and legacy completions against Azure OpenAI
+//! deployments.
 
 use crate::config::AzureConfig;
 use futures::future::BoxFuture;
 use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
-use lbgpt_core::{ChatRequest, ChatResponse, Error, Result};
-use lbgpt_openai::transport::HttpCaller;
+use lbgpt_core::{
+    ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, EmbeddingRequest,
+    EmbeddingResponse, Error, Result,
+};
+use lbgpt_openai::transport::{Endpoint, EndpointRequest, HttpCaller, PerEndpoint};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-/// Chat completions on Azure OpenAI as a [`tower::Service<ChatRequest>`](tower::Service).
+/// Chat completions, embeddings and legacy completions on Azure OpenAI as a
+/// [`tower::Service`] of [`ChatRequest`], [`EmbeddingRequest`] and [`CompletionRequest`] (any
+/// [`EndpointRequest`]).
 ///
 /// A request naming model `M` goes to
-/// `{endpoint}/openai/deployments/{deployment of M}/chat/completions?api-version=...` (URLs are
-/// built once per deployment). A model missing from the map fails with
+/// `{endpoint}/openai/deployments/{deployment of M}/{chat/completions | embeddings |
+/// completions}?api-version=...` (URLs are built once per deployment and endpoint). A model missing from the map fails with
 /// [`Error::InvalidRequest`] on `model` before any network call.
 ///
 /// One pooled HTTP client per service; cloning is cheap (an `Arc`). Always ready. Answers and
@@ -29,8 +35,8 @@ pub struct AzureService {
 
 struct Inner {
     caller: HttpCaller,
-    /// Model name -> prepared URL of its deployment.
-    urls: HashMap<String, reqwest::Url>,
+    /// Model name -> prepared URLs of its deployment, one per endpoint.
+    urls: HashMap<String, PerEndpoint<reqwest::Url>>,
     /// The mapped models, comma-separated, for the "no deployment" error.
     known_models: String,
 }
@@ -55,10 +61,13 @@ impl AzureService {
         }
         let mut urls = HashMap::with_capacity(config.deployments.len());
         for (model, deployment) in &config.deployments {
-            let url = deployment_url(&endpoint, deployment, config.api_version.trim()).map_err(
-                |message| Error::Config(format!("deployment of model {model:?}: {message}")),
-            )?;
-            urls.insert(model.clone(), url);
+            let per_endpoint = PerEndpoint::try_new(|kind| {
+                deployment_url(&endpoint, deployment, kind, config.api_version.trim())
+            })
+            .map_err(|message| {
+                Error::Config(format!("deployment of model {model:?}: {message}"))
+            })?;
+            urls.insert(model.clone(), per_endpoint);
         }
         let known_models = config
             .deployments
@@ -94,9 +103,17 @@ impl AzureService {
         self.inner.caller.member()
     }
 
-    /// The URL requests for `model` are sent to, if the model is mapped.
+    /// The URL chat requests for `model` are sent to, if the model is mapped.
     pub fn url_for(&self, model: &str) -> Option<&str> {
-        self.inner.urls.get(model).map(reqwest::Url::as_str)
+        self.endpoint_url_for(model, Endpoint::ChatCompletions)
+    }
+
+    /// The URL requests for `model` to `endpoint` are sent to, if the model is mapped.
+    pub fn endpoint_url_for(&self, model: &str, endpoint: Endpoint) -> Option<&str> {
+        self.inner
+            .urls
+            .get(model)
+            .map(|urls| urls.get(endpoint).as_str())
     }
 
     /// The mapped model names.
@@ -106,20 +123,46 @@ impl AzureService {
 
     /// Sends one chat completion (the same as calling the service).
     pub fn chat(&self, request: ChatRequest) -> BoxFuture<'static, Result<ChatResponse>> {
+        self.send(request)
+    }
+
+    /// Sends one embeddings request (the same as calling the service).
+    pub fn embeddings(
+        &self,
+        request: EmbeddingRequest,
+    ) -> BoxFuture<'static, Result<EmbeddingResponse>> {
+        self.send(request)
+    }
+
+    /// Sends one legacy completions request (the same as calling the service).
+    pub fn completions(
+        &self,
+        request: CompletionRequest,
+    ) -> BoxFuture<'static, Result<CompletionResponse>> {
+        self.send(request)
+    }
+
+    /// Validates `request`, finds its model's deployment, serialises it and POSTs it to the
+    /// deployment's URL for the request's endpoint.
+    pub fn send<R: EndpointRequest>(&self, request: R) -> BoxFuture<'static, Result<R::Response>> {
         let started = Instant::now();
         let prepared = request.validate().and_then(|()| {
-            let url = self.inner.urls.get(&request.model).ok_or_else(|| {
+            let model = request.model();
+            let url = self.inner.urls.get(model).ok_or_else(|| {
                 Error::invalid_request(
                     "model",
                     format!(
                         "names `{}`, which has no deployment on Azure member `{}`; known models: {}",
-                        request.model,
+                        model,
                         self.name(),
                         self.inner.known_models
                     ),
                 )
             })?;
-            Ok((url.clone(), self.inner.caller.encode(&request)?))
+            Ok((
+                url.get(R::ENDPOINT).clone(),
+                self.inner.caller.encode(&request)?,
+            ))
         });
         drop(request);
         let (url, body) = match prepared {
@@ -151,11 +194,12 @@ fn parse_endpoint(endpoint: &str) -> Result<reqwest::Url> {
     Ok(url)
 }
 
-/// `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version={version}`, the
+/// `{endpoint}/openai/deployments/{deployment}/{path of kind}?api-version={version}`, the
 /// deployment name percent-encoded as one path segment.
 fn deployment_url(
     endpoint: &reqwest::Url,
     deployment: &str,
+    kind: Endpoint,
     api_version: &str,
 ) -> std::result::Result<reqwest::Url, String> {
     let deployment = deployment.trim();
@@ -166,23 +210,24 @@ fn deployment_url(
     url.path_segments_mut()
         .map_err(|()| "the endpoint cannot take a path".to_owned())?
         .pop_if_empty()
-        .extend(["openai", "deployments", deployment, "chat", "completions"]);
+        .extend(["openai", "deployments", deployment])
+        .extend(kind.segments());
     url.query_pairs_mut()
         .append_pair("api-version", api_version);
     Ok(url)
 }
 
-impl tower::Service<ChatRequest> for AzureService {
-    type Response = ChatResponse;
+impl<R: EndpointRequest> tower::Service<R> for AzureService {
+    type Response = R::Response;
     type Error = Error;
-    type Future = BoxFuture<'static, Result<ChatResponse>>;
+    type Future = BoxFuture<'static, Result<R::Response>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<()>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: ChatRequest) -> Self::Future {
-        self.chat(request)
+    fn call(&mut self, request: R) -> Self::Future {
+        self.send(request)
     }
 }
 
@@ -192,7 +237,7 @@ impl fmt::Debug for AzureService {
             .inner
             .urls
             .iter()
-            .map(|(model, url)| (model.as_str(), url.as_str()))
+            .map(|(model, urls)| (model.as_str(), urls.get(Endpoint::ChatCompletions).as_str()))
             .collect();
         urls.sort_unstable();
         f.debug_struct("AzureService")
@@ -208,9 +253,14 @@ mod tests {
 
     fn url(endpoint: &str, deployment: &str) -> String {
         let endpoint = parse_endpoint(endpoint).expect("valid endpoint");
-        deployment_url(&endpoint, deployment, "2024-10-21")
-            .expect("valid deployment")
-            .to_string()
+        deployment_url(
+            &endpoint,
+            deployment,
+            Endpoint::ChatCompletions,
+            "2024-10-21",
+        )
+        .expect("valid deployment")
+        .to_string()
     }
 
     #[test]
@@ -230,6 +280,24 @@ mod tests {
         assert_eq!(
             url("https://gw.example.com/aoai/", "my dep/1"),
             "https://gw.example.com/aoai/openai/deployments/my%20dep%2F1/chat/completions?api-version=2024-10-21"
+        );
+    }
+
+    #[test]
+    fn each_endpoint_has_its_path() {
+        let endpoint = parse_endpoint("https://r.openai.azure.com").expect("valid endpoint");
+        let of = |kind| {
+            deployment_url(&endpoint, "emb", kind, "2024-10-21")
+                .expect("valid deployment")
+                .to_string()
+        };
+        assert_eq!(
+            of(Endpoint::Embeddings),
+            "https://r.openai.azure.com/openai/deployments/emb/embeddings?api-version=2024-10-21"
+        );
+        assert_eq!(
+            of(Endpoint::Completions),
+            "https://r.openai.azure.com/openai/deployments/emb/completions?api-version=2024-10-21"
         );
     }
 

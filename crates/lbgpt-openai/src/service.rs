@@ -1,10 +1,14 @@
-//! [`OpenAiService`]: chat completions against OpenAI or a compatible server.
+//! [`OpenAiService`]: chat completions, embeddings and legacy completions against OpenAI or a
+//! compatible server.
 
 use crate::config::OpenAiConfig;
-use crate::transport::HttpCaller;
+use crate::transport::{Endpoint, EndpointRequest, HttpCaller, PerEndpoint};
 use futures::future::BoxFuture;
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use lbgpt_core::{ChatRequest, ChatResponse, Error, Result};
+use lbgpt_core::{
+    ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, EmbeddingRequest,
+    EmbeddingResponse, Error, Result,
+};
 use secrecy::ExposeSecret;
 use std::fmt;
 use std::sync::Arc;
@@ -16,8 +20,10 @@ pub const OPENAI_ORGANIZATION: HeaderName = HeaderName::from_static("openai-orga
 /// The `OpenAI-Project` header.
 pub const OPENAI_PROJECT: HeaderName = HeaderName::from_static("openai-project");
 
-/// Chat completions (`POST {base_url}/chat/completions`) as a
-/// [`tower::Service<ChatRequest>`](tower::Service).
+/// Chat completions (`POST {base_url}/chat/completions`), embeddings (`{base_url}/embeddings`)
+/// and legacy completions (`{base_url}/completions`) as a [`tower::Service`] of
+/// [`ChatRequest`], [`EmbeddingRequest`] and [`CompletionRequest`] (any
+/// [`EndpointRequest`]).
 ///
 /// One pooled HTTP client per service; cloning is cheap (an `Arc`) and clones share the pool.
 /// Always ready. Each call validates the request, serialises it once and sends it; the answer's
@@ -32,7 +38,7 @@ pub struct OpenAiService {
 
 struct Inner {
     caller: HttpCaller,
-    url: reqwest::Url,
+    urls: PerEndpoint<reqwest::Url>,
 }
 
 impl OpenAiService {
@@ -40,7 +46,7 @@ impl OpenAiService {
     ///
     /// Fails with [`Error::Config`] on a bad base URL, header or proxy.
     pub fn new(config: OpenAiConfig) -> Result<Self> {
-        let url = chat_completions_url(&config.base_url)?;
+        let urls = PerEndpoint::try_new(|endpoint| endpoint_url(&config.base_url, endpoint))?;
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &config.api_key {
@@ -72,7 +78,7 @@ impl OpenAiService {
             config.http.timeouts(),
         );
         Ok(OpenAiService {
-            inner: Arc::new(Inner { caller, url }),
+            inner: Arc::new(Inner { caller, urls }),
         })
     }
 
@@ -81,37 +87,60 @@ impl OpenAiService {
         self.inner.caller.member()
     }
 
-    /// The URL requests are sent to.
+    /// The URL chat requests are sent to.
     pub fn url(&self) -> &str {
-        self.inner.url.as_str()
+        self.endpoint_url(Endpoint::ChatCompletions)
+    }
+
+    /// The URL requests for `endpoint` are sent to.
+    pub fn endpoint_url(&self, endpoint: Endpoint) -> &str {
+        self.inner.urls.get(endpoint).as_str()
     }
 
     /// Sends one chat completion (the same as calling the service).
     pub fn chat(&self, request: ChatRequest) -> BoxFuture<'static, Result<ChatResponse>> {
+        self.send(request)
+    }
+
+    /// Sends one embeddings request (the same as calling the service).
+    pub fn embeddings(
+        &self,
+        request: EmbeddingRequest,
+    ) -> BoxFuture<'static, Result<EmbeddingResponse>> {
+        self.send(request)
+    }
+
+    /// Sends one legacy completions request (the same as calling the service).
+    pub fn completions(
+        &self,
+        request: CompletionRequest,
+    ) -> BoxFuture<'static, Result<CompletionResponse>> {
+        self.send(request)
+    }
+
+    /// Validates and serialises `request`, then POSTs it to its endpoint.
+    pub fn send<R: EndpointRequest>(&self, request: R) -> BoxFuture<'static, Result<R::Response>> {
         let started = Instant::now();
-        let body = match request
-            .validate()
-            .and_then(|()| self.inner.caller.encode(&request))
-        {
+        let body = match self.inner.caller.prepare(&request) {
             Ok(body) => body,
-            Err(err) => {
-                return Box::pin(futures::future::ready(Err(self.inner.caller.redact(err))))
-            }
+            Err(err) => return Box::pin(futures::future::ready(Err(err))),
         };
         drop(request);
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
-            inner
-                .caller
-                .post_json(inner.url.clone(), body, started)
-                .await
+            let url = inner.urls.get(R::ENDPOINT).clone();
+            inner.caller.post_json(url, body, started).await
         })
     }
 }
 
-/// `{base_url}/chat/completions`, tolerating a trailing slash.
-fn chat_completions_url(base_url: &str) -> Result<reqwest::Url> {
-    let joined = format!("{}/chat/completions", base_url.trim().trim_end_matches('/'));
+/// `{base_url}/{endpoint path}`, tolerating a trailing slash.
+fn endpoint_url(base_url: &str, endpoint: Endpoint) -> Result<reqwest::Url> {
+    let joined = format!(
+        "{}/{}",
+        base_url.trim().trim_end_matches('/'),
+        endpoint.path()
+    );
     let url = reqwest::Url::parse(&joined)
         .map_err(|err| Error::Config(format!("invalid base URL {base_url:?}: {err}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -122,24 +151,24 @@ fn chat_completions_url(base_url: &str) -> Result<reqwest::Url> {
     Ok(url)
 }
 
-impl tower::Service<ChatRequest> for OpenAiService {
-    type Response = ChatResponse;
+impl<R: EndpointRequest> tower::Service<R> for OpenAiService {
+    type Response = R::Response;
     type Error = Error;
-    type Future = BoxFuture<'static, Result<ChatResponse>>;
+    type Future = BoxFuture<'static, Result<R::Response>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<()>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: ChatRequest) -> Self::Future {
-        self.chat(request)
+    fn call(&mut self, request: R) -> Self::Future {
+        self.send(request)
     }
 }
 
 impl fmt::Debug for OpenAiService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiService")
-            .field("url", &self.inner.url.as_str())
+            .field("url", &self.url())
             .field("caller", &self.inner.caller)
             .finish()
     }
@@ -153,16 +182,30 @@ mod tests {
     fn url_joins_with_or_without_slash() {
         for base in ["http://h:1/v1", "http://h:1/v1/", " http://h:1/v1// "] {
             assert_eq!(
-                chat_completions_url(base).expect("valid").as_str(),
+                endpoint_url(base, Endpoint::ChatCompletions)
+                    .expect("valid")
+                    .as_str(),
                 "http://h:1/v1/chat/completions"
+            );
+            assert_eq!(
+                endpoint_url(base, Endpoint::Embeddings)
+                    .expect("valid")
+                    .as_str(),
+                "http://h:1/v1/embeddings"
+            );
+            assert_eq!(
+                endpoint_url(base, Endpoint::Completions)
+                    .expect("valid")
+                    .as_str(),
+                "http://h:1/v1/completions"
             );
         }
         assert!(matches!(
-            chat_completions_url("nope"),
+            endpoint_url("nope", Endpoint::Embeddings),
             Err(Error::Config(_))
         ));
         assert!(matches!(
-            chat_completions_url("ftp://h/v1"),
+            endpoint_url("ftp://h/v1", Endpoint::ChatCompletions),
             Err(Error::Config(_))
         ));
     }

@@ -100,15 +100,14 @@ async fn default_member_name_is_openai_and_clones_share_the_service() {
     )
     .expect("valid config");
     let mut clone = service.clone();
-    let a = service
-        .ready()
+    // OpenAiService serves several request types: name the one meant before `ready`.
+    let a = ServiceExt::<ChatRequest>::ready(&mut service)
         .await
         .expect("ready")
         .call(request("a"))
         .await
         .expect("a");
-    let b = clone
-        .ready()
+    let b = ServiceExt::<ChatRequest>::ready(&mut clone)
         .await
         .expect("ready")
         .call(request("b"))

@@ -3,7 +3,7 @@
 use super::body::{api_error, decode_success};
 use super::failure::{from_reqwest, Timeouts};
 use super::headers;
-use lbgpt_core::{ApiResponse, Error, Result};
+use lbgpt_core::{ApiRequest, ApiResponse, Error, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -70,6 +70,15 @@ impl HttpCaller {
                 format!("cannot be serialised to JSON: {err}"),
             ))
         })
+    }
+
+    /// Validates a request and serialises it once: what every provider service does before
+    /// any network call. Errors are scrubbed of the secret.
+    pub fn prepare<Req: ApiRequest + Serialize>(&self, request: &Req) -> Result<Vec<u8>> {
+        request
+            .validate()
+            .map_err(|err| self.redact(err))
+            .and_then(|()| self.encode(request))
     }
 
     /// POSTs `body` (JSON) to `url` and decodes a success answer into `R`, whose metadata gets

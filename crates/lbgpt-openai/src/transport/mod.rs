@@ -2,6 +2,8 @@
 //!
 //! - [`HttpOptions`]: timeouts, proxy and extra headers, and the pooled `reqwest` client built
 //!   from them.
+//! - [`Endpoint`] and [`EndpointRequest`]: which path each request type is POSTed to and what
+//!   it answers (chat, embeddings, legacy completions).
 //! - [`HttpCaller`]: one POST of a JSON body, decoded into an answer with its
 //!   [`ResponseMeta`](lbgpt_core::ResponseMeta) filled, or mapped to a typed
 //!   [`Error`](lbgpt_core::Error) with the credential scrubbed.
@@ -12,6 +14,7 @@
 mod body;
 mod caller;
 mod duration;
+mod endpoint;
 mod failure;
 mod headers;
 mod options;
@@ -19,6 +22,7 @@ mod options;
 pub use body::{api_error, decode_success, excerpt, EXCERPT_CHARS};
 pub use caller::HttpCaller;
 pub use duration::{parse_millis, parse_reset_duration, parse_seconds};
+pub use endpoint::{Endpoint, EndpointRequest, PerEndpoint};
 pub use failure::{from_reqwest, mask_urls, Timeouts};
 pub use headers::{
     rate_limit, request_id, retry_after, retry_after_at, should_retry, APIM_REQUEST_ID,

@@ -1,6 +1,7 @@
 //! Answering one HTTP request: routing, authentication, validation, faults, limits, answers.
 
 use crate::answer::{answer_for, request_hash};
+use crate::endpoints::{completions_body, embeddings_body, MAX_EMBEDDING_DIMENSIONS};
 use crate::limiter::{Admission, LimitKind, LimitSnapshot};
 use crate::reply::{self, ApiErrorBody, Body};
 use crate::seen::SeenRequest;
@@ -10,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use lbgpt_core::tokens::approx_text_tokens;
-use lbgpt_core::ChatRequest;
+use lbgpt_core::{ChatRequest, CompletionRequest, EmbeddingRequest};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,13 +41,35 @@ impl ConnControl {
     }
 }
 
+/// Which endpoint a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// `chat/completions`
+    Chat,
+    /// `embeddings`
+    Embeddings,
+    /// `completions` (legacy)
+    Completions,
+}
+
+impl Api {
+    fn of(path: &str) -> Option<Api> {
+        match path {
+            "chat/completions" => Some(Api::Chat),
+            "embeddings" => Some(Api::Embeddings),
+            "completions" => Some(Api::Completions),
+            _ => None,
+        }
+    }
+}
+
 /// Which API a path belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Route {
-    /// `POST /v1/chat/completions`
-    OpenAi,
-    /// `POST /openai/deployments/{deployment}/chat/completions`
-    Azure { deployment: String },
+    /// `POST /v1/{chat/completions | embeddings | completions}`
+    OpenAi(Api),
+    /// `POST /openai/deployments/{deployment}/{chat/completions | embeddings | completions}`
+    Azure { deployment: String, api: Api },
     /// `GET /health`
     Health,
     /// A known path with the wrong method.
@@ -57,15 +80,17 @@ enum Route {
 
 impl Route {
     fn of(method: &Method, path: &str) -> Route {
-        let route = if path == "/v1/chat/completions" {
-            Route::OpenAi
-        } else if let Some(deployment) = path
+        let route = if let Some(api) = path.strip_prefix("/v1/").and_then(Api::of) {
+            Route::OpenAi(api)
+        } else if let Some((deployment, api)) = path
             .strip_prefix("/openai/deployments/")
-            .and_then(|rest| rest.strip_suffix("/chat/completions"))
-            .filter(|d| !d.is_empty() && !d.contains('/'))
+            .and_then(|rest| rest.split_once('/'))
+            .filter(|(d, _)| !d.is_empty())
+            .and_then(|(d, rest)| Some((d, Api::of(rest)?)))
         {
             Route::Azure {
                 deployment: deployment.to_owned(),
+                api,
             }
         } else if path == "/health" {
             return if method == Method::GET {
@@ -181,7 +206,7 @@ impl State {
                     },
                 );
             }
-            Route::OpenAi | Route::Azure { .. } => {}
+            Route::OpenAi(_) | Route::Azure { .. } => {}
         }
 
         let presented = presented_key(&parts.headers, &route).filter(|k| !k.is_empty());
@@ -195,7 +220,7 @@ impl State {
             ));
         }
 
-        if let Route::Azure { deployment } = &route {
+        if let Route::Azure { deployment, .. } = &route {
             if let Some(refusal) = self.check_azure(parts.uri.query(), deployment) {
                 return refusal;
             }
@@ -238,10 +263,8 @@ impl State {
             }
         }
 
-        let prompt_tokens = key.prompt_tokens(&request);
-        let choices = request.n.unwrap_or(1);
-        let budget = u64::from(request.completion_budget().unwrap_or(0));
-        let charge = prompt_tokens.saturating_add(budget.saturating_mul(u64::from(choices)));
+        let prompt_tokens = request.prompt_tokens(&key);
+        let charge = prompt_tokens.saturating_add(request.completion_charge());
         let snapshot = if key.limited {
             let now = self.clock.now();
             let admission = lock(&key.limiter).admit(now, charge);
@@ -261,7 +284,7 @@ impl State {
         };
         key.counters.charged(charge);
 
-        let (body, completion_tokens) = self.completion(&request, &route, prompt_tokens);
+        let (body, completion_tokens) = self.answer(&request, &route, prompt_tokens);
         let latency = self.latency().for_tokens(completion_tokens);
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
@@ -307,14 +330,29 @@ impl State {
     }
 
     /// The model name an answer reports.
-    fn answer_model(&self, request: &ChatRequest, route: &Route) -> String {
+    fn answer_model(&self, model: &str, route: &Route) -> String {
         match route {
-            Route::Azure { deployment } => self
+            Route::Azure { deployment, .. } => self
                 .azure_deployments
                 .get(deployment)
                 .cloned()
                 .unwrap_or_else(|| deployment.clone()),
-            _ => request.model.clone(),
+            _ => model.to_owned(),
+        }
+    }
+
+    /// The JSON answer to any request and its completion tokens.
+    fn answer(&self, request: &SimRequest, route: &Route, prompt_tokens: u64) -> (Value, u64) {
+        match request {
+            SimRequest::Chat(chat) => self.completion(chat, route, prompt_tokens),
+            SimRequest::Embeddings(embeddings) => {
+                let model = self.answer_model(&embeddings.model, route);
+                (embeddings_body(embeddings, &model, prompt_tokens), 0)
+            }
+            SimRequest::Completions(completions) => {
+                let model = self.answer_model(&completions.model, route);
+                completions_body(completions, &model, prompt_tokens, unix_now())
+            }
         }
     }
 
@@ -335,14 +373,12 @@ impl State {
                 })
             })
             .collect();
-        let created = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let created = unix_now();
         let body = json!({
             "id": format!("chatcmpl-sim-{:016x}", request_hash(request)),
             "object": "chat.completion",
             "created": created,
-            "model": self.answer_model(request, route),
+            "model": self.answer_model(&request.model, route),
             "choices": choices,
             "usage": {
                 "prompt_tokens": prompt_tokens,
@@ -359,7 +395,7 @@ impl State {
         &self,
         fault: &Fault,
         key: &KeyState,
-        request: &ChatRequest,
+        request: &SimRequest,
         route: &Route,
     ) -> Response<Body> {
         match fault {
@@ -434,7 +470,7 @@ impl State {
                 )
             }
             Fault::MalformedJson => {
-                let (body, _) = self.completion(request, route, key.prompt_tokens(request));
+                let (body, _) = self.answer(request, route, request.prompt_tokens(key));
                 let text = body.to_string();
                 let mut end = text.len() / 2;
                 while !text.is_char_boundary(end) {
@@ -470,6 +506,53 @@ impl State {
                     code: None,
                 },
             ),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A parsed request body of any served endpoint.
+enum SimRequest {
+    Chat(Box<ChatRequest>),
+    Embeddings(EmbeddingRequest),
+    Completions(CompletionRequest),
+}
+
+impl SimRequest {
+    /// The prompt tokens `key`'s provider counts (approximate, times its token factor).
+    fn prompt_tokens(&self, key: &KeyState) -> u64 {
+        match self {
+            SimRequest::Chat(chat) => key.prompt_tokens(chat),
+            SimRequest::Embeddings(embeddings) => {
+                key.scale_tokens(embeddings.approx_prompt_tokens())
+            }
+            SimRequest::Completions(completions) => {
+                key.scale_tokens(completions.approx_prompt_tokens())
+            }
+        }
+    }
+
+    /// The completion tokens charged at arrival beside the prompt: the completion budget
+    /// times the choices (times the prompts, for completions); none for embeddings.
+    fn completion_charge(&self) -> u64 {
+        match self {
+            SimRequest::Chat(chat) => {
+                let budget = u64::from(chat.completion_budget().unwrap_or(0));
+                budget.saturating_mul(u64::from(chat.n.unwrap_or(1)))
+            }
+            SimRequest::Embeddings(_) => 0,
+            SimRequest::Completions(completions) => {
+                let budget = u64::from(completions.max_tokens.unwrap_or(0));
+                budget
+                    .saturating_mul(u64::from(completions.n.unwrap_or(1)))
+                    .saturating_mul(completions.prompt_count() as u64)
+            }
         }
     }
 }
@@ -531,18 +614,82 @@ impl BadRequest {
     }
 }
 
-/// The chat request in a body, or what is wrong with it.
-fn parse_request(body: Option<Value>, route: &Route) -> Result<ChatRequest, BadRequest> {
+/// The request in a body, of the kind its route names, or what is wrong with it.
+fn parse_request(body: Option<Value>, route: &Route) -> Result<SimRequest, BadRequest> {
     let Some(Value::Object(mut body)) = body else {
         return Err(BadRequest::new(
             None,
             "We could not parse the JSON body of your request: it must be a JSON object.",
         ));
     };
-    if let Route::Azure { deployment } = route {
-        body.entry("model")
-            .or_insert_with(|| Value::String(deployment.clone()));
+    let api = match route {
+        Route::Azure { deployment, api } => {
+            body.entry("model")
+                .or_insert_with(|| Value::String(deployment.clone()));
+            *api
+        }
+        Route::OpenAi(api) => *api,
+        _ => Api::Chat,
+    };
+    match api {
+        Api::Chat => parse_chat(body).map(|chat| SimRequest::Chat(Box::new(chat))),
+        Api::Embeddings => parse_embeddings(body).map(SimRequest::Embeddings),
+        Api::Completions => parse_completions(body).map(SimRequest::Completions),
     }
+}
+
+/// A validation failure as a `400` naming the field.
+fn invalid(err: lbgpt_core::Error) -> BadRequest {
+    match err {
+        lbgpt_core::Error::InvalidRequest { field, message } => {
+            let message = format!("`{field}` {message}.");
+            BadRequest::new(Some(&field), message)
+        }
+        other => BadRequest::new(None, other.to_string()),
+    }
+}
+
+/// An embeddings request, or what is wrong with it.
+fn parse_embeddings(body: serde_json::Map<String, Value>) -> Result<EmbeddingRequest, BadRequest> {
+    let request: EmbeddingRequest = serde_json::from_value(Value::Object(body))
+        .map_err(|error| BadRequest::new(None, format!("Invalid embeddings request: {error}.")))?;
+    request.validate().map_err(invalid)?;
+    if request
+        .dimensions
+        .is_some_and(|d| d > MAX_EMBEDDING_DIMENSIONS)
+    {
+        return Err(BadRequest::new(
+            Some("dimensions"),
+            format!("`dimensions` must be at most {MAX_EMBEDDING_DIMENSIONS}."),
+        ));
+    }
+    Ok(request)
+}
+
+/// A legacy completions request, or what is wrong with it.
+fn parse_completions(
+    body: serde_json::Map<String, Value>,
+) -> Result<CompletionRequest, BadRequest> {
+    let request: CompletionRequest = serde_json::from_value(Value::Object(body))
+        .map_err(|error| BadRequest::new(None, format!("Invalid completions request: {error}.")))?;
+    if request.stream == Some(true) {
+        return Err(BadRequest::new(
+            Some("stream"),
+            "Streaming is not simulated yet: leave `stream` out or set it to false.",
+        ));
+    }
+    if request.n.is_some_and(|n| n > MAX_CHOICES) {
+        return Err(BadRequest::new(
+            Some("n"),
+            format!("`n` must be at most {MAX_CHOICES}."),
+        ));
+    }
+    request.validate().map_err(invalid)?;
+    Ok(request)
+}
+
+/// A chat request, or what is wrong with it.
+fn parse_chat(body: serde_json::Map<String, Value>) -> Result<ChatRequest, BadRequest> {
     let request: ChatRequest = serde_json::from_value(Value::Object(body)).map_err(|error| {
         BadRequest::new(None, format!("Invalid chat completion request: {error}."))
     })?;
@@ -558,10 +705,7 @@ fn parse_request(body: Option<Value>, route: &Route) -> Result<ChatRequest, BadR
             format!("`n` must be at most {MAX_CHOICES}."),
         ));
     }
-    if let Err(lbgpt_core::Error::InvalidRequest { field, message }) = request.validate() {
-        let message = format!("`{field}` {message}.");
-        return Err(BadRequest::new(Some(&field), message));
-    }
+    request.validate().map_err(invalid)?;
     Ok(request)
 }
 
@@ -610,13 +754,25 @@ mod tests {
     fn routes_are_recognised() {
         assert_eq!(
             Route::of(&Method::POST, "/v1/chat/completions"),
-            Route::OpenAi
+            Route::OpenAi(Api::Chat)
         );
         assert_eq!(
             Route::of(&Method::POST, "/openai/deployments/gpt4o/chat/completions"),
             Route::Azure {
-                deployment: "gpt4o".into()
+                deployment: "gpt4o".into(),
+                api: Api::Chat
             }
+        );
+        assert_eq!(
+            Route::of(&Method::POST, "/openai/deployments/emb/embeddings"),
+            Route::Azure {
+                deployment: "emb".into(),
+                api: Api::Embeddings
+            }
+        );
+        assert_eq!(
+            Route::of(&Method::POST, "/v1/embeddings"),
+            Route::OpenAi(Api::Embeddings)
         );
         assert_eq!(
             Route::of(&Method::GET, "/v1/chat/completions"),
@@ -626,7 +782,15 @@ mod tests {
             Route::of(&Method::POST, "/openai/deployments//chat/completions"),
             Route::NotFound
         );
-        assert_eq!(Route::of(&Method::POST, "/v1/completions"), Route::NotFound);
+        assert_eq!(
+            Route::of(&Method::POST, "/v1/completions"),
+            Route::OpenAi(Api::Completions)
+        );
+        assert_eq!(Route::of(&Method::POST, "/v1/moderations"), Route::NotFound);
+        assert_eq!(
+            Route::of(&Method::POST, "/openai/deployments/a/b/embeddings"),
+            Route::NotFound
+        );
     }
 
     #[test]

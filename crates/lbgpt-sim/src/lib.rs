@@ -1,5 +1,5 @@
-//! A simulator of rate-limited OpenAI and Azure OpenAI chat-completions endpoints, for tests,
-//! benchmarks and demos.
+//! A simulator of rate-limited OpenAI and Azure OpenAI endpoints (chat completions,
+//! embeddings, legacy completions), for tests, benchmarks and demos.
 //!
 //! [`Simulator::start`] serves on a free loopback port in background tasks of the current
 //! tokio runtime:
@@ -9,6 +9,14 @@
 //!   `api-key: KEY` header or `Authorization: Bearer KEY` (Azure). A missing or unaccepted
 //!   `api-version` is a 400; an undeclared deployment (when any are declared) a 404
 //!   `DeploymentNotFound`. `GET /health` answers `ok`.
+//! - **Embeddings and legacy completions.** `POST /v1/embeddings` and `POST /v1/completions`
+//!   (Azure: `/openai/deployments/{deployment}/embeddings` and `/completions`) with the same
+//!   authentication, validation (400 naming the field, via the core types' `validate`), faults,
+//!   limits and counters as chat. Embeddings are [`expected_embedding`] of each input
+//!   ([`EMBEDDING_DIMENSIONS`] numbers, or `dimensions`; base64 when asked), charged their
+//!   prompt tokens; completions answer `n` choices per prompt with
+//!   [`expected_completion_text`], charged prompt tokens plus `max_tokens x n` per prompt.
+//!   Token-id inputs stand for their ids as text ([`tokens_text`]).
 //! - **Keys.** Only configured (or added) keys are served; a missing, unknown, removed or
 //!   revoked key gets a 401 with an OpenAI-shaped body (code `invalid_api_key`, or
 //!   `missing_api_key` when none was sent) that never echoes the key.
@@ -83,6 +91,7 @@
 mod answer;
 mod clock;
 mod config;
+mod endpoints;
 mod error;
 mod fault;
 mod handler;
@@ -98,6 +107,11 @@ mod toml_config;
 
 pub use answer::{expected_answer, full_answer, request_hash};
 pub use config::{KeyConfig, Latency, SimConfig, DEFAULT_SEEN_CAPACITY};
+pub use endpoints::{
+    expected_completion, expected_completion_text, expected_embedding,
+    expected_embedding_with_dimensions, input_texts, tokens_text, EMBEDDING_DIMENSIONS,
+    MAX_EMBEDDING_DIMENSIONS,
+};
 pub use error::{SimConfigError, SimError};
 pub use fault::{Fault, FaultMix};
 pub use limiter::LimitMode;

@@ -60,7 +60,12 @@ impl KeyState {
     /// The prompt tokens this key's provider counts for `request`: the approximate count
     /// times the key's token factor, rounded to the nearest token.
     pub(crate) fn prompt_tokens(&self, request: &ChatRequest) -> u64 {
-        let approx = approx_prompt_tokens(request);
+        self.scale_tokens(approx_prompt_tokens(request))
+    }
+
+    /// An approximate token count as this key's provider counts it: times the key's token
+    /// factor, rounded to the nearest token.
+    pub(crate) fn scale_tokens(&self, approx: u64) -> u64 {
         if self.token_factor == 1.0 {
             return approx;
         }

@@ -331,7 +331,7 @@ async fn unknown_paths_and_methods_are_refused_and_health_answers() {
     let sim = sim().await;
     let client = client();
     let not_found = client
-        .post(format!("{}/v1/embeddings", sim.endpoint()))
+        .post(format!("{}/v1/moderations", sim.endpoint()))
         .bearer_auth("sk-sim-a")
         .send()
         .await

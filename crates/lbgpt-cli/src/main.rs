@@ -15,6 +15,7 @@ mod ledger;
 mod member_table;
 mod output;
 mod run;
+mod semantic;
 mod sim_cmd;
 mod stack;
 mod summary;
@@ -61,6 +62,9 @@ async fn dispatch(command: Command) -> u8 {
             eprintln!("{label}\n{}", report.tally.summary(report.elapsed));
             if let Some((kind, stats)) = &report.cache {
                 eprintln!("cache:      {}", cache::describe_stats(kind, stats));
+            }
+            if let Some(semantic) = &report.semantic {
+                eprintln!("semantic:   {}", semantic::describe(semantic));
             }
             eprint!(
                 "per provider:\n{}",

@@ -10,7 +10,14 @@
 //! A failed call has `error: {"code", "message"}` and, when the server answered with an error
 //! status, `response` with that status and an OpenAI-style error body. A bad input line has
 //! `response: null` and an `error` naming the problem. An answer from the exact cache has
-//! `"cache": "exact"`, `"attempts": 0` and `"member": null`.
+//! `"cache": "exact"`, `"attempts": 0` and `"member": null`; one from the semantic cache has
+//! `"cache": "semantic"`, the similarity `"score"` and the exact key of the cached request it
+//! was served from (`"matched"`):
+//!
+//! ```json
+//! "lbgpt": {"line": 7, "member": null, "attempts": 0, "latency_ms": 4, "cache": "semantic",
+//!           "score": 0.9457, "matched": "v1:3f2a…"}
+//! ```
 
 use crate::input::LineProblem;
 use lbgpt_core::{CacheStatus, ChatResponse, Error};
@@ -76,9 +83,16 @@ pub struct LbgptPart {
     /// Time from the first attempt to the final outcome, waits included (null when nothing
     /// was sent); for a cache hit, the lookup's time.
     pub latency_ms: Option<u64>,
-    /// `"exact"` for an answer from the exact cache, `"miss"` for one (or an error) from a
-    /// provider; null for a bad input line, which never reached the cache.
+    /// `"exact"` for an answer from the exact cache, `"semantic"` for one from the semantic
+    /// cache, `"miss"` for one (or an error) from a provider; null for a bad input line, which
+    /// never reached the cache.
     pub cache: Option<&'static str>,
+    /// Semantic hits only: the similarity of the request to the cached one (4 decimals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// Semantic hits only: the exact-cache key of the cached request whose answer was served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched: Option<String>,
 }
 
 /// The name of a cache status in output lines.
@@ -87,6 +101,14 @@ pub fn cache_name(status: &CacheStatus) -> &'static str {
         CacheStatus::Exact => "exact",
         CacheStatus::Semantic { .. } => "semantic",
         _ => "miss",
+    }
+}
+
+/// The similarity of a semantic hit, rounded to 4 decimals; `None` for other answers.
+pub fn semantic_score(answer: &ChatResponse) -> Option<f64> {
+    match answer.meta.cache {
+        CacheStatus::Semantic { score } => Some((f64::from(score) * 10_000.0).round() / 10_000.0),
+        _ => None,
     }
 }
 
@@ -155,6 +177,10 @@ pub fn success<'a>(
             },
             latency_ms: Some(millis(answer.meta.latency)),
             cache: Some(cache_name(&answer.meta.cache)),
+            score: semantic_score(answer),
+            matched: semantic_score(answer)
+                .and(answer.meta.cache_match.as_deref())
+                .map(str::to_owned),
         },
     }
 }
@@ -201,6 +227,8 @@ pub fn failure<'a>(
             latency_ms: latency.filter(|_| attempts > 0).map(millis),
             // Errors never come from the cache (they are never stored).
             cache: Some("miss"),
+            score: None,
+            matched: None,
         },
     }
 }
@@ -226,6 +254,8 @@ pub fn rejected<'a>(
             attempts: 0,
             latency_ms: None,
             cache: None,
+            score: None,
+            matched: None,
         },
     }
 }
@@ -278,6 +308,16 @@ mod tests {
         assert_eq!(
             value["response"]["body"]["choices"][0]["message"]["content"],
             "hi"
+        );
+
+        let mut semantic = hit.clone();
+        semantic.meta.cache = CacheStatus::Semantic { score: 0.912_345 };
+        semantic.meta.cache_match = Some("v1:abc".into());
+        let value = serde_json::to_value(success("id".into(), None, 5, &semantic)).expect("json");
+        assert_eq!(
+            value["lbgpt"],
+            json!({"line": 5, "member": null, "attempts": 0, "latency_ms": 0,
+                   "cache": "semantic", "score": 0.9123, "matched": "v1:abc"})
         );
     }
 

@@ -29,6 +29,9 @@ pub struct RunReport {
     pub members: Vec<MemberStats>,
     /// The cache's kind and counters at the end, when the config has a `[cache]` table.
     pub cache: Option<(&'static str, CacheStats)>,
+    /// The semantic cache's counters and index at the end, when the config has a
+    /// `[semantic_cache]` table.
+    pub semantic: Option<crate::semantic::SemanticReport>,
     /// How long it took.
     pub elapsed: Duration,
     /// Whether Ctrl-C stopped it early.
@@ -101,10 +104,13 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
     tokio::pin!(ctrl_c);
     // The first poll installs the handler: from here on Ctrl-C ends the run cleanly.
     let mut interrupted = (&mut ctrl_c).now_or_never().is_some();
-    let cache = config.cache.as_ref().map_or_else(
+    let mut cache = config.cache.as_ref().map_or_else(
         || "no cache".to_owned(),
         |c| format!("cache {}", c.describe()),
     );
+    if let Some(semantic) = &config.semantic_cache {
+        cache.push_str(&format!(", semantic cache ({})", semantic.describe()));
+    }
     eprintln!(
         "lbgpt run: {} -> {}, providers: {}, strategy {}, {cache}, at most {concurrency} in flight",
         args.requests.display(),
@@ -165,10 +171,18 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
         (Some(settings), Some(layer)) => Some((settings.store.kind().as_str(), layer.stats())),
         _ => None,
     };
+    // Saved also after Ctrl-C: what was learnt so far serves the next run.
+    let semantic = match (&config.semantic_cache, &built.semantic) {
+        (Some(section), Some(layer)) => {
+            Some(crate::semantic::finish(layer, section.settings.index_dir.clone()).await)
+        }
+        _ => None,
+    };
     Ok(RunReport {
         tally,
         members: built.balancer.stats(),
         cache,
+        semantic,
         elapsed: started.elapsed(),
         interrupted,
     })
@@ -192,7 +206,7 @@ fn emit(
     match result {
         Ok(answer) => {
             if output::from_cache(&answer) {
-                tally.cached();
+                tally.cached(output::semantic_score(&answer).is_some());
             } else {
                 tally.success(answer.meta.member.as_deref(), answer.meta.attempts.max(1));
             }

@@ -1,16 +1,18 @@
 //! Builds the service stack a config describes: one provider service per `[[providers]]`
 //! table, the [`Balancer`] over them (weights, limits, strategy, failover, health), the retry
-//! layer around it, and the exact cache of a `[cache]` table in front of it all
-//! (`Cache<Retry<Balancer>>`).
+//! layer around it, the semantic cache of a `[semantic_cache]` table around that, and the
+//! exact cache of a `[cache]` table in front of it all
+//! (`Cache<SemanticCache<Retry<Balancer>>>`).
 
 use crate::config::{
     AzureCredential, BalanceSettings, Config, ConfigError, ProviderApi, ProviderSettings,
     RetrySettings, SecretSource, TransportSettings, NO_PROXY,
 };
+use lbgpt::semantic::SemanticCacheLayer;
 use lbgpt_azure::{AzureConfig, AzureService};
 use lbgpt_balance::retry::{RetryLayer, RetryPolicy};
 use lbgpt_balance::{Balancer, BalancerHandle, BreakerConfig, Member};
-use lbgpt_cache::CacheLayer;
+use lbgpt_cache::{CacheConfig, CacheLayer};
 use lbgpt_core::{ChatRequest, ChatResponse, Error};
 use lbgpt_openai::transport::HttpOptions;
 use lbgpt_openai::{OpenAiConfig, OpenAiService};
@@ -26,12 +28,15 @@ type ProviderService = BoxCloneService<ChatRequest, ChatResponse, Error>;
 
 /// A built stack and the secrets it holds (to scrub from anything printed).
 pub struct BuiltStack {
-    /// The cache (if any) around retry around the balancer around the providers.
+    /// The exact cache (if any) around the semantic cache (if any) around retry around the
+    /// balancer around the providers.
     pub service: Stack,
     /// The balancer's handle, for the per-provider statistics.
     pub balancer: BalancerHandle,
     /// The exact cache in front, for its counters.
     pub cache: Option<CacheLayer>,
+    /// The semantic cache under it, for its counters and to save its index.
+    pub semantic: Option<SemanticCacheLayer>,
     /// Every API key and token in use (and a Redis URL, which may hold a password).
     pub secrets: Vec<SecretString>,
 }
@@ -68,17 +73,39 @@ pub fn build(
             Some(layer)
         }
     };
+    let semantic = match &config.semantic_cache {
+        None => None,
+        Some(section) => {
+            // The scope keys like the exact cache (namespace, family), so both agree on what
+            // may share an answer; without one, the providers' family.
+            let scope = cache.as_ref().map_or_else(
+                || CacheConfig::new().family(crate::cache::family(&config.providers)),
+                |layer| layer.config().clone(),
+            );
+            let layer = section.settings.build_with_scope(scope).map_err(|err| {
+                section
+                    .site
+                    .error(&config.path, format!("`[semantic_cache]`: {err}"))
+            })?;
+            Some(layer)
+        }
+    };
     let retry = ServiceBuilder::new()
         .layer(RetryLayer::new(retry_policy(&config.retry)))
         .service(balancer);
-    let service = match &cache {
+    let below_exact = match &semantic {
         Some(layer) => BoxCloneService::new(layer.layer(retry)),
         None => BoxCloneService::new(retry),
+    };
+    let service = match &cache {
+        Some(layer) => BoxCloneService::new(layer.layer(below_exact)),
+        None => below_exact,
     };
     Ok(BuiltStack {
         service,
         balancer: handle,
         cache,
+        semantic,
         secrets,
     })
 }

@@ -17,8 +17,10 @@ pub struct Tally {
     pub failed_calls: u64,
     /// Attempts beyond the first, over all lines.
     pub retries: u64,
-    /// Lines answered from the cache (no provider call).
+    /// Lines answered from a cache (no provider call), exact or semantic.
     pub from_cache: u64,
+    /// Of those, lines answered from the semantic cache (a similar earlier request's answer).
+    pub from_semantic: u64,
     /// Successful answers per provider (answers from the cache not included).
     pub per_member: BTreeMap<String, u64>,
 }
@@ -40,11 +42,14 @@ impl Tally {
             .or_default() += 1;
     }
 
-    /// Counts a success answered from the cache.
-    pub fn cached(&mut self) {
+    /// Counts a success answered from a cache (`semantic`: from the semantic cache).
+    pub fn cached(&mut self, semantic: bool) {
         self.total += 1;
         self.succeeded += 1;
         self.from_cache += 1;
+        if semantic {
+            self.from_semantic += 1;
+        }
     }
 
     /// Counts a failed call after `attempts` attempts.
@@ -86,7 +91,15 @@ impl fmt::Display for Summary<'_> {
         };
         writeln!(f, "requests:   {}", t.total)?;
         write!(f, "succeeded:  {}", t.succeeded)?;
-        if t.from_cache > 0 {
+        if t.from_semantic > 0 {
+            write!(
+                f,
+                " ({} from the cache: {} exact, {} semantic)",
+                t.from_cache,
+                t.from_cache - t.from_semantic,
+                t.from_semantic
+            )?;
+        } else if t.from_cache > 0 {
             write!(f, " ({} from the cache)", t.from_cache)?;
         }
         writeln!(f)?;
@@ -125,9 +138,16 @@ mod tests {
         tally.rejection();
         let plain = tally.summary(Duration::from_secs(2)).to_string();
         assert!(plain.contains("succeeded:  2\n"), "{plain}");
-        tally.cached();
+        tally.cached(false);
         let text = tally.summary(Duration::from_secs(2)).to_string();
         assert!(text.contains("succeeded:  3 (1 from the cache)"), "{text}");
+        let mut semantic = tally.clone();
+        semantic.cached(true);
+        let text = semantic.summary(Duration::from_secs(2)).to_string();
+        assert!(
+            text.contains("succeeded:  4 (2 from the cache: 1 exact, 1 semantic)"),
+            "{text}"
+        );
         assert!(
             text.contains("a 1, b 1\n"),
             "hits are no provider's: {text}"

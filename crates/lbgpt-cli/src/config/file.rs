@@ -21,6 +21,8 @@ pub struct RawConfig {
     pub balance: Option<Spanned<RawBalance>>,
     /// The `[cache]` table.
     pub cache: Option<Spanned<RawCache>>,
+    /// The `[semantic_cache]` table.
+    pub semantic_cache: Option<Spanned<RawSemanticCache>>,
     /// The `[[providers]]` tables, in file order.
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
@@ -101,6 +103,33 @@ pub struct RawCache {
     pub url: Option<Spanned<ConfigSecret>>,
     /// Redis: the environment variable holding the server's URL.
     pub url_env: Option<Spanned<String>>,
+}
+
+/// The `[semantic_cache]` table: the local semantic cache under the exact cache. Every key is
+/// optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSemanticCache {
+    /// The embedding model's directory (default: the assets `cargo xtask fetch-assets` put
+    /// into the workspace, or `$LBGPT_ASSETS_DIR`).
+    pub model_dir: Option<Spanned<String>>,
+    /// The ONNX Runtime shared library (default: next to the model's assets, or
+    /// `$ORT_DYLIB_PATH`).
+    pub runtime_library: Option<Spanned<String>>,
+    /// What is embedded: `last_user`, `user_only`, `all` or `system_only`.
+    pub method: Option<Spanned<String>>,
+    /// The similarity from which a cached answer is served, 0 to 1.
+    pub threshold: Option<Spanned<f64>>,
+    /// Whether the false-hit guard checks candidates.
+    pub guard: Option<Spanned<bool>>,
+    /// Where the index is saved (in memory only when absent).
+    pub index_dir: Option<Spanned<String>>,
+    /// The most entries the index keeps.
+    pub max_entries: Option<Spanned<i64>>,
+    /// Whether requests with tools, images or `n > 1` may be served.
+    pub allow_unsafe: Option<Spanned<bool>>,
+    /// Model sessions embedding in parallel.
+    pub sessions: Option<Spanned<i64>>,
 }
 
 /// Which API a provider speaks.

@@ -59,6 +59,40 @@ pub struct Config {
     pub providers: Vec<ProviderSettings>,
     /// The exact cache in front of everything, if the file has a `[cache]` table.
     pub cache: Option<CacheSettings>,
+    /// The semantic cache under the exact cache, if the file has a `[semantic_cache]` table.
+    pub semantic_cache: Option<SemanticSettings>,
+}
+
+/// The `[semantic_cache]` table, checked: the semantic cache's settings (relative paths taken
+/// from the config file's directory) and where the table is, for errors found when the model
+/// is loaded or the index opened.
+#[derive(Debug, Clone)]
+pub struct SemanticSettings {
+    /// What `lbgpt-semantic` builds the layer from.
+    pub settings: lbgpt::semantic::SemanticCacheSettings,
+    /// Where the table starts.
+    pub site: ErrorSite,
+}
+
+impl SemanticSettings {
+    /// For the start line of a run: `threshold 0.85, guard on, index /dir` (or `index in
+    /// memory`).
+    pub fn describe(&self) -> String {
+        let settings = &self.settings;
+        let threshold = settings
+            .threshold
+            .unwrap_or(lbgpt::semantic::SemanticConfig::DEFAULT_THRESHOLD);
+        let guard = if settings.guard == Some(false) {
+            "off"
+        } else {
+            "on"
+        };
+        let index = settings
+            .index_dir
+            .as_ref()
+            .map_or_else(|| "in memory".to_owned(), |dir| dir.display().to_string());
+        format!("threshold {threshold}, guard {guard}, index {index}")
+    }
 }
 
 /// The `[cache]` table, checked.

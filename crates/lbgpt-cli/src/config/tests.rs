@@ -637,3 +637,100 @@ fn cache_errors_name_the_key_and_line() {
         assert!(err.message.contains(needle), "{table}: {err}");
     }
 }
+
+#[test]
+fn no_semantic_cache_table_means_no_semantic_cache() {
+    assert!(load(ONE_PROVIDER).expect("valid").semantic_cache.is_none());
+}
+
+#[test]
+fn every_semantic_cache_key_loads_and_relative_paths_follow_the_config_file() {
+    let source = format!(
+        "[semantic_cache]\nmodel_dir = \"models/minilm\"\nruntime_library = \"/opt/ort/libonnxruntime.so\"\n\
+         method = \"user_only\"\nthreshold = 0.9\nguard = false\nindex_dir = \"semantic\"\n\
+         max_entries = 5_000\nallow_unsafe = true\nsessions = 2\n{ONE_PROVIDER}"
+    );
+    let config = Config::from_toml_str(Path::new("/etc/lbgpt/lbgpt.toml"), &source).expect("valid");
+    let section = config.semantic_cache.expect("a semantic cache");
+    let settings = &section.settings;
+    assert_eq!(
+        settings.model_dir.as_deref(),
+        Some(Path::new("/etc/lbgpt/models/minilm"))
+    );
+    assert_eq!(
+        settings.runtime_library.as_deref(),
+        Some(Path::new("/opt/ort/libonnxruntime.so"))
+    );
+    assert_eq!(settings.method.as_deref(), Some("user_only"));
+    assert_eq!(settings.threshold, Some(0.9));
+    assert_eq!(settings.guard, Some(false));
+    assert_eq!(
+        settings.index_dir.as_deref(),
+        Some(Path::new("/etc/lbgpt/semantic"))
+    );
+    assert_eq!(settings.max_entries, Some(5_000));
+    assert_eq!(settings.allow_unsafe, Some(true));
+    assert_eq!(settings.sessions, Some(2));
+    assert_eq!(
+        section.describe(),
+        "threshold 0.9, guard off, index /etc/lbgpt/semantic"
+    );
+
+    let empty = load(&format!("[semantic_cache]\n{ONE_PROVIDER}")).expect("valid");
+    let section = empty.semantic_cache.expect("a semantic cache");
+    assert_eq!(
+        section.settings,
+        lbgpt::semantic::SemanticCacheSettings::default()
+    );
+    assert_eq!(
+        section.describe(),
+        "threshold 0.85, guard on, index in memory"
+    );
+}
+
+#[test]
+fn semantic_cache_errors_name_the_key_and_line() {
+    for (table, line, needle) in [
+        (
+            "method = \"everything\"",
+            2,
+            "`[semantic_cache]` key `method`: unknown method \"everything\"; expected one of",
+        ),
+        (
+            "threshold = 1.5",
+            2,
+            "`[semantic_cache]` key `threshold`: must be between 0 and 1",
+        ),
+        (
+            "threshold = -0.1",
+            2,
+            "key `threshold`: must be between 0 and 1",
+        ),
+        (
+            "threshold = \"high\"",
+            2,
+            "invalid type: string \"high\", expected f64",
+        ),
+        (
+            "max_entries = 0",
+            2,
+            "`[semantic_cache]` key `max_entries`: must be at least 1, got 0",
+        ),
+        (
+            "sessions = 0",
+            2,
+            "`[semantic_cache]` key `sessions`: must be between 1 and 64",
+        ),
+        ("guard = \"yes\"", 2, "expected a boolean"),
+        (
+            "index_dir = \" \"",
+            2,
+            "`[semantic_cache]` key `index_dir`: must not be empty",
+        ),
+        ("threshhold = 0.9", 2, "unknown key `threshhold`"),
+    ] {
+        let err = error(&format!("[semantic_cache]\n{table}\n{ONE_PROVIDER}"));
+        assert_eq!(err.line(), Some(line), "{table}: {err}");
+        assert!(err.message.contains(needle), "{table}: {err}");
+    }
+}

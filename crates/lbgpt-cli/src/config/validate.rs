@@ -5,14 +5,15 @@
 use super::error::ConfigError;
 use super::file::{
     CacheKind, ProviderKind, RawBalance, RawCache, RawConfig, RawProvider, RawRetry,
+    RawSemanticCache,
 };
 use super::secret::ConfigSecret;
 use super::settings::{
     is_redis_url, redis_url_hint, AzureCredential, BalanceSettings, CacheSettings,
     CacheStoreSettings, Config, ErrorSite, ProviderApi, ProviderSettings, RetrySettings,
-    SecretSource, TransportSettings, DEFAULT_AZURE_KEY_ENV, DEFAULT_CACHE_MAX_ENTRIES,
-    DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_KEY_ENV,
-    DEFAULT_WEIGHT, NO_PROXY,
+    SecretSource, SemanticSettings, TransportSettings, DEFAULT_AZURE_KEY_ENV,
+    DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_OPENAI_KEY_ENV, DEFAULT_WEIGHT, NO_PROXY,
 };
 use lbgpt_balance::Strategy;
 use secrecy::ExposeSecret;
@@ -80,6 +81,14 @@ pub fn validate(path: &Path, source: &str, raw: RawConfig) -> Result<Config, Con
         }
     };
 
+    let semantic_cache = match raw.semantic_cache {
+        None => None,
+        Some(table) => {
+            let span = table.span();
+            Some(checker.semantic_cache(span, table.into_inner())?)
+        }
+    };
+
     Ok(Config {
         path: path.to_owned(),
         max_concurrent_requests,
@@ -87,6 +96,7 @@ pub fn validate(path: &Path, source: &str, raw: RawConfig) -> Result<Config, Con
         balance,
         providers,
         cache,
+        semantic_cache,
     })
 }
 
@@ -345,6 +355,105 @@ impl Checker<'_> {
                 })
             }
         }
+    }
+
+    fn semantic_cache(
+        &self,
+        span: Range<usize>,
+        raw: RawSemanticCache,
+    ) -> Result<SemanticSettings, ConfigError> {
+        let key_error = |value_span: Range<usize>, key: &str, problem: String| {
+            self.error(
+                value_span,
+                format!("`[semantic_cache]` key `{key}`: {problem}"),
+            )
+        };
+        let mut settings = lbgpt::semantic::SemanticCacheSettings::default();
+        settings.model_dir = self.semantic_path(&raw.model_dir, "model_dir")?;
+        settings.runtime_library = self.semantic_path(&raw.runtime_library, "runtime_library")?;
+        settings.index_dir = self.semantic_path(&raw.index_dir, "index_dir")?;
+        if let Some(method) = &raw.method {
+            let name = method.get_ref().trim();
+            if lbgpt_core::EmbedMethod::from_name(name).is_none() {
+                return Err(key_error(
+                    method.span(),
+                    "method",
+                    format!(
+                        "unknown method \"{name}\"; expected one of `last_user`, `user_only`, \
+                         `all`, `system_only`"
+                    ),
+                ));
+            }
+            settings.method = Some(name.to_owned());
+        }
+        if let Some(threshold) = &raw.threshold {
+            let value = *threshold.get_ref();
+            if !(0.0..=1.0).contains(&value) {
+                return Err(key_error(
+                    threshold.span(),
+                    "threshold",
+                    format!("must be between 0 and 1 (a cosine similarity), got {value}"),
+                ));
+            }
+            settings.threshold = Some(value as f32);
+        }
+        settings.guard = raw.guard.map(Spanned::into_inner);
+        settings.allow_unsafe = raw.allow_unsafe.map(Spanned::into_inner);
+        if let Some(value) = &raw.max_entries {
+            let max = *value.get_ref();
+            if max < 1 {
+                return Err(key_error(
+                    value.span(),
+                    "max_entries",
+                    format!("must be at least 1, got {max}"),
+                ));
+            }
+            settings.max_entries = Some(usize::try_from(max).unwrap_or(usize::MAX));
+        }
+        if let Some(value) = &raw.sessions {
+            let sessions = *value.get_ref();
+            if !(1..=64).contains(&sessions) {
+                return Err(key_error(
+                    value.span(),
+                    "sessions",
+                    format!("must be between 1 and 64, got {sessions}"),
+                ));
+            }
+            settings.sessions = usize::try_from(sessions).ok();
+        }
+        // Whatever the crate itself checks beyond the ranges above.
+        settings
+            .semantic_config()
+            .map(drop)
+            .and_then(|()| settings.index_config().validate())
+            .map_err(|err| self.error(span.clone(), format!("`[semantic_cache]`: {err}")))?;
+        Ok(SemanticSettings {
+            settings,
+            site: self.site(span),
+        })
+    }
+
+    /// A path key of `[semantic_cache]`: not empty; relative to the config file's directory.
+    fn semantic_path(
+        &self,
+        value: &Option<Spanned<String>>,
+        key: &str,
+    ) -> Result<Option<std::path::PathBuf>, ConfigError> {
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let text = value.get_ref().trim();
+        if text.is_empty() {
+            return Err(self.error(
+                value.span(),
+                format!("`[semantic_cache]` key `{key}`: must not be empty"),
+            ));
+        }
+        let path = Path::new(text);
+        Ok(Some(match self.path.parent() {
+            Some(base) if path.is_relative() => base.join(path),
+            _ => path.to_owned(),
+        }))
     }
 
     fn millis(

@@ -1,8 +1,12 @@
-//! Azure OpenAI chat completions as a [`tower::Service<ChatRequest>`](tower::Service).
+//! Azure OpenAI chat completions, embeddings and legacy completions as a [`tower::Service`]
+//! of [`ChatRequest`](lbgpt_core::ChatRequest),
+//! [`EmbeddingRequest`](lbgpt_core::EmbeddingRequest) and
+//! [`CompletionRequest`](lbgpt_core::CompletionRequest).
 //!
 //! [`AzureService`] maps each request's model to a deployment
 //! ([`AzureConfig::deployment`]) and sends it to
-//! `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...` with the
+//! `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...` (or
+//! `.../embeddings`, `.../completions` for the other request types) with the
 //! `api-key` header or a bearer token ([`AzureAuth`]). The api-version defaults to
 //! [`DEFAULT_API_VERSION`] (`2024-10-21`, the latest dated GA version; see its docs for why).
 //! A model without a deployment is an [`Error::InvalidRequest`](lbgpt_core::Error) before any

@@ -64,6 +64,12 @@ impl EmbeddingRequest {
         self
     }
 
+    /// Sets how an exact cache layer treats this request (not sent to the provider).
+    pub fn cache_mode(mut self, mode: crate::CacheMode) -> Self {
+        self.options.cache = Some(mode);
+        self
+    }
+
     /// Sets any other field, sent as given.
     pub fn extra_field(mut self, name: impl Into<String>, value: serde_json::Value) -> Self {
         self.extra.insert(name.into(), value);

@@ -190,3 +190,26 @@ fn completion_merge_orders_n_choices_per_prompt() {
         Err(Error::Decode { .. })
     ));
 }
+
+#[test]
+fn answers_split_per_input_and_merge_back() {
+    let whole = embedding_answer(&[1.0, 2.0, 3.0], 9, 1);
+    let parts = whole.clone().split();
+    assert_eq!(parts.len(), 3);
+    assert!(parts
+        .iter()
+        .all(|p| p.data.len() == 1 && p.data[0].index == 0));
+    assert!(parts.iter().all(|p| p.usage.is_none()));
+    let merged = EmbeddingResponse::merge(parts).expect("merges");
+    assert_eq!(merged.vectors(), whole.vectors());
+
+    let merged =
+        CompletionResponse::merge(vec![completion_answer("p", 2), completion_answer("q", 2)])
+            .expect("merges");
+    let per_prompt = merged.clone().split(2).expect("splits");
+    assert_eq!(per_prompt.len(), 2);
+    assert_eq!(per_prompt[1].texts(), vec!["q-0", "q-1"]);
+    assert_eq!(per_prompt[1].choices[1].index, 1);
+    assert!(merged.clone().split(3).is_err());
+    assert!(merged.split(0).is_err());
+}

@@ -86,6 +86,10 @@ async fn embeddings_dimensions_base64_and_unknown_fields_reach_the_server() {
         .extra_field("vendor_truncate", serde_json::json!("END"));
     let answer = service.embeddings(request).await.expect("answer");
     assert!(matches!(answer.data[0].embedding, EmbeddingVector::Base64(ref b) if b.len() == 44));
+    assert_eq!(
+        answer.data[0].embedding.to_floats().expect("decodes"),
+        lbgpt_sim::expected_embedding_with_dimensions("hello", 8)
+    );
     let seen = sim.seen_requests();
     let body = &seen.last().expect("seen").body;
     assert_eq!(body["vendor_truncate"], "END");

@@ -71,6 +71,49 @@ impl CompletionResponse {
         choices.into_iter().map(|c| c.text.as_str()).collect()
     }
 
+    /// One answer per prompt, in prompt order, each holding that prompt's `choices_per_prompt`
+    /// choices (the request's `n`) renumbered from 0 (for storing per prompt in a cache).
+    /// `id`, `object`, `created`, `model`, unknown fields and metadata are copied; `usage` is
+    /// `None`, as the provider reports it only for the whole request.
+    ///
+    /// Fails with [`Error::Decode`](crate::Error::Decode) when `choices_per_prompt` is 0 or
+    /// does not divide the number of choices.
+    pub fn split(self, choices_per_prompt: u32) -> Result<Vec<CompletionResponse>> {
+        let per_prompt = choices_per_prompt as usize;
+        if per_prompt == 0 || self.choices.len() % per_prompt != 0 {
+            return Err(merge_error(format!(
+                "{} choices cannot be split into groups of {choices_per_prompt}",
+                self.choices.len()
+            )));
+        }
+        let mut choices = self.choices;
+        choices.sort_by_key(|c| c.index);
+        let mut parts = Vec::with_capacity(choices.len() / per_prompt);
+        let mut choices = choices.into_iter().peekable();
+        while choices.peek().is_some() {
+            let group: Vec<CompletionChoice> = choices
+                .by_ref()
+                .take(per_prompt)
+                .enumerate()
+                .map(|(j, mut choice)| {
+                    choice.index = u32::try_from(j).unwrap_or(u32::MAX);
+                    choice
+                })
+                .collect();
+            parts.push(CompletionResponse {
+                id: self.id.clone(),
+                object: self.object.clone(),
+                created: self.created,
+                model: self.model.clone(),
+                choices: group,
+                usage: None,
+                extra: self.extra.clone(),
+                meta: self.meta.clone(),
+            });
+        }
+        Ok(parts)
+    }
+
     /// Puts the answers to the parts of a [split](crate::CompletionRequest::split) request
     /// back together, in the order given (the prompts' order): each part's choices follow
     /// the previous parts' with indices renumbered from 0 (so `n` choices per prompt give

@@ -102,6 +102,56 @@ impl EmbeddingRequest {
             .collect()
     }
 
+    /// Joins requests that differ only in their inputs into one request embedding every
+    /// input, in order (for example the inputs a cache could not answer, sent together).
+    /// The inverse of [`EmbeddingRequest::split`]; the options are the first part's.
+    ///
+    /// Fails with [`Error::InvalidRequest`] when there is no part, the parts differ in any
+    /// field but `input`, or text and token-id inputs are mixed.
+    pub fn join(parts: Vec<EmbeddingRequest>) -> Result<EmbeddingRequest> {
+        let mut parts = parts.into_iter();
+        let Some(first) = parts.next() else {
+            return Err(Error::invalid_request("input", "no requests to join"));
+        };
+        let mut joined = first.clone_without_input();
+        let mut texts: Vec<String> = Vec::new();
+        let mut lists: Vec<Vec<u32>> = Vec::new();
+        for (at, part) in std::iter::once(first).chain(parts).enumerate() {
+            if at > 0 && part.clone_without_input() != joined.clone_without_input_eq(&part) {
+                return Err(Error::invalid_request(
+                    "input",
+                    format!("request {at} differs from the first in a field other than `input`"),
+                ));
+            }
+            match part.input {
+                TextInput::Text(text) => texts.push(text),
+                TextInput::Texts(more) => texts.extend(more),
+                TextInput::Tokens(tokens) => lists.push(tokens),
+                TextInput::TokenLists(more) => lists.extend(more),
+            }
+            if !texts.is_empty() && !lists.is_empty() {
+                return Err(Error::invalid_request(
+                    "input",
+                    "text and token-id inputs cannot be joined into one request",
+                ));
+            }
+        }
+        joined.input = if lists.is_empty() {
+            TextInput::Texts(texts)
+        } else {
+            TextInput::TokenLists(lists)
+        };
+        Ok(joined)
+    }
+
+    /// `self` without input, with `other`'s options (options are not compared by `join`).
+    fn clone_without_input_eq(&self, other: &EmbeddingRequest) -> EmbeddingRequest {
+        EmbeddingRequest {
+            options: other.options,
+            ..self.clone_without_input()
+        }
+    }
+
     fn clone_without_input(&self) -> EmbeddingRequest {
         EmbeddingRequest {
             model: self.model.clone(),
@@ -234,6 +284,29 @@ mod tests {
             field_of(&EmbeddingRequest::new("m", "a").dimensions(0)),
             "dimensions"
         );
+    }
+
+    #[test]
+    fn join_is_the_inverse_of_split() {
+        let request = EmbeddingRequest::new("m", vec!["a", "b", "c"]).dimensions(4);
+        let joined = EmbeddingRequest::join(request.split()).expect("joins");
+        assert_eq!(joined, request);
+        let tokens = EmbeddingRequest::new("m", vec![vec![1u32], vec![2, 3]]);
+        assert_eq!(
+            EmbeddingRequest::join(tokens.split()).expect("joins"),
+            tokens
+        );
+        let mixed = vec![
+            EmbeddingRequest::new("m", "a"),
+            EmbeddingRequest::new("m", vec![1u32]),
+        ];
+        assert!(EmbeddingRequest::join(mixed).is_err());
+        let differing = vec![
+            EmbeddingRequest::new("m", "a"),
+            EmbeddingRequest::new("m", "b").user("u"),
+        ];
+        assert!(EmbeddingRequest::join(differing).is_err());
+        assert!(EmbeddingRequest::join(Vec::new()).is_err());
     }
 
     #[test]

@@ -67,6 +67,56 @@ impl EmbeddingVector {
             EmbeddingVector::Base64(_) => None,
         }
     }
+
+    /// The numbers, decoding base64 (little-endian `f32`s) when the vector came as text.
+    ///
+    /// Fails with [`Error::Decode`](crate::Error::Decode) when the text is not standard
+    /// base64 of a whole number of `f32`s.
+    pub fn to_floats(&self) -> Result<Vec<f32>> {
+        match self {
+            EmbeddingVector::Float(values) => Ok(values.clone()),
+            EmbeddingVector::Base64(text) => {
+                let bytes = decode_base64(text)
+                    .ok_or_else(|| merge_error("an embedding is not valid base64"))?;
+                if bytes.len() % 4 != 0 {
+                    return Err(merge_error(format!(
+                        "a base64 embedding holds {} bytes, not a whole number of f32s",
+                        bytes.len()
+                    )));
+                }
+                Ok(bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect())
+            }
+        }
+    }
+}
+
+/// Standard base64 (padding optional) to bytes; `None` on any other character.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for byte in text.bytes() {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 /// Token usage of an embeddings request (no completion tokens).
@@ -89,6 +139,27 @@ impl EmbeddingResponse {
         let mut data: Vec<&Embedding> = self.data.iter().collect();
         data.sort_by_key(|e| e.index);
         data.iter().map(|e| e.embedding.as_floats()).collect()
+    }
+
+    /// One answer per embedding, in index order, each holding that one embedding at index 0
+    /// (for storing per input in a cache). `model`, `object`, unknown fields and metadata are
+    /// copied; `usage` is `None`, as the provider reports it only for the whole request.
+    pub fn split(self) -> Vec<EmbeddingResponse> {
+        let mut data = self.data;
+        data.sort_by_key(|e| e.index);
+        data.into_iter()
+            .map(|mut embedding| {
+                embedding.index = 0;
+                EmbeddingResponse {
+                    object: self.object.clone(),
+                    data: vec![embedding],
+                    model: self.model.clone(),
+                    usage: None,
+                    extra: self.extra.clone(),
+                    meta: self.meta.clone(),
+                }
+            })
+            .collect()
     }
 
     /// Puts the answers to the parts of a [split](crate::EmbeddingRequest::split) request
@@ -141,5 +212,30 @@ impl crate::ApiResponse for EmbeddingResponse {
 
     fn meta_mut(&mut self) -> &mut ResponseMeta {
         &mut self.meta
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_vectors_decode_to_little_endian_floats() {
+        let vector = EmbeddingVector::Base64("AAAAPwAAgL4=".into());
+        assert_eq!(vector.to_floats().expect("decodes"), vec![0.5, -0.25]);
+        assert_eq!(
+            EmbeddingVector::Base64("AACAPw".into())
+                .to_floats()
+                .expect("unpadded"),
+            vec![1.0]
+        );
+        assert!(EmbeddingVector::Base64("AAA*".into()).to_floats().is_err());
+        assert!(EmbeddingVector::Base64("AAAA".into()).to_floats().is_err());
+        assert_eq!(
+            EmbeddingVector::Float(vec![2.0])
+                .to_floats()
+                .expect("floats"),
+            vec![2.0]
+        );
     }
 }

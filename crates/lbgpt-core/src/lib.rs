@@ -14,6 +14,7 @@
 //! assert_eq!(json["messages"][0]["role"], "user");
 //! ```
 
+mod charge;
 pub mod chat;
 pub mod completions;
 pub mod embeddings;
@@ -25,6 +26,7 @@ mod options;
 pub mod tokens;
 mod traits;
 
+pub use charge::ArrivalCharge;
 pub use chat::*;
 pub use completions::{CompletionChoice, CompletionRequest, CompletionResponse, Prompt};
 pub use embeddings::{

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use lbgpt_core::tokens::approx_text_tokens;
-use lbgpt_core::{ChatRequest, CompletionRequest, EmbeddingRequest};
+use lbgpt_core::{ArrivalCharge, ChatRequest, CompletionRequest, EmbeddingRequest};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -525,35 +525,25 @@ enum SimRequest {
 }
 
 impl SimRequest {
-    /// The prompt tokens `key`'s provider counts (approximate, times its token factor).
-    fn prompt_tokens(&self, key: &KeyState) -> u64 {
+    /// The request as its arrival charge.
+    fn charge(&self) -> &dyn ArrivalCharge {
         match self {
-            SimRequest::Chat(chat) => key.prompt_tokens(chat),
-            SimRequest::Embeddings(embeddings) => {
-                key.scale_tokens(embeddings.approx_prompt_tokens())
-            }
-            SimRequest::Completions(completions) => {
-                key.scale_tokens(completions.approx_prompt_tokens())
-            }
+            SimRequest::Chat(chat) => chat.as_ref(),
+            SimRequest::Embeddings(embeddings) => embeddings,
+            SimRequest::Completions(completions) => completions,
         }
     }
 
+    /// The prompt tokens `key`'s provider counts (approximate, times its token factor).
+    fn prompt_tokens(&self, key: &KeyState) -> u64 {
+        key.scale_tokens(self.charge().approx_prompt_charge())
+    }
+
     /// The completion tokens charged at arrival beside the prompt: the completion budget
-    /// times the choices (times the prompts, for completions); none for embeddings.
+    /// times the choices (times the prompts, for completions); none for embeddings or
+    /// without a budget.
     fn completion_charge(&self) -> u64 {
-        match self {
-            SimRequest::Chat(chat) => {
-                let budget = u64::from(chat.completion_budget().unwrap_or(0));
-                budget.saturating_mul(u64::from(chat.n.unwrap_or(1)))
-            }
-            SimRequest::Embeddings(_) => 0,
-            SimRequest::Completions(completions) => {
-                let budget = u64::from(completions.max_tokens.unwrap_or(0));
-                budget
-                    .saturating_mul(u64::from(completions.n.unwrap_or(1)))
-                    .saturating_mul(completions.prompt_count() as u64)
-            }
-        }
+        self.charge().completion_charge(0)
     }
 }
 

@@ -7,8 +7,6 @@ use crate::rng::{fnv1a, unit, FNV_OFFSET};
 use crate::seen::SeenLog;
 use crate::stats::{KeyCounters, ServerCounters};
 use crate::{Fault, KeyConfig, KeyStats, Latency, SimConfig, SimConfigError, SimStats};
-use lbgpt_core::tokens::approx_prompt_tokens;
-use lbgpt_core::ChatRequest;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -55,12 +53,6 @@ impl KeyState {
 
     pub(crate) fn script(&self, faults: impl IntoIterator<Item = Fault>) {
         lock(&self.script).extend(faults);
-    }
-
-    /// The prompt tokens this key's provider counts for `request`: the approximate count
-    /// times the key's token factor, rounded to the nearest token.
-    pub(crate) fn prompt_tokens(&self, request: &ChatRequest) -> u64 {
-        self.scale_tokens(approx_prompt_tokens(request))
     }
 
     /// An approximate token count as this key's provider counts it: times the key's token

@@ -4,7 +4,10 @@
 mod common;
 
 use common::{client, json_body};
-use lbgpt_core::{tokens::approx_text_tokens, CompletionRequest, EmbeddingRequest};
+use lbgpt_core::{
+    tokens::approx_text_tokens, ArrivalCharge, ChatMessage, ChatRequest, CompletionRequest,
+    EmbeddingRequest,
+};
 use lbgpt_sim::{Fault, KeyConfig, SimConfig, Simulator};
 use serde_json::{json, Value};
 
@@ -197,4 +200,36 @@ async fn authentication_azure_paths_and_faults_work_as_for_chat() {
     );
     let stats = sim.key_stats("sk-sim-a").expect("known");
     assert_eq!(stats.faults_injected, 2);
+}
+
+#[tokio::test]
+async fn the_sim_charges_what_arrival_charge_estimates() {
+    let sim = sim().await;
+    let chat = ChatRequest::new("m", vec![ChatMessage::user("How many tokens?")])
+        .max_tokens(40)
+        .n(2);
+    let embed = EmbeddingRequest::new("m", vec!["one input", "another input here"]);
+    let complete = CompletionRequest::new("m", vec!["p one", "p two", "p three"])
+        .n(2)
+        .max_tokens(7);
+    let mut expected = 0;
+    for (path, body, charge) in [
+        (
+            "chat/completions",
+            json!(chat),
+            chat.approx_arrival_charge(0),
+        ),
+        ("embeddings", json!(embed), embed.approx_arrival_charge(0)),
+        (
+            "completions",
+            json!(complete),
+            complete.approx_arrival_charge(0),
+        ),
+    ] {
+        let response = post(&sim, path, "sk-sim-a", &body).await;
+        assert_eq!(response.status(), 200, "{path}");
+        expected += charge;
+        let stats = sim.key_stats("sk-sim-a").expect("known");
+        assert_eq!(stats.tokens_charged, expected, "{path}");
+    }
 }

@@ -111,8 +111,8 @@ where
     }
 }
 
-// No field is ever pinned in place (the engine owns its futures in boxes and a
-// `FuturesUnordered`), so the stream may move freely whatever `S` and `I` are.
+// No field is ever pinned in place (the engine holds its worker tasks' handles and channels,
+// nothing self-referential), so the stream may move freely whatever `S` and `I` are.
 impl<S, I> Unpin for CompletionStream<S, I>
 where
     I: Iterator,

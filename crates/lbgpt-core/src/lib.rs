@@ -16,6 +16,7 @@
 
 mod charge;
 pub mod chat;
+mod checks;
 pub mod completions;
 pub mod embeddings;
 mod error;

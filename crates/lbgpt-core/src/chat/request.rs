@@ -186,41 +186,17 @@ impl ChatRequest {
     /// Checks what can be checked before any network call: a model name, at least one
     /// message, no `stream: true` on the non-streaming API, and parameters in their ranges.
     pub fn validate(&self) -> crate::Result<()> {
-        use crate::Error;
-        if self.model.trim().is_empty() {
-            return Err(Error::invalid_request("model", "must not be empty"));
-        }
+        use crate::{checks, Error};
+        checks::model(&self.model)?;
         if self.messages.is_empty() {
             return Err(Error::invalid_request(
                 "messages",
                 "must hold at least one message",
             ));
         }
-        if self.stream == Some(true) {
-            return Err(Error::invalid_request(
-                "stream",
-                "streaming is not supported by chat_completion; leave `stream` unset or false",
-            ));
-        }
-        if let Some(n) = self.n {
-            if n == 0 {
-                return Err(Error::invalid_request("n", "must be at least 1"));
-            }
-        }
-        if let Some(t) = self.temperature {
-            if !(0.0..=2.0).contains(&t) {
-                return Err(Error::invalid_request(
-                    "temperature",
-                    "must be between 0 and 2",
-                ));
-            }
-        }
-        if let Some(p) = self.top_p {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(Error::invalid_request("top_p", "must be between 0 and 1"));
-            }
-        }
-        Ok(())
+        checks::not_streaming(self.stream)?;
+        checks::choices(self.n)?;
+        checks::sampling(self.temperature, self.top_p)
     }
 }
 

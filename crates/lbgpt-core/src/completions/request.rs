@@ -150,9 +150,7 @@ impl CompletionRequest {
     /// prompt, no empty token list, no `stream: true`, `n` and `best_of` of at least 1 with
     /// `best_of >= n`, `logprobs` at most 5, and temperature and `top_p` in range.
     pub fn validate(&self) -> Result<()> {
-        if self.model.trim().is_empty() {
-            return Err(Error::invalid_request("model", "must not be empty"));
-        }
+        crate::checks::model(&self.model)?;
         match &self.prompt {
             TextInput::Tokens(tokens) if tokens.is_empty() => {
                 return Err(Error::invalid_request(
@@ -176,15 +174,8 @@ impl CompletionRequest {
                 "must hold at least one prompt",
             ));
         }
-        if self.stream == Some(true) {
-            return Err(Error::invalid_request(
-                "stream",
-                "streaming is not supported; leave `stream` unset or false",
-            ));
-        }
-        if self.n == Some(0) {
-            return Err(Error::invalid_request("n", "must be at least 1"));
-        }
+        crate::checks::not_streaming(self.stream)?;
+        crate::checks::choices(self.n)?;
         if let Some(best_of) = self.best_of {
             if best_of == 0 || best_of < self.choices_per_prompt() {
                 return Err(Error::invalid_request(
@@ -201,20 +192,7 @@ impl CompletionRequest {
                 ));
             }
         }
-        if let Some(t) = self.temperature {
-            if !(0.0..=2.0).contains(&t) {
-                return Err(Error::invalid_request(
-                    "temperature",
-                    "must be between 0 and 2",
-                ));
-            }
-        }
-        if let Some(p) = self.top_p {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(Error::invalid_request("top_p", "must be between 0 and 1"));
-            }
-        }
-        Ok(())
+        crate::checks::sampling(self.temperature, self.top_p)
     }
 }
 

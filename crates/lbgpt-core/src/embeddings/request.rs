@@ -168,9 +168,7 @@ impl EmbeddingRequest {
     /// no empty text or token list, at most [`MAX_EMBEDDING_INPUTS`] inputs, a known
     /// `encoding_format` and `dimensions` of at least 1.
     pub fn validate(&self) -> Result<()> {
-        if self.model.trim().is_empty() {
-            return Err(Error::invalid_request("model", "must not be empty"));
-        }
+        crate::checks::model(&self.model)?;
         match &self.input {
             TextInput::Text(text) if text.is_empty() => {
                 return Err(Error::invalid_request(

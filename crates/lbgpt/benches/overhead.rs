@@ -15,12 +15,16 @@
 //! e.g. `valgrind --tool=callgrind --separate-threads=yes target/release/deps/overhead-*
 //! --bench --requests 2000 --rounds 1 --only facade`.
 
+#[path = "support/cpu.rs"]
+mod cpu;
+
+use cpu::{measure, Sample};
 use futures::StreamExt;
 use lbgpt::openai::{OpenAiConfig, OpenAiService};
 use lbgpt::{ChatGpt, ChatMessage, ChatRequest, ChatResponse};
 use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tower::ServiceExt;
 
 const KEY: &str = "sk-bench";
@@ -31,24 +35,6 @@ struct Settings {
     rounds: usize,
     /// `--only raw|provider|facade`: run just that client (for profilers); no report.
     only: Option<String>,
-}
-
-#[derive(Clone, Copy)]
-struct Sample {
-    cpu_us_per_request: f64,
-    wall_us_per_request: f64,
-}
-
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own; the clock id is a constant.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn requests(count: usize) -> Vec<ChatRequest> {
@@ -64,32 +50,6 @@ fn requests(count: usize) -> Vec<ChatRequest> {
             .max_tokens(32)
         })
         .collect()
-}
-
-/// Runs `body` on a fresh current-thread runtime in a new OS thread and measures that thread.
-fn measure<F, Fut>(count: usize, body: F) -> Sample
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = usize>,
-{
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("client runtime");
-        let cpu_start = thread_cpu_time();
-        let wall_start = Instant::now();
-        let ok = runtime.block_on(body());
-        let wall = wall_start.elapsed();
-        let cpu = thread_cpu_time() - cpu_start;
-        assert_eq!(ok, count, "every request must succeed in the benchmark");
-        Sample {
-            cpu_us_per_request: cpu.as_secs_f64() * 1e6 / count as f64,
-            wall_us_per_request: wall.as_secs_f64() * 1e6 / count as f64,
-        }
-    })
-    .join()
-    .expect("benchmark thread")
 }
 
 fn raw_reqwest(base_url: String, settings: &Settings) -> Sample {

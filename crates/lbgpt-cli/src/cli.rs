@@ -28,6 +28,25 @@ pub enum Command {
     /// Run a few hundred requests through two providers on an in-process simulator with
     /// random faults, check every answer and print a summary. Needs no API key.
     Demo(DemoArgs),
+    /// Work with config files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// The `lbgpt config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a config file and print the members it would build (keys redacted), without
+    /// sending anything. Exit status 0 when the config is valid, 2 otherwise.
+    Check(ConfigCheckArgs),
+}
+
+/// Arguments of `lbgpt config check`.
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    /// The config file to check.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// Arguments of `lbgpt run`.

@@ -78,6 +78,7 @@ async fn dispatch(command: Command) -> u8 {
                 EXIT_OK
             }
         }),
+        Command::Config(cli::ConfigCommand::Check(args)) => config::check::run(&args),
         Command::Sim(args) => sim_cmd::run(&args).await.map(|()| EXIT_OK),
         Command::Demo(args) => {
             demo::run(&args)

@@ -4,6 +4,7 @@
 //!
 //! Every key is documented in `docs/config.md`.
 
+pub mod check;
 mod error;
 mod file;
 mod secret;

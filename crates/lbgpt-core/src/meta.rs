@@ -66,4 +66,14 @@ pub enum CacheStatus {
         /// Cosine similarity of the cached request to this one.
         score: f32,
     },
+    /// A request with several inputs (embeddings) answered partly from the exact cache:
+    /// `hits` inputs came from the cache, `misses` from a provider. `hits + misses` is the
+    /// number of inputs. A request whose inputs all hit is [`CacheStatus::Exact`]; one whose
+    /// inputs all missed is [`CacheStatus::Miss`].
+    Partial {
+        /// Inputs answered from the cache.
+        hits: u32,
+        /// Inputs answered by a provider.
+        misses: u32,
+    },
 }

@@ -165,13 +165,3 @@ impl CompletionResponse {
         Ok(merged)
     }
 }
-
-impl crate::ApiResponse for CompletionResponse {
-    fn meta(&self) -> &ResponseMeta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut ResponseMeta {
-        &mut self.meta
-    }
-}

@@ -205,16 +205,6 @@ impl EmbeddingResponse {
     }
 }
 
-impl crate::ApiResponse for EmbeddingResponse {
-    fn meta(&self) -> &ResponseMeta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut ResponseMeta {
-        &mut self.meta
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! [`CacheConfig`]: what the cache layer keys on and how it treats requests.
 
 use crate::CacheKey;
-use lbgpt_core::{CacheMode, ChatRequest};
+use lbgpt_core::{CacheMode, ChatRequest, EmbeddingRequest};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -156,5 +156,22 @@ impl CacheConfig {
     pub fn key_for(&self, request: &ChatRequest) -> Option<CacheKey> {
         let model = self.alias_of(&request.model);
         CacheKey::derive(request, &self.namespace, &self.family, model).ok()
+    }
+
+    /// The mode that applies to an embedding request: its own
+    /// ([`EmbeddingRequest::options`]), else the default.
+    pub fn embedding_mode_for(&self, request: &EmbeddingRequest) -> CacheMode {
+        request.options.cache.unwrap_or(self.mode)
+    }
+
+    /// The keys of every input of an embedding request under this configuration, in input
+    /// order (see "Embedding keys" in [`crate::key`]): inputs that are equal, in this request
+    /// or any other with the same other fields, have equal keys.
+    ///
+    /// `None` only if the request cannot be serialised to JSON (impossible in practice); the
+    /// embedding cache then passes the request through uncached.
+    pub fn embedding_keys_for(&self, request: &EmbeddingRequest) -> Option<Vec<CacheKey>> {
+        let model = self.alias_of(&request.model);
+        CacheKey::derive_embeddings(request, &self.namespace, &self.family, model).ok()
     }
 }

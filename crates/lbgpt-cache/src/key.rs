@@ -40,9 +40,35 @@
 //!
 //! A change of any of these rules, or of what `R` holds, gets a new version prefix, so entries
 //! written by another version are never read as this version's.
+//!
+//! # Embedding keys, version 1
+//!
+//! The [embedding cache](crate::EmbeddingCacheLayer) keys each input of a request on its own,
+//! so a text embedded once is found again whatever request it comes in. The key of one input
+//! is the SHA-256 of
+//!
+//! ```text
+//! {"endpoint":"embeddings","family":F,"namespace":N,"request":R,"v":1}
+//! ```
+//!
+//! with `F` and `N` as above and `R` the wire JSON of the request cut down to that one input
+//! (what [`EmbeddingRequest::split`] gives): `model` (or its alias), `input` as one text
+//! (`"some text"`) or one token-id array (`[1, 2, 3]`), `encoding_format`, `dimensions`, and
+//! every unknown field (a vendor's truncation setting, ...), in canonical JSON. The rule:
+//! every field of the request is part of the key except
+//!
+//! - the other inputs (a text has the same vector whichever list it comes in, and at whichever
+//!   position), and
+//! - `user`, which only identifies the end user to the provider's abuse monitoring and does
+//!   not change the vector.
+//!
+//! So `"float"` and `"base64"` answers are kept apart (they are stored as the provider sent
+//! them), as are a missing `encoding_format` and an explicit `"float"`, and a text and token
+//! ids for it. The `endpoint` member keeps embedding keys apart from chat keys, which never
+//! have it. Credentials, URLs and [`EmbeddingRequest::options`] are never part of a key.
 
 use crate::canonical::write_canonical;
-use lbgpt_core::ChatRequest;
+use lbgpt_core::{ChatRequest, EmbeddingRequest};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io::{self, Write};
@@ -52,6 +78,13 @@ pub const KEY_VERSION: u32 = 1;
 
 /// Request fields left out of the key because they do not change the answer.
 const IGNORED_FIELDS: [&str; 3] = ["user", "stream", "stream_options"];
+
+/// Embedding request fields left out of an input's key because they do not change its
+/// vector (`input` is replaced by the one input the key is for).
+const IGNORED_EMBEDDING_FIELDS: [&str; 1] = ["user"];
+
+/// The `endpoint` member of embedding key documents.
+const EMBEDDINGS_ENDPOINT: &str = "embeddings";
 
 /// The key of a cached answer: a SHA-256 digest, shown as `v1:<64 hex digits>`.
 ///
@@ -104,21 +137,66 @@ impl CacheKey {
             }
             fields.insert("model".to_owned(), serde_json::Value::from(model));
         }
-        let mut hasher = HashWriter(Sha256::new());
-        let write = |out: &mut HashWriter| -> io::Result<()> {
-            out.write_all(b"{\"family\":")?;
-            serde_json::to_writer(&mut *out, family).map_err(io::Error::other)?;
-            out.write_all(b",\"namespace\":")?;
-            serde_json::to_writer(&mut *out, namespace).map_err(io::Error::other)?;
-            out.write_all(b",\"request\":")?;
-            write_canonical(out, &body)?;
-            write!(out, ",\"v\":{KEY_VERSION}}}")
-        };
-        write(&mut hasher).map_err(serde_json::Error::io)?;
-        Ok(CacheKey {
-            digest: hasher.0.finalize().into(),
-        })
+        hash_document(None, family, namespace, &body).map_err(serde_json::Error::io)
     }
+
+    /// The keys of every input of `request`, in input order (see "Embedding keys" in the
+    /// [module documentation](self)), with `model` standing for the request's model.
+    ///
+    /// Fails only if the request cannot be turned into JSON.
+    pub(crate) fn derive_embeddings(
+        request: &EmbeddingRequest,
+        namespace: &str,
+        family: &str,
+        model: &str,
+    ) -> Result<Vec<CacheKey>, serde_json::Error> {
+        let mut body = serde_json::to_value(request)?;
+        let Some(fields) = body.as_object_mut() else {
+            return Err(serde_json::Error::io(io::Error::other(
+                "an embedding request is not a JSON object",
+            )));
+        };
+        for name in IGNORED_EMBEDDING_FIELDS {
+            fields.remove(name);
+        }
+        fields.insert("model".to_owned(), serde_json::Value::from(model));
+        let mut keys = Vec::with_capacity(request.input.len());
+        for input in request.input.split() {
+            let input = serde_json::to_value(input)?;
+            if let Some(fields) = body.as_object_mut() {
+                fields.insert("input".to_owned(), input);
+            }
+            let key = hash_document(Some(EMBEDDINGS_ENDPOINT), family, namespace, &body);
+            keys.push(key.map_err(serde_json::Error::io)?);
+        }
+        Ok(keys)
+    }
+}
+
+/// The key of the document `{["endpoint":E,]"family":F,"namespace":N,"request":R,"v":1}`.
+fn hash_document(
+    endpoint: Option<&str>,
+    family: &str,
+    namespace: &str,
+    body: &serde_json::Value,
+) -> io::Result<CacheKey> {
+    let mut out = HashWriter(Sha256::new());
+    out.write_all(b"{")?;
+    if let Some(endpoint) = endpoint {
+        out.write_all(b"\"endpoint\":")?;
+        serde_json::to_writer(&mut out, endpoint).map_err(io::Error::other)?;
+        out.write_all(b",")?;
+    }
+    out.write_all(b"\"family\":")?;
+    serde_json::to_writer(&mut out, family).map_err(io::Error::other)?;
+    out.write_all(b",\"namespace\":")?;
+    serde_json::to_writer(&mut out, namespace).map_err(io::Error::other)?;
+    out.write_all(b",\"request\":")?;
+    write_canonical(&mut out, body)?;
+    write!(out, ",\"v\":{KEY_VERSION}}}")?;
+    Ok(CacheKey {
+        digest: out.0.finalize().into(),
+    })
 }
 
 impl fmt::Display for CacheKey {

@@ -1,6 +1,6 @@
 //! [`CacheLayer`]: puts an exact cache in front of a chat service.
 
-use crate::state::CacheState;
+use crate::state::{CacheState, ChatFlight};
 use crate::{Cache, CacheConfig, CacheKey, CacheStats, CacheStore, MemoryStore, StoreError};
 use lbgpt_core::ChatRequest;
 use std::fmt;
@@ -25,7 +25,7 @@ use tower::Layer;
 /// ```
 #[derive(Clone)]
 pub struct CacheLayer {
-    state: Arc<CacheState>,
+    state: Arc<CacheState<ChatFlight>>,
 }
 
 impl CacheLayer {

@@ -66,6 +66,7 @@
 
 mod canonical;
 mod config;
+mod embeddings;
 mod flight;
 pub mod key;
 mod layer;
@@ -75,6 +76,7 @@ mod stats;
 mod store;
 
 pub use config::CacheConfig;
+pub use embeddings::{EmbeddingCache, EmbeddingCacheLayer};
 pub use key::{CacheKey, KEY_VERSION};
 pub use layer::CacheLayer;
 pub use lbgpt_core::{CacheMode, RequestOptions};

@@ -1,7 +1,7 @@
 //! [`Cache`]: the service the [`CacheLayer`](crate::CacheLayer) wraps around a chat service.
 
-use crate::flight::{FlightOutcome, FlightStart, Role};
-use crate::state::{as_hit, CacheState, Lookup};
+use crate::flight::{FlightFuture, FlightStart, Role};
+use crate::state::{as_hit, CacheState, ChatFlight, Lookup};
 use crate::stats::Counters;
 use crate::{CacheKey, CacheStats};
 use futures::future::BoxFuture;
@@ -39,7 +39,7 @@ use tower::{Service, ServiceExt};
 /// so hits never wait for upstream capacity.
 pub struct Cache<S> {
     inner: S,
-    state: Arc<CacheState>,
+    state: Arc<CacheState<ChatFlight>>,
 }
 
 impl<S: Clone> Clone for Cache<S> {
@@ -62,7 +62,7 @@ impl<S: fmt::Debug> fmt::Debug for Cache<S> {
 }
 
 impl<S> Cache<S> {
-    pub(crate) fn from_state(inner: S, state: Arc<CacheState>) -> Self {
+    pub(crate) fn from_state(inner: S, state: Arc<CacheState<ChatFlight>>) -> Self {
         Cache { inner, state }
     }
 
@@ -101,7 +101,7 @@ where
 }
 
 async fn respond<S>(
-    state: Arc<CacheState>,
+    state: Arc<CacheState<ChatFlight>>,
     inner: S,
     request: ChatRequest,
 ) -> Result<ChatResponse, Error>
@@ -165,13 +165,13 @@ where
 /// The shared part of a miss: look once more (unless the store just failed), call upstream,
 /// store the answer if wanted.
 fn fly<S>(
-    state: Arc<CacheState>,
+    state: Arc<CacheState<ChatFlight>>,
     key: CacheKey,
     inner: S,
     request: ChatRequest,
-    start: FlightStart,
+    start: FlightStart<ChatFlight>,
     look_again: bool,
-) -> BoxFuture<'static, FlightOutcome>
+) -> FlightFuture<ChatFlight>
 where
     S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Send + 'static,
     S::Future: Send + 'static,

@@ -6,6 +6,7 @@ use crate::stats::Counters;
 use crate::{CacheConfig, CacheKey, CacheStore, StoreError};
 use bytes::Bytes;
 use lbgpt_core::{CacheStatus, ChatResponse, ResponseMeta};
+use serde::Serialize;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,15 +16,21 @@ use std::time::Duration;
 /// Store failures are logged at most once per this interval (with the number left unlogged).
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
-pub(crate) struct CacheState {
+/// The state of a cache layer whose in-flight calls end with `T` (the chat cache's
+/// [`ChatFlight`], the embedding cache's batches).
+pub(crate) struct CacheState<T> {
     pub(crate) store: Arc<dyn CacheStore>,
     pub(crate) config: CacheConfig,
     pub(crate) counters: Counters,
-    pub(crate) flights: Flights,
+    pub(crate) flights: Flights<T>,
     warner: OutageWarner,
 }
 
-impl CacheState {
+/// What a chat flight ends with: the answer, and whether it came from the store (found by
+/// the leader's second look just before calling upstream).
+pub(crate) type ChatFlight = (ChatResponse, bool);
+
+impl<T> CacheState<T> {
     pub(crate) fn new(store: Arc<dyn CacheStore>, config: CacheConfig) -> Self {
         CacheState {
             store,
@@ -34,9 +41,21 @@ impl CacheState {
         }
     }
 
-    /// Looks `key` up. A store failure or an undecodable value is a miss too (counted and
-    /// logged).
-    pub(crate) async fn lookup(&self, key: &CacheKey) -> Lookup {
+    /// Looks `key` up and reads the value as a chat answer.
+    pub(crate) async fn lookup(&self, key: &CacheKey) -> Lookup<ChatResponse> {
+        self.lookup_with(key, |bytes| {
+            serde_json::from_slice::<ChatResponse>(bytes).map_err(|err| err.to_string())
+        })
+        .await
+    }
+
+    /// Looks `key` up and reads the value with `decode`. A store failure or an undecodable
+    /// value is a miss too (counted and logged; an undecodable value is deleted).
+    pub(crate) async fn lookup_with<V>(
+        &self,
+        key: &CacheKey,
+        decode: impl FnOnce(&[u8]) -> Result<V, String>,
+    ) -> Lookup<V> {
         let bytes = match self.bounded(self.store.get(key)).await {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Lookup::Absent,
@@ -45,8 +64,8 @@ impl CacheState {
                 return Lookup::Failed;
             }
         };
-        match serde_json::from_slice::<ChatResponse>(&bytes) {
-            Ok(response) => Lookup::Found(response),
+        match decode(&bytes) {
+            Ok(value) => Lookup::Found(value),
             Err(err) => {
                 self.failed("decode", key, &err);
                 // A value this version cannot read is useless; make room for a fresh answer.
@@ -68,7 +87,13 @@ impl CacheState {
         if response.meta.cache != CacheStatus::Miss {
             return;
         }
-        let bytes = match serde_json::to_vec(response) {
+        self.write(key, response).await;
+    }
+
+    /// Stores `value`'s JSON under `key`, with the configured TTL. A failure is counted and
+    /// logged, never returned.
+    pub(crate) async fn write<V: Serialize + ?Sized>(&self, key: &CacheKey, value: &V) {
+        let bytes = match serde_json::to_vec(value) {
             Ok(bytes) => Bytes::from(bytes),
             Err(err) => {
                 self.failed("encode", key, &err);
@@ -83,10 +108,10 @@ impl CacheState {
     }
 
     /// Runs a store operation within the configured store timeout.
-    async fn bounded<T>(
+    async fn bounded<R>(
         &self,
-        operation: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
+        operation: impl Future<Output = Result<R, StoreError>>,
+    ) -> Result<R, StoreError> {
         match self.config.get_store_timeout() {
             None => operation.await,
             Some(limit) => tokio::time::timeout(limit, operation)
@@ -105,9 +130,9 @@ impl CacheState {
 // Returned once per lookup and matched at once: boxing the answer would cost an allocation
 // per hit for nothing.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum Lookup {
+pub(crate) enum Lookup<V> {
     /// A stored answer.
-    Found(ChatResponse),
+    Found(V),
     /// Nothing usable under the key.
     Absent,
     /// The store failed or timed out (a miss; looking again right away is likely futile).

@@ -2,8 +2,8 @@
 //! their implementations for every endpoint's request and response.
 
 use crate::{
-    ChatRequest, ChatResponse, CompletionResponse, EmbeddingResponse, EmbeddingUsage,
-    ResponseMeta, Result, Usage,
+    ChatRequest, ChatResponse, CompletionResponse, EmbeddingResponse, EmbeddingUsage, ResponseMeta,
+    Result, Usage,
 };
 
 /// A request that lbgpt's generic layers (retry, balancing, batching) can carry.
@@ -119,7 +119,11 @@ mod tests {
         .expect("an embeddings answer");
         let usage = embeddings.token_usage().expect("usage");
         assert_eq!(
-            (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens),
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens
+            ),
             (7, 0, 7)
         );
 

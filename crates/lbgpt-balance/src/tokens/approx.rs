@@ -1,21 +1,30 @@
-use super::{completion_budget, TokenEstimate, TokenEstimator};
-use lbgpt_core::tokens::approx_prompt_tokens;
-use lbgpt_core::ChatRequest;
+use super::{TokenEstimate, TokenEstimator};
+use lbgpt_core::ArrivalCharge;
 
-/// Estimates prompt tokens without a tokenizer: [`approx_prompt_tokens`] (one token per four
-/// bytes of text, four per message of framing, three for the reply's priming).
+/// Estimates prompt tokens without a tokenizer, from the request's [`ArrivalCharge`]: one
+/// token per four bytes of text (and one per token id), plus, for chat, four tokens of
+/// framing per message and three for the reply's priming.
 ///
 /// Costs next to nothing and is exactly what the simulator charges; against real providers
 /// it is off by some percent either way, which the usage tracker's correction factor learns.
+/// Works for every request type with an [`ArrivalCharge`]: chat, embeddings and legacy
+/// completions.
 ///
 /// ```
 /// use lbgpt_balance::tokens::{ApproxEstimator, TokenEstimator};
-/// use lbgpt_core::{ChatMessage, ChatRequest};
+/// use lbgpt_core::{ChatMessage, ChatRequest, CompletionRequest, EmbeddingRequest};
 ///
 /// let request = ChatRequest::new("gpt-4o", vec![ChatMessage::user("hello")]).max_tokens(50);
 /// let estimate = ApproxEstimator::new().estimate(&request);
 /// assert_eq!(estimate.prompt, 4 + 2 + 3);
 /// assert_eq!(estimate.completion_budget, 50);
+///
+/// let embed = EmbeddingRequest::new("text-embedding-3-small", vec!["hello", "abcdefgh"]);
+/// assert_eq!(ApproxEstimator::new().estimate(&embed).total(), 2 + 2);
+///
+/// let complete = CompletionRequest::new("gpt-3.5-turbo-instruct", vec!["hello", "hi"]).n(2);
+/// let estimator = ApproxEstimator::new().default_completion_budget(16);
+/// assert_eq!(estimator.estimate(&complete).completion_budget, 16 * 2 * 2);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ApproxEstimator {
@@ -28,19 +37,19 @@ impl ApproxEstimator {
         Self::default()
     }
 
-    /// The completion budget per choice assumed for requests that set neither
-    /// `max_completion_tokens` nor `max_tokens` (default 0).
+    /// The completion budget per choice assumed for chat and completions requests that set
+    /// no budget of their own (default 0).
     pub fn default_completion_budget(mut self, tokens: u64) -> Self {
         self.default_completion_budget = tokens;
         self
     }
 }
 
-impl TokenEstimator for ApproxEstimator {
-    fn estimate(&self, request: &ChatRequest) -> TokenEstimate {
+impl<R: ArrivalCharge> TokenEstimator<R> for ApproxEstimator {
+    fn estimate(&self, request: &R) -> TokenEstimate {
         TokenEstimate {
-            prompt: approx_prompt_tokens(request),
-            completion_budget: completion_budget(request, self.default_completion_budget),
+            prompt: request.approx_prompt_charge(),
+            completion_budget: request.completion_charge(self.default_completion_budget),
         }
     }
 }

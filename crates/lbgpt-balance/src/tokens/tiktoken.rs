@@ -1,6 +1,9 @@
-use super::{completion_budget, TokenEstimate, TokenEstimator};
+use super::{TokenEstimate, TokenEstimator};
 use lbgpt_core::tokens::approx_text_tokens;
-use lbgpt_core::{ChatMessage, ChatRequest, ContentPart, MessageContent, ResponseFormat};
+use lbgpt_core::{
+    ArrivalCharge, ChatMessage, ChatRequest, CompletionRequest, ContentPart, EmbeddingRequest,
+    MessageContent, ResponseFormat, TextInput,
+};
 use std::sync::OnceLock;
 use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
 use tiktoken_rs::CoreBPE;
@@ -73,9 +76,13 @@ impl Encoding {
 }
 
 /// Counts prompt tokens with OpenAI's tokenizer (tiktoken-rs, offline: its BPE tables are
-/// embedded in the binary) and the message framing of OpenAI's cookbook: 3 tokens per
-/// message plus its role, content and name (1 more for a name), tool calls' names and
-/// arguments (1 more each), and 3 tokens priming the reply.
+/// embedded in the binary).
+///
+/// - **Chat**: the message framing of OpenAI's cookbook: 3 tokens per message plus its role,
+///   content and name (1 more for a name), tool calls' names and arguments (1 more each),
+///   and 3 tokens priming the reply.
+/// - **Embeddings** and **legacy completions**: the tokens of every input or prompt, with no
+///   framing (as the API reports them); an input given as token ids counts one per id.
 ///
 /// Parts of the request the cookbook does not cover are approximated: tool definitions (name,
 /// description and JSON parameters, 8 tokens of framing each), a `json_schema` response format
@@ -98,6 +105,13 @@ impl Encoding {
 /// // 3 framing + "user" (1) + "Hello world" (2) + 3 priming
 /// assert_eq!(estimate.prompt, 9);
 /// assert_eq!(estimate.completion_budget, 200);
+///
+/// // Embeddings: every input's tokens, token ids one each, no completion budget.
+/// use lbgpt_core::EmbeddingRequest;
+/// let texts = EmbeddingRequest::new("text-embedding-3-small", vec!["Hello world", "Hi"]);
+/// assert_eq!(TiktokenEstimator::default().estimate(&texts).total(), 2 + 1);
+/// let ids = EmbeddingRequest::new("text-embedding-3-small", vec![vec![9906u32, 1917], vec![13347]]);
+/// assert_eq!(TiktokenEstimator::default().estimate(&ids).total(), 3);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct TiktokenEstimator {
@@ -118,18 +132,47 @@ impl TiktokenEstimator {
         self
     }
 
-    /// The completion budget per choice assumed for requests that set neither
-    /// `max_completion_tokens` nor `max_tokens` (default 0).
+    /// The completion budget per choice assumed for chat requests that set neither
+    /// `max_completion_tokens` nor `max_tokens`, and completions requests without
+    /// `max_tokens` (default 0). Embeddings have no completion budget.
     pub fn default_completion_budget(mut self, tokens: u64) -> Self {
         self.default_completion_budget = tokens;
         self
     }
 
+    /// The encoding for `model`: the fixed one, else the model's.
+    fn encoding_for(&self, model: &str) -> Encoding {
+        self.encoding.unwrap_or_else(|| Encoding::for_model(model))
+    }
+
+    /// Tokens of every input of an embeddings request or prompt of a completions request
+    /// for `model`: texts are tokenized, token ids count one each.
+    ///
+    /// ```
+    /// use lbgpt_balance::tokens::TiktokenEstimator;
+    /// use lbgpt_core::TextInput;
+    ///
+    /// let estimator = TiktokenEstimator::new();
+    /// let texts = TextInput::from(vec!["hello world", "tiktoken is great!"]);
+    /// assert_eq!(estimator.input_tokens("text-embedding-3-small", &texts), 2 + 6);
+    /// let ids = TextInput::from(vec![vec![1u32, 2, 3], vec![4]]);
+    /// assert_eq!(estimator.input_tokens("text-embedding-3-small", &ids), 4);
+    /// ```
+    pub fn input_tokens(&self, model: &str, input: &TextInput) -> u64 {
+        match input {
+            TextInput::Text(text) => self.encoding_for(model).count(text),
+            TextInput::Texts(texts) => {
+                let encoding = self.encoding_for(model);
+                texts.iter().map(|text| encoding.count(text)).sum()
+            }
+            TextInput::Tokens(tokens) => tokens.len() as u64,
+            TextInput::TokenLists(lists) => lists.iter().map(|list| list.len() as u64).sum(),
+        }
+    }
+
     /// Prompt tokens of `request`, framing included.
     pub fn prompt_tokens(&self, request: &ChatRequest) -> u64 {
-        let encoding = self
-            .encoding
-            .unwrap_or_else(|| Encoding::for_model(&request.model));
+        let encoding = self.encoding_for(&request.model);
         let messages: u64 = request
             .messages
             .iter()
@@ -204,11 +247,32 @@ fn part_tokens(encoding: Encoding, part: &ContentPart) -> u64 {
     }
 }
 
-impl TokenEstimator for TiktokenEstimator {
+impl TokenEstimator<ChatRequest> for TiktokenEstimator {
     fn estimate(&self, request: &ChatRequest) -> TokenEstimate {
         TokenEstimate {
             prompt: self.prompt_tokens(request),
-            completion_budget: completion_budget(request, self.default_completion_budget),
+            completion_budget: request.completion_charge(self.default_completion_budget),
+        }
+    }
+}
+
+impl TokenEstimator<EmbeddingRequest> for TiktokenEstimator {
+    /// Every input's tokens; embeddings have no completion budget.
+    fn estimate(&self, request: &EmbeddingRequest) -> TokenEstimate {
+        TokenEstimate {
+            prompt: self.input_tokens(&request.model, &request.input),
+            completion_budget: request.completion_charge(self.default_completion_budget),
+        }
+    }
+}
+
+impl TokenEstimator<CompletionRequest> for TiktokenEstimator {
+    /// Every prompt's tokens; `max_tokens` (else the default) times `n` times the number of
+    /// prompts.
+    fn estimate(&self, request: &CompletionRequest) -> TokenEstimate {
+        TokenEstimate {
+            prompt: self.input_tokens(&request.model, &request.prompt),
+            completion_budget: request.completion_charge(self.default_completion_budget),
         }
     }
 }
@@ -325,5 +389,66 @@ mod tests {
         let request = ChatRequest::new("my-local-model", vec![ChatMessage::user("hello world")]);
         let fixed = TiktokenEstimator::new().encoding(Encoding::O200kBase);
         assert_eq!(fixed.prompt_tokens(&request), 9);
+    }
+
+    #[test]
+    fn embeddings_count_every_input_and_reserve_no_completion() {
+        let estimator = TiktokenEstimator::new().default_completion_budget(100);
+        let texts = EmbeddingRequest::new(
+            "text-embedding-3-small",
+            vec!["hello world", "tiktoken is great!"],
+        );
+        assert_eq!(estimator.estimate(&texts), TokenEstimate::new(2 + 6, 0));
+        let one = EmbeddingRequest::new("text-embedding-3-small", "tiktoken is great!");
+        assert_eq!(estimator.estimate(&one), TokenEstimate::new(6, 0));
+        let ids = EmbeddingRequest::new("text-embedding-3-small", vec![vec![1u32, 2, 3], vec![4]]);
+        assert_eq!(estimator.estimate(&ids), TokenEstimate::new(4, 0));
+        let one_list = EmbeddingRequest::new("text-embedding-3-small", vec![7u32; 5]);
+        assert_eq!(estimator.estimate(&one_list), TokenEstimate::new(5, 0));
+    }
+
+    #[test]
+    fn embeddings_follow_the_model_or_the_fixed_encoding() {
+        let text = "Größenwahn und 東京 sind nicht dasselbe, 🦀 auch nicht.";
+        let request = EmbeddingRequest::new("text-embedding-3-large", vec![text, text]);
+        let by_model = TiktokenEstimator::new().estimate(&request).prompt;
+        assert_eq!(by_model, 2 * Encoding::Cl100kBase.count(text));
+        let fixed = TiktokenEstimator::new().encoding(Encoding::O200kBase);
+        assert_eq!(
+            fixed.estimate(&request).prompt,
+            2 * Encoding::O200kBase.count(text)
+        );
+        assert_ne!(
+            Encoding::Cl100kBase.count(text),
+            Encoding::O200kBase.count(text),
+            "the text tells the encodings apart"
+        );
+    }
+
+    #[test]
+    fn completions_budget_is_max_tokens_times_n_times_prompts() {
+        let estimator = TiktokenEstimator::new().default_completion_budget(16);
+        let request = CompletionRequest::new(
+            "gpt-3.5-turbo-instruct",
+            vec!["hello world", "tiktoken is great!"],
+        )
+        .n(3);
+        assert_eq!(
+            estimator.estimate(&request),
+            TokenEstimate::new(2 + 6, 16 * 3 * 2)
+        );
+        let capped = request.clone().max_tokens(10);
+        assert_eq!(
+            estimator.estimate(&capped),
+            TokenEstimate::new(8, 10 * 3 * 2)
+        );
+        let no_default = TiktokenEstimator::new();
+        assert_eq!(no_default.estimate(&request), TokenEstimate::new(8, 0));
+        let ids =
+            CompletionRequest::new("davinci-002", vec![vec![1u32, 2], vec![3, 4, 5]]).max_tokens(4);
+        assert_eq!(no_default.estimate(&ids), TokenEstimate::new(5, 4 * 2));
+        // An empty prompt is valid and costs nothing but its budget.
+        let empty = CompletionRequest::new("gpt-3.5-turbo-instruct", "").max_tokens(7);
+        assert_eq!(no_default.estimate(&empty), TokenEstimate::new(0, 7));
     }
 }

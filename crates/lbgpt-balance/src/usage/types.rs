@@ -1,4 +1,4 @@
-use lbgpt_core::{ApiError, Error, RateLimitInfo, TransportKind, Usage};
+use lbgpt_core::{ApiError, ApiResponse, Error, RateLimitInfo, TransportKind, Usage};
 use std::fmt;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -114,11 +114,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome of a successful answer: its usage and rate-limit headers.
-    pub fn answered(response: &lbgpt_core::ChatResponse) -> Self {
+    /// The outcome of a successful answer of any endpoint: its usage
+    /// ([`ApiResponse::token_usage`]: an embeddings answer reports prompt tokens only) and
+    /// rate-limit headers.
+    pub fn answered<T: ApiResponse>(response: &T) -> Self {
         Outcome::Answered {
-            usage: response.usage.clone(),
-            rate_limit: response.meta.rate_limit.clone(),
+            usage: response.token_usage(),
+            rate_limit: response.meta().rate_limit.clone(),
         }
     }
 
@@ -151,7 +153,7 @@ impl Outcome {
     }
 
     /// [`Outcome::answered`] or [`Outcome::failed`].
-    pub fn of(result: &Result<lbgpt_core::ChatResponse, Error>) -> Self {
+    pub fn of<T: ApiResponse>(result: &Result<T, Error>) -> Self {
         match result {
             Ok(response) => Outcome::answered(response),
             Err(error) => Outcome::failed(error),
@@ -271,6 +273,37 @@ mod tests {
                 reached_provider: true
             }
         );
+    }
+
+    #[test]
+    fn answers_of_every_endpoint_settle_with_their_usage() {
+        let embeddings: lbgpt_core::EmbeddingResponse = serde_json::from_str(
+            r#"{"data": [{"embedding": [0.5]}], "usage": {"prompt_tokens": 9, "total_tokens": 9}}"#,
+        )
+        .expect("an embeddings answer");
+        match Outcome::of(&Ok(embeddings)) {
+            Outcome::Answered {
+                usage: Some(usage), ..
+            } => assert_eq!(
+                (
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    usage.total_tokens
+                ),
+                (9, 0, 9)
+            ),
+            other => panic!("expected an answer with usage, got {other:?}"),
+        }
+        let completions: lbgpt_core::CompletionResponse = serde_json::from_str(
+            r#"{"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 6, "total_tokens": 8}}"#,
+        )
+        .expect("a completions answer");
+        match Outcome::answered(&completions) {
+            Outcome::Answered {
+                usage: Some(usage), ..
+            } => assert_eq!((usage.prompt_tokens, usage.completion_tokens), (2, 6)),
+            other => panic!("expected an answer with usage, got {other:?}"),
+        }
     }
 
     #[test]

@@ -69,6 +69,6 @@ pub mod tokens;
 pub mod usage;
 
 pub use balancer::{
-    Balancer, BalancerBuilder, BalancerFuture, BalancerHandle, BreakerConfig, Candidate, Member,
-    MemberState, MemberStats, PickStrategy, Strategy,
+    BalancedRequest, Balancer, BalancerBuilder, BalancerFuture, BalancerHandle, BreakerConfig,
+    Candidate, Member, MemberState, MemberStats, PickStrategy, Strategy,
 };

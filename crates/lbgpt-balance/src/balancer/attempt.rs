@@ -1,6 +1,7 @@
 //! [`Attempt`]: one upstream call's claim on a member, released however the call ends.
 
 use super::entry::MemberEntry;
+use super::BalancedRequest;
 use crate::usage::{Outcome, Reservation, UsageTracker};
 use std::sync::Arc;
 
@@ -10,17 +11,17 @@ use std::sync::Arc;
 /// settled explicitly: the reservation is settled as a failure (kept as charged if the
 /// request may have reached the provider), the probe is freed for another request, and the
 /// in-flight count goes down.
-pub(crate) struct Attempt {
-    entry: Arc<MemberEntry>,
+pub(crate) struct Attempt<R: BalancedRequest> {
+    entry: Arc<MemberEntry<R>>,
     tracker: Arc<dyn UsageTracker>,
     reservation: Option<Reservation>,
     probe: bool,
     sent: bool,
 }
 
-impl Attempt {
+impl<R: BalancedRequest> Attempt<R> {
     pub(crate) fn new(
-        entry: Arc<MemberEntry>,
+        entry: Arc<MemberEntry<R>>,
         tracker: Arc<dyn UsageTracker>,
         reservation: Reservation,
         probe: bool,
@@ -54,7 +55,7 @@ impl Attempt {
     }
 }
 
-impl Drop for Attempt {
+impl<R: BalancedRequest> Drop for Attempt<R> {
     fn drop(&mut self) {
         if let Some(reservation) = self.reservation.take() {
             self.tracker.settle(
@@ -73,14 +74,14 @@ impl Drop for Attempt {
 
 /// A half-open member's probe claimed while its reservation is being asked for: freed again
 /// if the reservation is refused or the caller goes away meanwhile.
-pub(crate) struct ProbeClaim<'a> {
-    entry: &'a MemberEntry,
+pub(crate) struct ProbeClaim<'a, R: BalancedRequest> {
+    entry: &'a MemberEntry<R>,
     armed: bool,
 }
 
-impl<'a> ProbeClaim<'a> {
+impl<'a, R: BalancedRequest> ProbeClaim<'a, R> {
     /// `probe` says whether [`MemberEntry::begin`] granted the probe.
-    pub(crate) fn new(entry: &'a MemberEntry, probe: bool) -> Self {
+    pub(crate) fn new(entry: &'a MemberEntry<R>, probe: bool) -> Self {
         ProbeClaim {
             entry,
             armed: probe,
@@ -93,7 +94,7 @@ impl<'a> ProbeClaim<'a> {
     }
 }
 
-impl Drop for ProbeClaim<'_> {
+impl<R: BalancedRequest> Drop for ProbeClaim<'_, R> {
     fn drop(&mut self) {
         if self.armed {
             self.entry.release_probe();

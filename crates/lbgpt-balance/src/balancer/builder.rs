@@ -2,16 +2,17 @@
 
 use super::shared::{Settings, Shared};
 use super::strategy::Strategy;
-use super::{Balancer, BreakerConfig, Member};
-use crate::tokens::{TiktokenEstimator, TokenEstimator};
+use super::{BalancedRequest, Balancer, BreakerConfig, Member};
+use crate::tokens::TokenEstimator;
 use crate::usage::{InMemoryUsage, PacingConfig, UsageTracker};
-use lbgpt_core::Error;
+use lbgpt_core::{ChatRequest, Error};
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Builds a [`Balancer`]. Every setting has a default; only members are required.
+/// Builds a [`Balancer`] of requests `R` (chat unless said otherwise; the members' services
+/// decide it). Every setting has a default; only members are required.
 ///
 /// ```
 /// use lbgpt_balance::{Balancer, BreakerConfig, Member, Strategy};
@@ -31,21 +32,41 @@ use std::time::Duration;
 ///     .build()?;
 /// assert_eq!(balancer.member_names(), ["openai-1", "openai-2"]);
 ///
-/// // Mistakes are reported, not ignored:
-/// let error = Balancer::builder().build().expect_err("no members");
+/// // Mistakes are reported, not ignored (with no member to tell the request type, name it):
+/// let error = Balancer::<ChatRequest>::builder().build().expect_err("no members");
 /// assert!(error.to_string().contains("at least one member"));
 /// # Ok::<(), Error>(())
 /// ```
+///
+/// An embeddings balancer is built the same way, from embeddings services (a provider
+/// service such as `lbgpt_openai::OpenAiService` serves every endpoint; name the type when
+/// nothing else does):
+///
+/// ```
+/// use lbgpt_balance::{Balancer, Member};
+/// use lbgpt_core::{EmbeddingRequest, EmbeddingResponse, Error};
+/// use tower::service_fn;
+///
+/// let embedder = service_fn(|_request: EmbeddingRequest| async {
+///     Err::<EmbeddingResponse, Error>(Error::Cancelled) // stands in for an OpenAiService
+/// });
+/// let embeddings: Balancer<EmbeddingRequest> = Balancer::builder()
+///     .member(Member::new("openai-1", embedder.clone()).rpm(3_000).tpm(1_000_000))
+///     .member(Member::new("openai-2", embedder).rpm(3_000).tpm(1_000_000))
+///     .build()?;
+/// assert_eq!(embeddings.member_names(), ["openai-1", "openai-2"]);
+/// # Ok::<(), Error>(())
+/// ```
 #[must_use = "a builder does nothing until build() is called"]
-pub struct BalancerBuilder {
-    strategy: Strategy,
+pub struct BalancerBuilder<R: BalancedRequest = ChatRequest> {
+    strategy: Strategy<R>,
     usage: Option<Arc<dyn UsageTracker>>,
-    estimator: Option<Arc<dyn TokenEstimator>>,
-    members: Vec<Member>,
+    estimator: Option<Arc<dyn TokenEstimator<R>>>,
+    members: Vec<Member<R>>,
     settings: Settings,
 }
 
-impl BalancerBuilder {
+impl<R: BalancedRequest> BalancerBuilder<R> {
     pub(crate) fn new() -> Self {
         BalancerBuilder {
             strategy: Strategy::default(),
@@ -64,34 +85,37 @@ impl BalancerBuilder {
     }
 
     /// How members are picked (default [`Strategy::MaxHeadroom`]).
-    pub fn strategy(mut self, strategy: Strategy) -> Self {
+    pub fn strategy(mut self, strategy: Strategy<R>) -> Self {
         self.strategy = strategy;
         self
     }
 
-    /// The usage tracker (default: an [`InMemoryUsage`] with [`PacingConfig::default`]).
+    /// The usage tracker (default: a new [`InMemoryUsage`] with [`PacingConfig::default`],
+    /// so each balancer, e.g. one per endpoint, counts its members' limits on its own).
     /// Share one tracker between balancers (or processes, with a shared implementation) to
-    /// share the members' limits.
+    /// share the limits of the members they both name (same name, same limits).
     pub fn usage(mut self, usage: Arc<dyn UsageTracker>) -> Self {
         self.usage = Some(usage);
         self
     }
 
-    /// How a request's tokens are estimated for TPM limits (default: a
-    /// [`TiktokenEstimator`]). Only used for members with a `tpm` limit.
-    pub fn estimator(mut self, estimator: Arc<dyn TokenEstimator>) -> Self {
+    /// How a request's tokens are estimated for TPM limits (default:
+    /// [`BalancedRequest::default_estimator`], a
+    /// [`TiktokenEstimator`](crate::tokens::TiktokenEstimator) for the built-in request
+    /// types). Only used for members with a `tpm` limit.
+    pub fn estimator(mut self, estimator: Arc<dyn TokenEstimator<R>>) -> Self {
         self.estimator = Some(estimator);
         self
     }
 
     /// Adds a member.
-    pub fn member(mut self, member: Member) -> Self {
+    pub fn member(mut self, member: Member<R>) -> Self {
         self.members.push(member);
         self
     }
 
     /// Adds several members.
-    pub fn members(mut self, members: impl IntoIterator<Item = Member>) -> Self {
+    pub fn members(mut self, members: impl IntoIterator<Item = Member<R>>) -> Self {
         self.members.extend(members);
         self
     }
@@ -140,7 +164,7 @@ impl BalancerBuilder {
 
     /// The balancer. [`Error::Config`] when there is no member, two members share a name,
     /// or a name, weight or limit is invalid.
-    pub fn build(self) -> Result<Balancer, Error> {
+    pub fn build(self) -> Result<Balancer<R>, Error> {
         if self.members.is_empty() {
             return Err(Error::Config(
                 "balancer: at least one member is required".to_owned(),
@@ -159,9 +183,7 @@ impl BalancerBuilder {
         let usage = self
             .usage
             .unwrap_or_else(|| Arc::new(InMemoryUsage::new(PacingConfig::default())));
-        let estimator = self
-            .estimator
-            .unwrap_or_else(|| Arc::new(TiktokenEstimator::default()));
+        let estimator = self.estimator.unwrap_or_else(R::default_estimator);
         let shared = Arc::new(Shared::new(self.strategy, usage, estimator, self.settings));
         for member in self.members {
             shared.add(member)?;
@@ -170,7 +192,7 @@ impl BalancerBuilder {
     }
 }
 
-impl fmt::Debug for BalancerBuilder {
+impl<R: BalancedRequest> fmt::Debug for BalancerBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BalancerBuilder")
             .field("strategy", &self.strategy)

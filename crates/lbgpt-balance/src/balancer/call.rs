@@ -8,9 +8,10 @@ use super::shared::{MemberList, Shared};
 use super::stats::{add, bump};
 use super::strategy::{Candidate, Strategy};
 use super::verdict::{verdict, Verdict};
+use super::BalancedRequest;
 use crate::tokens::TokenEstimate;
 use crate::usage::{Outcome, Reservation};
-use lbgpt_core::{ChatRequest, ChatResponse, Error};
+use lbgpt_core::{ApiResponse, Error};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -18,7 +19,7 @@ use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
 /// What one request has been through so far.
-struct Progress {
+struct Progress<R: BalancedRequest> {
     /// Upstream calls made.
     attempts: u32,
     /// Failovers after retryable failures (bounded by `max_failovers`).
@@ -34,18 +35,21 @@ struct Progress {
     estimate: Option<TokenEstimate>,
     /// The member the last attempt failed on; its `failovers` counter is bumped only when the
     /// request really lands on another member.
-    failed_on: Option<Arc<MemberEntry>>,
+    failed_on: Option<Arc<MemberEntry<R>>>,
 }
 
 /// The member picked for an attempt, with its reservation.
-struct Pick {
-    entry: Arc<MemberEntry>,
+struct Pick<R: BalancedRequest> {
+    entry: Arc<MemberEntry<R>>,
     reservation: Reservation,
     probe: bool,
 }
 
 /// Serves `request` (see [`Balancer`](super::Balancer) for the rules).
-pub(crate) async fn run(shared: Arc<Shared>, request: ChatRequest) -> Result<ChatResponse, Error> {
+pub(crate) async fn run<R: BalancedRequest>(
+    shared: Arc<Shared<R>>,
+    request: R,
+) -> Result<R::Response, Error> {
     let settings = &shared.settings;
     let started = Instant::now();
     let wait_limit = started.checked_add(settings.max_wait);
@@ -194,22 +198,27 @@ pub(crate) async fn run(shared: Arc<Shared>, request: ChatRequest) -> Result<Cha
                 entry.record_alive();
                 attempt.probe_done();
                 bump(&entry.counters.succeeded);
+                let usage = response.token_usage();
                 let elapsed = now.saturating_duration_since(sent_at);
-                let sample = match &response.usage {
+                let sample = match &usage {
                     Some(usage) if usage.completion_tokens > 0 => {
                         elapsed.div_f64(usage.completion_tokens as f64)
                     }
                     _ => elapsed,
                 };
                 entry.observe_latency(sample, now);
-                if let Some(usage) = &response.usage {
+                if let Some(usage) = &usage {
                     add(&entry.counters.prompt_tokens, usage.prompt_tokens);
                     add(&entry.counters.completion_tokens, usage.completion_tokens);
                 }
-                attempt.settle(Outcome::answered(&response));
+                let meta = response.meta_mut();
+                attempt.settle(Outcome::Answered {
+                    usage,
+                    rate_limit: meta.rate_limit.clone(),
+                });
                 drop(attempt);
-                response.meta.member = Some(Arc::clone(&entry.name));
-                response.meta.attempts = attempt_number;
+                meta.member = Some(Arc::clone(&entry.name));
+                meta.attempts = attempt_number;
                 return Ok(response);
             }
             Err(error) => {
@@ -283,7 +292,7 @@ pub(crate) async fn run(shared: Arc<Shared>, request: ChatRequest) -> Result<Cha
 }
 
 /// The error to return when no other member can take a failed request.
-fn give_up(progress: &mut Progress) -> Error {
+fn give_up<R: BalancedRequest>(progress: &mut Progress<R>) -> Error {
     progress.last_error.take().unwrap_or_else(|| {
         Error::Internal("balancer: a request was lost between attempts".to_owned())
     })
@@ -291,8 +300,8 @@ fn give_up(progress: &mut Progress) -> Error {
 
 /// The members that can be tried now, split into those of positive weight and the
 /// zero-weight standbys; the others go into `report`.
-fn candidates<'m>(
-    members: &'m MemberList,
+fn candidates<'m, R: BalancedRequest>(
+    members: &'m MemberList<R>,
     tried: &[u64],
     now: Instant,
     report: &mut Report,
@@ -324,8 +333,8 @@ fn candidates<'m>(
     (primary, standby)
 }
 
-enum Choice {
-    Picked(Pick),
+enum Choice<R: BalancedRequest> {
+    Picked(Pick<R>),
     /// The strategy declined the remaining candidates.
     Declined,
     /// Every candidate was at its limit (or became unavailable meanwhile).
@@ -333,15 +342,15 @@ enum Choice {
 }
 
 /// Lets the strategy pick among `group` until a member grants a reservation.
-async fn pick(
-    shared: &Shared,
-    members: &MemberList,
+async fn pick<R: BalancedRequest>(
+    shared: &Shared<R>,
+    members: &MemberList<R>,
     mut group: Vec<Candidate<'_>>,
-    request: &ChatRequest,
-    progress: &mut Progress,
+    request: &R,
+    progress: &mut Progress<R>,
     report: &mut Report,
     now: Instant,
-) -> Choice {
+) -> Choice<R> {
     if group.is_empty() {
         return Choice::NoRoom;
     }

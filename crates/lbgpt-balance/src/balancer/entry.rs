@@ -4,6 +4,7 @@ use super::health::{Block, BreakerChange, BreakerConfig, Health};
 use super::latency::PeakEwma;
 use super::member::{BoxedService, Member};
 use super::stats::{bump, read, Counters, MemberStats};
+use super::BalancedRequest;
 use crate::usage::{Limits, UsageTracker};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,11 +20,11 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A live member. Shared (`Arc`) by the member list and by every request in flight on it,
 /// so a removed member lives until its last request finishes.
-pub(crate) struct MemberEntry {
+pub(crate) struct MemberEntry<R: BalancedRequest> {
     pub(crate) id: u64,
     pub(crate) name: Arc<str>,
     // `BoxCloneService` is `Send` but not `Sync`: the lock is held only to clone it.
-    service: Mutex<BoxedService>,
+    service: Mutex<BoxedService<R>>,
     weight_bits: AtomicU64,
     limits: Mutex<Limits>,
     has_token_limit: AtomicBool,
@@ -35,10 +36,10 @@ pub(crate) struct MemberEntry {
     _registration: Registration,
 }
 
-impl MemberEntry {
+impl<R: BalancedRequest> MemberEntry<R> {
     pub(crate) fn new(
         id: u64,
-        member: Member,
+        member: Member<R>,
         registry: &Arc<Registry>,
         latency_decay: Duration,
     ) -> Self {
@@ -66,7 +67,7 @@ impl MemberEntry {
     }
 
     /// A clone of the member's service for one call.
-    pub(crate) fn service(&self) -> BoxedService {
+    pub(crate) fn service(&self) -> BoxedService<R> {
         lock(&self.service).clone()
     }
 

@@ -2,9 +2,9 @@
 
 use super::shared::Shared;
 use super::stats::MemberStats;
-use super::{Balancer, Member};
+use super::{BalancedRequest, Balancer, Member};
 use crate::usage::{Limits, UsageSnapshot};
-use lbgpt_core::Error;
+use lbgpt_core::{ChatRequest, Error};
 use std::fmt;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -45,14 +45,21 @@ use tokio::time::Instant;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone)]
-pub struct BalancerHandle {
-    pub(crate) shared: Arc<Shared>,
+pub struct BalancerHandle<R: BalancedRequest = ChatRequest> {
+    pub(crate) shared: Arc<Shared<R>>,
 }
 
-impl BalancerHandle {
+impl<R: BalancedRequest> Clone for BalancerHandle<R> {
+    fn clone(&self) -> Self {
+        BalancerHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<R: BalancedRequest> BalancerHandle<R> {
     /// The balancer this handle belongs to (a clone sharing everything with it).
-    pub fn balancer(&self) -> Balancer {
+    pub fn balancer(&self) -> Balancer<R> {
         Balancer {
             shared: Arc::clone(&self.shared),
         }
@@ -60,7 +67,7 @@ impl BalancerHandle {
 
     /// Adds a member; [`Error::Config`] if its name is taken or its weight or limits are
     /// invalid.
-    pub fn add_member(&self, member: Member) -> Result<(), Error> {
+    pub fn add_member(&self, member: Member<R>) -> Result<(), Error> {
         self.shared.add(member)
     }
 
@@ -125,7 +132,7 @@ impl BalancerHandle {
     }
 }
 
-impl fmt::Debug for BalancerHandle {
+impl<R: BalancedRequest> fmt::Debug for BalancerHandle<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BalancerHandle")
             .field("members", &self.member_names())

@@ -1,17 +1,23 @@
 //! [`Member`]: a named provider service with its weight and limits, as given to the balancer.
 
+use super::BalancedRequest;
 use crate::usage::Limits;
-use lbgpt_core::{ChatRequest, ChatResponse, Error};
+use lbgpt_core::{ChatRequest, Error};
 use std::fmt;
 use std::sync::Arc;
 use tower::util::BoxCloneService;
 use tower::Service;
 
 /// The boxed form in which the balancer keeps a member's service.
-pub(crate) type BoxedService = BoxCloneService<ChatRequest, ChatResponse, Error>;
+pub(crate) type BoxedService<R> = BoxCloneService<R, <R as BalancedRequest>::Response, Error>;
 
 /// One member of a [`Balancer`](super::Balancer): a name, a provider service, a weight and
 /// optional per-minute limits.
+///
+/// `R` is the request type the member serves (chat unless said otherwise; see
+/// [`BalancedRequest`]); a provider service such as `lbgpt_openai::OpenAiService` serves
+/// every endpoint, so the same service can be a member of a chat balancer and of an
+/// embeddings balancer.
 ///
 /// The name identifies the member in statistics, logs, errors, the usage tracker and
 /// [`meta.member`](lbgpt_core::ResponseMeta::member) of its answers; it must be unique within
@@ -31,19 +37,26 @@ pub(crate) type BoxedService = BoxCloneService<ChatRequest, ChatResponse, Error>
 /// let member = Member::new("openai-1", provider).weight(2.0).rpm(500).tpm(200_000);
 /// assert_eq!(member.name(), "openai-1");
 /// assert_eq!(member.limits().rpm, Some(500));
+///
+/// // An embeddings member: the request type follows from the service.
+/// use lbgpt_core::{EmbeddingRequest, EmbeddingResponse};
+/// let embedder = service_fn(|_request: EmbeddingRequest| async {
+///     Err::<EmbeddingResponse, Error>(Error::Cancelled)
+/// });
+/// let member: Member<EmbeddingRequest> = Member::new("openai-1", embedder).rpm(3_000);
 /// ```
-pub struct Member {
+pub struct Member<R: BalancedRequest = ChatRequest> {
     pub(crate) name: Arc<str>,
-    pub(crate) service: BoxedService,
+    pub(crate) service: BoxedService<R>,
     pub(crate) weight: f64,
     pub(crate) limits: Limits,
 }
 
-impl Member {
+impl<R: BalancedRequest> Member<R> {
     /// A member named `name` that sends requests to `service`, weight 1, no limits.
     pub fn new<S>(name: impl Into<Arc<str>>, service: S) -> Self
     where
-        S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Clone + Send + 'static,
+        S: Service<R, Response = R::Response, Error = Error> + Clone + Send + 'static,
         S::Future: Send + 'static,
     {
         Member {
@@ -121,7 +134,7 @@ pub(crate) fn validate_limits(name: &str, limits: &Limits) -> Result<(), Error> 
     Ok(())
 }
 
-impl fmt::Debug for Member {
+impl<R: BalancedRequest> fmt::Debug for Member<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Member")
             .field("name", &self.name)

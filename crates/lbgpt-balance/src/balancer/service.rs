@@ -6,7 +6,8 @@ use super::handle::BalancerHandle;
 use super::shared::Shared;
 use super::stats::MemberStats;
 use super::strategy::Strategy;
-use lbgpt_core::{ChatRequest, ChatResponse, Error};
+use super::BalancedRequest;
+use lbgpt_core::{ChatRequest, Error};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -14,12 +15,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::Service;
 
-/// Spreads chat requests over named member services, within their rate limits, around
-/// their failures.
+/// Spreads requests over named member services, within their rate limits, around their
+/// failures.
 ///
 /// Build one with [`Balancer::builder`]; change its members while it runs through a
 /// [`BalancerHandle`]. Clones share everything (members, usage, health, the strategy's
 /// state): clone it freely, e.g. once per concurrent task.
+///
+/// `R` is the request type, one balancer per endpoint: [`ChatRequest`] (the default),
+/// [`EmbeddingRequest`](lbgpt_core::EmbeddingRequest) or
+/// [`CompletionRequest`](lbgpt_core::CompletionRequest) (see [`BalancedRequest`]). Every rule
+/// below holds for each; only the token estimate and the usage an answer reports differ
+/// (see [`tokens`](crate::tokens)). Each balancer has its own usage tracker unless given a
+/// shared one ([`BalancerBuilder::usage`]): OpenAI and Azure limit each model or deployment
+/// on its own, so an embeddings model's limits are not a chat model's.
 ///
 /// # What a call does
 /// 1. **Candidates**: the members that are enabled, not dead, not cooling down, whose
@@ -60,20 +69,28 @@ use tower::Service;
 /// `poll_ready` is always ready: waiting for capacity depends on the request (its tokens)
 /// and happens inside the call's future. Put a concurrency limit in front if you need
 /// back-pressure (the `lbgpt` batch client already has one).
-#[derive(Clone)]
-pub struct Balancer {
-    pub(crate) shared: Arc<Shared>,
+pub struct Balancer<R: BalancedRequest = ChatRequest> {
+    pub(crate) shared: Arc<Shared<R>>,
 }
 
-impl Balancer {
+impl<R: BalancedRequest> Clone for Balancer<R> {
+    fn clone(&self) -> Self {
+        Balancer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<R: BalancedRequest> Balancer<R> {
     /// A builder with the defaults: [`Strategy::MaxHeadroom`], an in-memory usage tracker,
-    /// the tiktoken estimator, `max_wait` 60 s, breaker 5 failures / 30 s.
-    pub fn builder() -> BalancerBuilder {
+    /// the tiktoken estimator, `max_wait` 60 s, breaker 5 failures / 30 s. The request type
+    /// follows from the members' services (or name it: `Balancer::<EmbeddingRequest>::builder()`).
+    pub fn builder() -> BalancerBuilder<R> {
         BalancerBuilder::new()
     }
 
     /// A handle to change members and read statistics while the balancer runs.
-    pub fn handle(&self) -> BalancerHandle {
+    pub fn handle(&self) -> BalancerHandle<R> {
         BalancerHandle {
             shared: Arc::clone(&self.shared),
         }
@@ -90,12 +107,12 @@ impl Balancer {
     }
 
     /// The strategy in use.
-    pub fn strategy(&self) -> &Strategy {
+    pub fn strategy(&self) -> &Strategy<R> {
         &self.shared.strategy
     }
 }
 
-impl fmt::Debug for Balancer {
+impl<R: BalancedRequest> fmt::Debug for Balancer<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Balancer")
             .field("strategy", &self.shared.strategy)
@@ -105,35 +122,35 @@ impl fmt::Debug for Balancer {
     }
 }
 
-impl Service<ChatRequest> for Balancer {
-    type Response = ChatResponse;
+impl<R: BalancedRequest> Service<R> for Balancer<R> {
+    type Response = R::Response;
     type Error = Error;
-    type Future = BalancerFuture;
+    type Future = BalancerFuture<R>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: ChatRequest) -> BalancerFuture {
+    fn call(&mut self, request: R) -> BalancerFuture<R> {
         BalancerFuture {
             inner: Box::pin(call::run(Arc::clone(&self.shared), request)),
         }
     }
 }
 
-/// The future of a [`Balancer`] call.
-pub struct BalancerFuture {
-    inner: Pin<Box<dyn Future<Output = Result<ChatResponse, Error>> + Send>>,
+/// The future of a [`Balancer`] call: the member's answer.
+pub struct BalancerFuture<R: BalancedRequest = ChatRequest> {
+    inner: Pin<Box<dyn Future<Output = Result<R::Response, Error>> + Send>>,
 }
 
-impl fmt::Debug for BalancerFuture {
+impl<R: BalancedRequest> fmt::Debug for BalancerFuture<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BalancerFuture").finish_non_exhaustive()
     }
 }
 
-impl Future for BalancerFuture {
-    type Output = Result<ChatResponse, Error>;
+impl<R: BalancedRequest> Future for BalancerFuture<R> {
+    type Output = Result<R::Response, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.inner.as_mut().poll(cx)

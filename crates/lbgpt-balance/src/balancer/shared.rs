@@ -3,7 +3,7 @@
 use super::entry::{lock, MemberEntry, Registry};
 use super::member::{validate_limits, validate_weight, Member};
 use super::strategy::{PickStrategy, Strategy};
-use super::BreakerConfig;
+use super::{BalancedRequest, BreakerConfig};
 use crate::tokens::TokenEstimator;
 use crate::usage::{Limits, UsageTracker};
 use lbgpt_core::Error;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 /// An immutable list of members; a change builds a new list and swaps it in.
-pub(crate) type MemberList = Arc<[Arc<MemberEntry>]>;
+pub(crate) type MemberList<R> = Arc<[Arc<MemberEntry<R>>]>;
 
 /// The balancer's settings, fixed at build time.
 #[derive(Debug, Clone)]
@@ -26,10 +26,10 @@ pub(crate) struct Settings {
     pub(crate) latency_decay: Duration,
 }
 
-pub(crate) struct Shared {
+pub(crate) struct Shared<R: BalancedRequest> {
     /// Read on every request (a clone of the `Arc` under a read lock held for nanoseconds);
     /// replaced whole by membership changes, so a pick never waits for a writer's work.
-    members: RwLock<MemberList>,
+    members: RwLock<MemberList<R>>,
     /// Serialises membership changes (read, modify, swap).
     writer: Mutex<()>,
     /// Bumped on every change that may let a waiting request through.
@@ -37,18 +37,18 @@ pub(crate) struct Shared {
     /// Wakes requests waiting for capacity when members change.
     pub(crate) changed: Notify,
     next_id: AtomicU64,
-    pub(crate) strategy: Strategy,
-    pub(crate) picker: Arc<dyn PickStrategy>,
+    pub(crate) strategy: Strategy<R>,
+    pub(crate) picker: Arc<dyn PickStrategy<R>>,
     pub(crate) registry: Arc<Registry>,
-    pub(crate) estimator: Arc<dyn TokenEstimator>,
+    pub(crate) estimator: Arc<dyn TokenEstimator<R>>,
     pub(crate) settings: Settings,
 }
 
-impl Shared {
+impl<R: BalancedRequest> Shared<R> {
     pub(crate) fn new(
-        strategy: Strategy,
+        strategy: Strategy<R>,
         tracker: Arc<dyn UsageTracker>,
-        estimator: Arc<dyn TokenEstimator>,
+        estimator: Arc<dyn TokenEstimator<R>>,
         settings: Settings,
     ) -> Self {
         Shared {
@@ -70,7 +70,7 @@ impl Shared {
     }
 
     /// The current member list.
-    pub(crate) fn members(&self) -> MemberList {
+    pub(crate) fn members(&self) -> MemberList<R> {
         Arc::clone(&self.members.read().unwrap_or_else(PoisonError::into_inner))
     }
 
@@ -84,7 +84,7 @@ impl Shared {
         self.changed.notify_waiters();
     }
 
-    pub(crate) fn find(&self, name: &str) -> Option<Arc<MemberEntry>> {
+    pub(crate) fn find(&self, name: &str) -> Option<Arc<MemberEntry<R>>> {
         self.members()
             .iter()
             .find(|entry| &*entry.name == name)
@@ -92,12 +92,12 @@ impl Shared {
     }
 
     /// Like [`find`](Self::find), with an error naming the unknown member.
-    pub(crate) fn get(&self, name: &str) -> Result<Arc<MemberEntry>, Error> {
+    pub(crate) fn get(&self, name: &str) -> Result<Arc<MemberEntry<R>>, Error> {
         self.find(name)
             .ok_or_else(|| Error::Config(format!("balancer: there is no member named {name:?}")))
     }
 
-    pub(crate) fn add(&self, member: Member) -> Result<(), Error> {
+    pub(crate) fn add(&self, member: Member<R>) -> Result<(), Error> {
         member.validate()?;
         let _writer = lock(&self.writer);
         let current = self.members();
@@ -114,7 +114,7 @@ impl Shared {
             &self.registry,
             self.settings.latency_decay,
         ));
-        let next: MemberList = current.iter().cloned().chain([entry]).collect();
+        let next: MemberList<R> = current.iter().cloned().chain([entry]).collect();
         self.swap(next);
         self.announce();
         Ok(())
@@ -128,7 +128,7 @@ impl Shared {
                 "balancer: there is no member named {name:?}"
             )));
         }
-        let next: MemberList = current
+        let next: MemberList<R> = current
             .iter()
             .filter(|entry| &*entry.name != name)
             .cloned()
@@ -163,7 +163,7 @@ impl Shared {
         Ok(())
     }
 
-    fn swap(&self, next: MemberList) {
+    fn swap(&self, next: MemberList<R>) {
         let old = std::mem::replace(
             &mut *self.members.write().unwrap_or_else(PoisonError::into_inner),
             next,

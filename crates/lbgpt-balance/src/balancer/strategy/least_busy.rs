@@ -1,7 +1,6 @@
 //! [`LeastBusy`]: the fewest requests in flight.
 
 use super::{random_among, usable_weight, Candidate, PickStrategy};
-use lbgpt_core::ChatRequest;
 
 /// Picks the member with the lowest (requests in flight + 1) / weight, ties at random: with
 /// equal weights, the member with the fewest requests in flight (LiteLLM's `least-busy`).
@@ -34,8 +33,8 @@ impl LeastBusy {
     }
 }
 
-impl PickStrategy for LeastBusy {
-    fn pick(&self, candidates: &[Candidate<'_>], _request: &ChatRequest) -> Option<usize> {
+impl<R> PickStrategy<R> for LeastBusy {
+    fn pick(&self, candidates: &[Candidate<'_>], _request: &R) -> Option<usize> {
         let lowest = candidates
             .iter()
             .map(Self::load)
@@ -53,6 +52,7 @@ impl PickStrategy for LeastBusy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lbgpt_core::ChatRequest;
 
     #[test]
     fn ties_are_spread() {

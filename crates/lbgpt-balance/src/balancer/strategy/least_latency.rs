@@ -1,7 +1,6 @@
 //! [`LeastLatency`]: power of two choices over peak-EWMA latency.
 
 use super::{usable_weight, Candidate, PickStrategy};
-use lbgpt_core::ChatRequest;
 use rand::Rng;
 
 /// Power of two choices: draws two distinct members at random and takes the one with the
@@ -46,8 +45,8 @@ impl LeastLatency {
     }
 }
 
-impl PickStrategy for LeastLatency {
-    fn pick(&self, candidates: &[Candidate<'_>], _request: &ChatRequest) -> Option<usize> {
+impl<R> PickStrategy<R> for LeastLatency {
+    fn pick(&self, candidates: &[Candidate<'_>], _request: &R) -> Option<usize> {
         let len = candidates.len();
         match len {
             0 => return None,
@@ -78,6 +77,7 @@ impl PickStrategy for LeastLatency {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lbgpt_core::ChatRequest;
     use std::time::Duration;
 
     #[test]

@@ -1,7 +1,6 @@
 //! [`MaxHeadroom`]: the member with the most capacity left.
 
 use super::{random_among, usable_weight, Candidate, PickStrategy};
-use lbgpt_core::ChatRequest;
 
 /// Picks the member with the largest fraction of its per-minute capacity still free
 /// ([`Candidate::headroom_fraction`]: requests and tokens, in-flight reservations counted),
@@ -35,8 +34,8 @@ impl MaxHeadroom {
     }
 }
 
-impl PickStrategy for MaxHeadroom {
-    fn pick(&self, candidates: &[Candidate<'_>], _request: &ChatRequest) -> Option<usize> {
+impl<R> PickStrategy<R> for MaxHeadroom {
+    fn pick(&self, candidates: &[Candidate<'_>], _request: &R) -> Option<usize> {
         let best = candidates
             .iter()
             .map(Self::score)

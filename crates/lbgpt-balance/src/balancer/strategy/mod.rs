@@ -7,8 +7,10 @@
 //! tracker says it has no room, the balancer removes it from the list and asks again, so a
 //! strategy only ranks; it never has to check limits itself.
 //!
+//! Strategies are generic over the request type `R` (chat unless said otherwise), so a
+//! custom one can look at the request; the built-in ones ignore it and serve every endpoint.
 //! A custom strategy, here "prefer members whose name starts with `azure-`, else the least
-//! busy":
+//! busy", for chat requests:
 //!
 //! ```
 //! use lbgpt_balance::{Candidate, PickStrategy, Strategy};
@@ -42,6 +44,26 @@
 //! assert_eq!(AzureFirst.pick(&candidates, &request), Some(1));
 //! # let _ = strategy;
 //! ```
+//!
+//! A strategy that does not look at the request serves every endpoint with one impl:
+//!
+//! ```
+//! use lbgpt_balance::{Candidate, PickStrategy, Strategy};
+//! use lbgpt_core::EmbeddingRequest;
+//! use std::sync::Arc;
+//!
+//! #[derive(Debug)]
+//! struct FirstListed;
+//!
+//! impl<R> PickStrategy<R> for FirstListed {
+//!     fn pick(&self, _candidates: &[Candidate<'_>], _request: &R) -> Option<usize> {
+//!         Some(0)
+//!     }
+//! }
+//!
+//! let for_embeddings: Strategy<EmbeddingRequest> = Strategy::Custom(Arc::new(FirstListed));
+//! # let _ = for_embeddings;
+//! ```
 
 mod least_busy;
 mod least_latency;
@@ -62,15 +84,15 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Picks the member a request goes to.
+/// Picks the member a request of type `R` (chat unless said otherwise) goes to.
 ///
 /// Implementations must be cheap (they run on every request, under no lock of the
 /// balancer's) and may keep their own state behind interior mutability. Return `None` to
 /// decline every candidate: the request then fails with
 /// [`Error::NoMemberAvailable`] unless a member was only at its limit (then it waits).
-pub trait PickStrategy: Send + Sync + fmt::Debug + 'static {
+pub trait PickStrategy<R = ChatRequest>: Send + Sync + fmt::Debug + 'static {
     /// The index in `candidates` of the member to try; `candidates` is never empty.
-    fn pick(&self, candidates: &[Candidate<'_>], request: &ChatRequest) -> Option<usize>;
+    fn pick(&self, candidates: &[Candidate<'_>], request: &R) -> Option<usize>;
 
     /// Whether [`Candidate::usage`] must be filled in (it costs a look-up in the usage
     /// tracker per candidate and pick). True unless overridden.
@@ -176,7 +198,8 @@ impl<'a> Candidate<'a> {
     }
 }
 
-/// The strategy a [`Balancer`](super::Balancer) picks members with.
+/// The strategy a [`Balancer`](super::Balancer) of requests `R` (chat unless said otherwise)
+/// picks members with. Only [`Strategy::Custom`] depends on `R`.
 ///
 /// Parses from the names the CLI and the Python seed use:
 ///
@@ -188,9 +211,8 @@ impl<'a> Candidate<'a> {
 /// assert_eq!("random".parse::<Strategy>().expect("seed name").name(), "weighted_random");
 /// assert!("fastest".parse::<Strategy>().is_err());
 /// ```
-#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
-pub enum Strategy {
+pub enum Strategy<R = ChatRequest> {
     /// Random, in proportion to the members' weights ([`WeightedRandom`]).
     WeightedRandom,
     /// In turn, each member as often as its weight says, interleaved ([`WeightedRoundRobin`],
@@ -198,17 +220,61 @@ pub enum Strategy {
     RoundRobin,
     /// The member with the largest fraction of its RPM/TPM capacity still free, in-flight
     /// reservations counted ([`MaxHeadroom`]). The default.
-    #[default]
     MaxHeadroom,
     /// Power of two choices over peak-EWMA latency x requests in flight ([`LeastLatency`]).
     LeastLatency,
     /// The fewest requests in flight relative to weight ([`LeastBusy`]).
     LeastBusy,
     /// Your own [`PickStrategy`].
-    Custom(Arc<dyn PickStrategy>),
+    Custom(Arc<dyn PickStrategy<R>>),
+}
+
+impl<R> Default for Strategy<R> {
+    /// [`Strategy::MaxHeadroom`].
+    fn default() -> Self {
+        Strategy::MaxHeadroom
+    }
+}
+
+impl<R> Clone for Strategy<R> {
+    fn clone(&self) -> Self {
+        match self {
+            Strategy::WeightedRandom => Strategy::WeightedRandom,
+            Strategy::RoundRobin => Strategy::RoundRobin,
+            Strategy::MaxHeadroom => Strategy::MaxHeadroom,
+            Strategy::LeastLatency => Strategy::LeastLatency,
+            Strategy::LeastBusy => Strategy::LeastBusy,
+            Strategy::Custom(custom) => Strategy::Custom(Arc::clone(custom)),
+        }
+    }
+}
+
+impl<R> fmt::Debug for Strategy<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Strategy::WeightedRandom => f.write_str("WeightedRandom"),
+            Strategy::RoundRobin => f.write_str("RoundRobin"),
+            Strategy::MaxHeadroom => f.write_str("MaxHeadroom"),
+            Strategy::LeastLatency => f.write_str("LeastLatency"),
+            Strategy::LeastBusy => f.write_str("LeastBusy"),
+            Strategy::Custom(custom) => f.debug_tuple("Custom").field(custom).finish(),
+        }
+    }
 }
 
 impl Strategy {
+    /// The names [`FromStr`] accepts (the same for every request type).
+    pub const NAMES: &'static [&'static str] = &[
+        "weighted_random",
+        "random",
+        "round_robin",
+        "max_headroom",
+        "least_latency",
+        "least_busy",
+    ];
+}
+
+impl<R> Strategy<R> {
     /// The strategy's name as [`FromStr`] accepts it (`custom` for [`Strategy::Custom`]).
     pub fn name(&self) -> &'static str {
         match self {
@@ -221,18 +287,31 @@ impl Strategy {
         }
     }
 
-    /// The names [`FromStr`] accepts.
-    pub const NAMES: &'static [&'static str] = &[
-        "weighted_random",
-        "random",
-        "round_robin",
-        "max_headroom",
-        "least_latency",
-        "least_busy",
-    ];
+    /// The same built-in strategy for requests of type `T` (e.g. the strategy a
+    /// configuration names, for an embeddings balancer); `None` for [`Strategy::Custom`],
+    /// which is written for `R`.
+    ///
+    /// ```
+    /// use lbgpt_balance::Strategy;
+    /// use lbgpt_core::EmbeddingRequest;
+    ///
+    /// let configured: Strategy = "round_robin".parse().expect("a known strategy");
+    /// let embeddings: Strategy<EmbeddingRequest> = configured.built_in_for().expect("built in");
+    /// assert_eq!(embeddings.name(), "round_robin");
+    /// ```
+    pub fn built_in_for<T>(&self) -> Option<Strategy<T>> {
+        Some(match self {
+            Strategy::WeightedRandom => Strategy::WeightedRandom,
+            Strategy::RoundRobin => Strategy::RoundRobin,
+            Strategy::MaxHeadroom => Strategy::MaxHeadroom,
+            Strategy::LeastLatency => Strategy::LeastLatency,
+            Strategy::LeastBusy => Strategy::LeastBusy,
+            Strategy::Custom(_) => return None,
+        })
+    }
 
     /// A fresh picker for this strategy (round robin keeps its rotation inside).
-    pub(crate) fn picker(&self) -> Arc<dyn PickStrategy> {
+    pub(crate) fn picker(&self) -> Arc<dyn PickStrategy<R>> {
         match self {
             Strategy::WeightedRandom => Arc::new(WeightedRandom),
             Strategy::RoundRobin => Arc::new(WeightedRoundRobin::default()),
@@ -244,13 +323,13 @@ impl Strategy {
     }
 }
 
-impl fmt::Display for Strategy {
+impl<R> fmt::Display for Strategy<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl FromStr for Strategy {
+impl<R> FromStr for Strategy<R> {
     type Err = Error;
 
     /// `weighted_random` (or the seed's `random`), `round_robin`, `max_headroom`,

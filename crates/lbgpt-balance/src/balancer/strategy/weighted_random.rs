@@ -1,7 +1,6 @@
 //! [`WeightedRandom`]: random picks in proportion to weight.
 
 use super::{usable_weight, Candidate, PickStrategy};
-use lbgpt_core::ChatRequest;
 use rand::Rng;
 
 /// Picks a member at random, each with probability weight / sum of weights (uniformly when
@@ -22,8 +21,8 @@ use rand::Rng;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WeightedRandom;
 
-impl PickStrategy for WeightedRandom {
-    fn pick(&self, candidates: &[Candidate<'_>], _request: &ChatRequest) -> Option<usize> {
+impl<R> PickStrategy<R> for WeightedRandom {
+    fn pick(&self, candidates: &[Candidate<'_>], _request: &R) -> Option<usize> {
         match candidates.len() {
             0 => return None,
             1 => return Some(0),
@@ -58,6 +57,7 @@ impl PickStrategy for WeightedRandom {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lbgpt_core::ChatRequest;
 
     #[test]
     fn picks_follow_the_weights() {

@@ -1,7 +1,6 @@
 //! [`WeightedRoundRobin`]: smooth weighted round robin.
 
 use super::{usable_weight, Candidate, PickStrategy};
-use lbgpt_core::ChatRequest;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
@@ -36,8 +35,8 @@ pub struct WeightedRoundRobin {
     credit: Mutex<HashMap<u64, f64>>,
 }
 
-impl PickStrategy for WeightedRoundRobin {
-    fn pick(&self, candidates: &[Candidate<'_>], _request: &ChatRequest) -> Option<usize> {
+impl<R> PickStrategy<R> for WeightedRoundRobin {
+    fn pick(&self, candidates: &[Candidate<'_>], _request: &R) -> Option<usize> {
         if candidates.is_empty() {
             return None;
         }
@@ -83,6 +82,7 @@ impl PickStrategy for WeightedRoundRobin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lbgpt_core::ChatRequest;
 
     fn names(rr: &WeightedRoundRobin, candidates: &[Candidate<'_>], n: usize) -> String {
         let request = ChatRequest::new("m", vec![]);

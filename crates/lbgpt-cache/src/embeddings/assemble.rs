@@ -22,18 +22,6 @@ pub(crate) struct Resolved {
     pub(crate) source: Source,
 }
 
-/// How a request's inputs were answered, counted per input for [`CacheStats`](crate::CacheStats).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Tally {
-    /// Inputs answered from the store (every position holding them).
-    pub(crate) hits: u64,
-    /// Inputs this request sent upstream (each distinct input once).
-    pub(crate) misses: u64,
-    /// Inputs answered by an upstream call without being sent for them: repeats of an input
-    /// this request sent, and inputs another request in flight sent.
-    pub(crate) coalesced: u64,
-}
-
 /// The answer to the request `plan` describes: one embedding per position, in order, with
 /// `index` = position. Usage is what this request's own upstream calls (`own_calls`) were
 /// charged (zero when it made none); `meta.cache` says how many inputs came from the store.
@@ -44,7 +32,7 @@ pub(crate) fn assemble(
     resolved: &[Resolved],
     own_calls: &[Arc<Call>],
     lookup_time: Duration,
-) -> Result<(EmbeddingResponse, Tally), Error> {
+) -> Result<EmbeddingResponse, Error> {
     let missing = || Error::Internal("an embedding input was left without an answer".into());
     let mut data = Vec::with_capacity(plan.slot_of.len());
     for (position, &slot) in plan.slot_of.iter().enumerate() {
@@ -54,22 +42,13 @@ pub(crate) fn assemble(
         data.push(embedding);
     }
 
-    let mut tally = Tally::default();
-    let mut hit_positions = 0u64;
-    for (input, resolved) in plan.distinct.iter().zip(resolved) {
-        let positions = input.positions as u64;
-        match resolved.source {
-            Source::Store => {
-                tally.hits += positions;
-                hit_positions += positions;
-            }
-            Source::OwnCall => {
-                tally.misses += 1;
-                tally.coalesced += positions - 1;
-            }
-            Source::SharedCall(_) => tally.coalesced += positions,
-        }
-    }
+    let hit_positions: u64 = plan
+        .distinct
+        .iter()
+        .zip(resolved)
+        .filter(|(_, resolved)| matches!(resolved.source, Source::Store))
+        .map(|(input, _)| input.positions as u64)
+        .sum();
     let miss_positions = data.len() as u64 - hit_positions;
 
     let shared_call = resolved.iter().find_map(|resolved| match &resolved.source {
@@ -102,15 +81,14 @@ pub(crate) fn assemble(
     };
     meta.cache = status(hit_positions, miss_positions);
 
-    let response = EmbeddingResponse {
+    Ok(EmbeddingResponse {
         object: envelope.object,
         data,
         model: envelope.model,
         usage: charged(own_calls),
         extra: envelope.extra,
         meta,
-    };
-    Ok((response, tally))
+    })
 }
 
 /// `Exact` when every input came from the store, `Miss` when none did, else `Partial`.

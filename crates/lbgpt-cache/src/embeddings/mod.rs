@@ -3,7 +3,7 @@
 //! A request is planned ([`plan`]: one key per input, distinct inputs once), looked up
 //! ([`store_io`]), the missing inputs fetched in one upstream call ([`upstream`]), shared with
 //! concurrent requests through per-input flights ([`batch`]), and the answer put back together
-//! in input order ([`assemble`]).
+//! in input order ([`assemble`]); what each input took is counted ([`tally`]).
 
 mod assemble;
 mod batch;
@@ -11,6 +11,7 @@ mod layer;
 mod plan;
 mod service;
 mod store_io;
+mod tally;
 mod upstream;
 
 pub use layer::EmbeddingCacheLayer;

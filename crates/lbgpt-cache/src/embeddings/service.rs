@@ -5,6 +5,7 @@ use super::assemble::{assemble, Resolved, Source};
 use super::batch::{start_batch, EmbeddingState, LedInput};
 use super::plan::Plan;
 use super::store_io::{look_up_all, store_all};
+use super::tally::{Route, Tally};
 use super::upstream::{fetch, Call};
 use crate::flight::Role;
 use crate::state::Lookup;
@@ -132,10 +133,9 @@ where
     S::Future: Send + 'static,
 {
     let started = Instant::now();
-    let counters = &state.counters;
     let mode = state.config.embedding_mode_for(&request);
     if mode == CacheMode::Bypass {
-        Counters::add_n(&counters.bypassed, request.input.len() as u64);
+        Counters::add_n(&state.counters.bypassed, request.input.len() as u64);
         return inner.oneshot(request).await;
     }
     request.validate()?;
@@ -144,84 +144,121 @@ where
         .embedding_keys_for(&request)
         .and_then(|keys| Plan::new(&request.input, keys));
     let Some(plan) = plan else {
-        Counters::add_n(&counters.bypassed, request.input.len() as u64);
+        Counters::add_n(&state.counters.bypassed, request.input.len() as u64);
         return inner.oneshot(request).await;
     };
     // From here on the request is the template of upstream requests: every field but input.
     request.input = TextInput::Texts(Vec::new());
-    let template = request;
+    let mut progress = Progress {
+        resolved: Vec::new(),
+        routes: vec![Route::Upstream; plan.distinct.len()],
+        own_calls: Vec::new(),
+    };
+    progress.resolved.resize_with(plan.distinct.len(), || None);
+    let outcome = resolve(&state, inner, &request, &plan, mode, &mut progress).await;
+    Tally::of(&plan, &progress.routes).record(&state.counters);
+    outcome?;
 
-    let mut resolved: Vec<Option<Resolved>> = Vec::with_capacity(plan.distinct.len());
-    let mut look_again = vec![true; plan.distinct.len()];
-    if mode.reads() {
-        let keys = plan.distinct.iter().map(|input| input.key).collect();
-        let lookups = look_up_all(&state, keys).await;
-        for (slot, lookup) in lookups.into_iter().enumerate() {
-            resolved.push(match lookup {
-                Lookup::Found(answer) => Some(Resolved {
-                    answer,
-                    source: Source::Store,
-                }),
-                Lookup::Absent => None,
-                Lookup::Failed => {
-                    look_again[slot] = false;
-                    None
-                }
-            });
-        }
-    } else {
-        resolved.resize_with(plan.distinct.len(), || None);
-    }
-
-    let mut own_calls: Vec<Arc<Call>> = Vec::new();
-    let mut missing: Vec<usize> = (0..plan.distinct.len())
-        .filter(|&slot| resolved[slot].is_none())
-        .collect();
-    if !missing.is_empty() && mode.reads() && state.config.get_coalesce() {
-        missing = share(
-            &state,
-            inner.clone(),
-            &template,
-            &plan,
-            &look_again,
-            &missing,
-            mode.writes(),
-            &mut resolved,
-            &mut own_calls,
-        )
-        .await?;
-    }
-    if !missing.is_empty() {
-        // Not shared: Refresh, coalescing off, or inputs whose shared call failed.
-        let mut request = template.clone();
-        request.input = plan
-            .input_for(&missing)
-            .ok_or_else(|| Error::Internal("one request mixed text and token inputs".into()))?;
-        let fetched = fetch(inner, request).await?;
-        if mode.writes() && fetched.call.storable {
-            let keys = missing.iter().map(|&slot| plan.distinct[slot].key);
-            store_all(&state, keys.zip(&fetched.answers).collect()).await;
-        }
-        for (&slot, answer) in missing.iter().zip(fetched.answers) {
-            resolved[slot] = Some(Resolved {
-                answer,
-                source: Source::OwnCall,
-            });
-        }
-        own_calls.push(fetched.call);
-    }
-
-    let resolved: Vec<Resolved> = resolved.into_iter().flatten().collect();
+    let resolved: Vec<Resolved> = progress.resolved.into_iter().flatten().collect();
     if resolved.len() != plan.distinct.len() {
         return Err(Error::Internal(
             "an embedding input was left without an answer".into(),
         ));
     }
-    let (response, tally) = assemble(&plan, &resolved, &own_calls, started.elapsed())?;
-    Counters::add_n(&counters.hits, tally.hits);
-    Counters::add_n(&counters.misses, tally.misses);
-    Counters::add_n(&counters.coalesced, tally.coalesced);
-    Ok(response)
+    assemble(&plan, &resolved, &progress.own_calls, started.elapsed())
+}
+
+/// What a request found out about its distinct inputs so far.
+struct Progress {
+    /// Each distinct input's answer, once known.
+    resolved: Vec<Option<Resolved>>,
+    /// The way each distinct input took (for the counters, also when the request fails).
+    routes: Vec<Route>,
+    /// The upstream calls this request made.
+    own_calls: Vec<Arc<Call>>,
+}
+
+/// Answers every distinct input of `plan`: lookups, then shared flights or one upstream call
+/// of this request for the rest. `template`: the request without inputs.
+async fn resolve<S>(
+    state: &Arc<EmbeddingState>,
+    inner: S,
+    template: &EmbeddingRequest,
+    plan: &Plan,
+    mode: CacheMode,
+    progress: &mut Progress,
+) -> Result<(), Error>
+where
+    S: Service<EmbeddingRequest, Response = EmbeddingResponse, Error = Error>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let mut look_again = vec![true; plan.distinct.len()];
+    if mode.reads() {
+        let keys = plan.distinct.iter().map(|input| input.key).collect();
+        let lookups = look_up_all(state, keys).await;
+        for (slot, lookup) in lookups.into_iter().enumerate() {
+            match lookup {
+                Lookup::Found(answer) => progress.found(slot, answer),
+                Lookup::Absent => {}
+                Lookup::Failed => look_again[slot] = false,
+            }
+        }
+    }
+
+    let mut missing: Vec<usize> = (0..plan.distinct.len())
+        .filter(|&slot| progress.resolved[slot].is_none())
+        .collect();
+    if !missing.is_empty() && mode.reads() && state.config.get_coalesce() {
+        missing = share(
+            state,
+            inner.clone(),
+            template,
+            plan,
+            &look_again,
+            &missing,
+            mode.writes(),
+            progress,
+        )
+        .await?;
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    // Not shared: Refresh, coalescing off, or inputs whose shared call failed.
+    for &slot in &missing {
+        progress.routes[slot] = Route::Upstream;
+    }
+    let mut request = template.clone();
+    request.input = plan
+        .input_for(&missing)
+        .ok_or_else(|| Error::Internal("one request mixed text and token inputs".into()))?;
+    let fetched = fetch(inner, request).await?;
+    if mode.writes() && fetched.call.storable {
+        let keys = missing.iter().map(|&slot| plan.distinct[slot].key);
+        store_all(state, keys.zip(&fetched.answers).collect()).await;
+    }
+    for (&slot, answer) in missing.iter().zip(fetched.answers) {
+        progress.resolved[slot] = Some(Resolved {
+            answer,
+            source: Source::OwnCall,
+        });
+    }
+    progress.own_calls.push(fetched.call);
+    Ok(())
+}
+
+impl Progress {
+    /// `slot`'s answer was found in the store.
+    fn found(&mut self, slot: usize, answer: EmbeddingResponse) {
+        self.routes[slot] = Route::Store;
+        self.resolved[slot] = Some(Resolved {
+            answer,
+            source: Source::Store,
+        });
+    }
 }
 
 /// Resolves the `missing` inputs (slots) through flights: each joins the flight of a
@@ -238,8 +275,7 @@ async fn share<S>(
     look_again: &[bool],
     missing: &[usize],
     writes: bool,
-    resolved: &mut [Option<Resolved>],
-    own_calls: &mut Vec<Arc<Call>>,
+    progress: &mut Progress,
 ) -> Result<Vec<usize>, Error>
 where
     S: Service<EmbeddingRequest, Response = EmbeddingResponse, Error = Error>
@@ -276,14 +312,24 @@ where
             )
         })?;
     let roles: Vec<Role> = flights.iter().map(|(_, role)| *role).collect();
+    for (&slot, role) in missing.iter().zip(&roles) {
+        progress.routes[slot] = match role {
+            Role::Leader => Route::Upstream,
+            Role::Follower => Route::Shared,
+        };
+    }
     let outcomes = join_all(flights.into_iter().map(|(flight, _)| flight)).await;
 
     let mut failed = Vec::new();
+    let mut own_error = None;
     for (((&slot, digest), role), outcome) in missing.iter().zip(&digests).zip(roles).zip(outcomes)
     {
         let batch = match (outcome, role) {
             (Ok(batch), _) => batch,
-            (Err(err), Role::Leader) => return Err(err),
+            (Err(err), Role::Leader) => {
+                own_error.get_or_insert(err);
+                continue;
+            }
             (Err(_), Role::Follower) => {
                 failed.push(slot);
                 continue;
@@ -294,25 +340,31 @@ where
                 "a shared embedding call ended without the input's answer".into(),
             ));
         };
-        let source = match (from_store, &batch.call, role) {
-            (true, _, _) => Source::Store,
-            (false, None, _) => {
-                return Err(Error::Internal(
-                    "a shared embedding answer came neither from the store nor upstream".into(),
-                ))
-            }
-            (false, Some(call), Role::Leader) => {
-                if !own_calls.iter().any(|own| Arc::ptr_eq(own, call)) {
-                    own_calls.push(Arc::clone(call));
+        if *from_store {
+            progress.found(slot, answer.clone());
+            continue;
+        }
+        let Some(call) = &batch.call else {
+            return Err(Error::Internal(
+                "a shared embedding answer came neither from the store nor upstream".into(),
+            ));
+        };
+        let source = match role {
+            Role::Leader => {
+                if !progress.own_calls.iter().any(|own| Arc::ptr_eq(own, call)) {
+                    progress.own_calls.push(Arc::clone(call));
                 }
                 Source::OwnCall
             }
-            (false, Some(call), Role::Follower) => Source::SharedCall(Arc::clone(call)),
+            Role::Follower => Source::SharedCall(Arc::clone(call)),
         };
-        resolved[slot] = Some(Resolved {
+        progress.resolved[slot] = Some(Resolved {
             answer: answer.clone(),
             source,
         });
     }
-    Ok(failed)
+    match own_error {
+        Some(err) => Err(err),
+        None => Ok(failed),
+    }
 }

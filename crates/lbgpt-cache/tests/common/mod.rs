@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod embedding;
+
 use lbgpt_core::{ChatMessage, ChatRequest};
 use lbgpt_openai::{OpenAiConfig, OpenAiService};
 use lbgpt_sim::{KeyConfig, Latency, SimConfig, Simulator};

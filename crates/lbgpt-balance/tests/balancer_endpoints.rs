@@ -513,3 +513,58 @@ async fn token_id_inputs_are_estimated_exactly_as_the_provider_counts_them() {
     assert_eq!(answer.meta.member.as_deref(), Some("ids"));
     assert_eq!(answer.meta.attempts, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_tracker_holds_one_limit_across_endpoints() {
+    // One key whose 20 requests per minute cover every endpoint, as on a compatible server
+    // with one limit: the embeddings and the completions balancer share a tracker and name
+    // the key alike.
+    let sim = simulator_with(
+        [KeyConfig::new("sk-shared").rpm(20)],
+        Duration::from_millis(1),
+    )
+    .await;
+    let tracker = unpaced();
+    let limits = Limits::none().rpm(20);
+    let embeddings: Balancer<EmbeddingRequest> = exact_builder()
+        .usage(tracker.clone())
+        .member(member(&sim, "shared", "sk-shared", limits))
+        .max_wait(Duration::ZERO)
+        .build()
+        .expect("a valid balancer");
+    let completions: Balancer<CompletionRequest> = exact_builder()
+        .usage(tracker.clone())
+        .member(member(&sim, "shared", "sk-shared", limits))
+        .max_wait(Duration::ZERO)
+        .build()
+        .expect("a valid balancer");
+
+    let (embedded, completed) = tokio::join!(
+        run(embeddings.clone(), embedding_requests("shared", 15), 4),
+        run(completions.clone(), completion_requests("shared", 15), 4),
+    );
+    let answered = embedded.iter().filter(|r| r.is_ok()).count()
+        + completed.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(answered, 20, "together, exactly the key's limit");
+    assert_eq!(arrivals(&sim, "sk-shared"), 20);
+    assert_eq!(limit_429s(&sim, "sk-shared"), 0);
+    let refused = embedded
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .chain(completed.iter().filter_map(|r| r.as_ref().err()));
+    for error in refused {
+        assert!(matches!(error, Error::NoMemberAvailable { .. }), "{error}");
+    }
+
+    // Removing the member from one balancer leaves the other's tracking alone.
+    embeddings
+        .handle()
+        .remove_member("shared")
+        .expect("a member");
+    let view = completions
+        .handle()
+        .headroom("shared")
+        .expect("still tracked for the completions balancer");
+    assert_eq!(view.requests_in_window, 20);
+    assert_eq!(view.headroom_requests, Some(0));
+}

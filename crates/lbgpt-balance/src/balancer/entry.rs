@@ -8,7 +8,7 @@ use super::BalancedRequest;
 use crate::usage::{Limits, UsageTracker};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -201,17 +201,43 @@ impl<R: BalancedRequest> MemberEntry<R> {
 /// registered while at least one member of that name is alive (a member removed and added
 /// again under the same name overlaps with its old self until the old one's last request
 /// finishes), and unregistered when the last one goes.
+///
+/// There is one registry per tracker, shared by every balancer given that tracker (e.g. a
+/// chat and a completions balancer sharing limits), so one balancer removing a member never
+/// unregisters a name another balancer still uses.
 pub(crate) struct Registry {
     tracker: Arc<dyn UsageTracker>,
     live: Mutex<HashMap<Arc<str>, usize>>,
 }
 
+/// The registries in use, one per tracker, held weakly: a registry goes with the last
+/// balancer (or member) holding it.
+static REGISTRIES: Mutex<Vec<Weak<Registry>>> = Mutex::new(Vec::new());
+
 impl Registry {
-    pub(crate) fn new(tracker: Arc<dyn UsageTracker>) -> Arc<Self> {
-        Arc::new(Registry {
+    /// The registry of `tracker`: the one the balancers already using it share, else a new
+    /// one.
+    pub(crate) fn for_tracker(tracker: Arc<dyn UsageTracker>) -> Arc<Self> {
+        let mut registries = lock(&REGISTRIES);
+        let mut found = None;
+        registries.retain(|weak| match weak.upgrade() {
+            Some(registry) => {
+                if std::ptr::addr_eq(Arc::as_ptr(&registry.tracker), Arc::as_ptr(&tracker)) {
+                    found = Some(registry);
+                }
+                true
+            }
+            None => false,
+        });
+        if let Some(registry) = found {
+            return registry;
+        }
+        let registry = Arc::new(Registry {
             tracker,
             live: Mutex::new(HashMap::new()),
-        })
+        });
+        registries.push(Arc::downgrade(&registry));
+        registry
     }
 
     pub(crate) fn tracker(&self) -> &Arc<dyn UsageTracker> {

@@ -59,7 +59,7 @@ impl<R: BalancedRequest> Shared<R> {
             next_id: AtomicU64::new(1),
             picker: strategy.picker(),
             strategy,
-            registry: Registry::new(tracker),
+            registry: Registry::for_tracker(tracker),
             estimator,
             settings,
         }

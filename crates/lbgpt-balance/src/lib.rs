@@ -6,10 +6,13 @@
 //!   each member under its RPM/TPM limits (waiting for the computed moment capacity returns
 //!   instead of drawing 429s), fails over at once, cools members down on `retry-after`,
 //!   opens per-member circuit breakers and retires dead keys; members change at run time
-//!   through a [`BalancerHandle`].
+//!   through a [`BalancerHandle`]. It serves every endpoint, one balancer per endpoint:
+//!   `Balancer` (chat, the default), `Balancer<EmbeddingRequest>` and
+//!   `Balancer<CompletionRequest>` (legacy completions); see [`BalancedRequest`].
 //! - [`usage`]: the [`UsageTracker`](usage::UsageTracker) trait the balancer counts requests
 //!   and tokens with (sliding windows, in-flight reservations, pacing) and its in-memory
-//!   implementation; [`tokens`]: request token estimates (tiktoken or approximate).
+//!   implementation; [`tokens`]: request token estimates per endpoint (tiktoken or
+//!   approximate).
 //! - [`retry`]: [`RetryLayer`](retry::RetryLayer) / [`Retry`](retry::Retry) retry what may
 //!   succeed later (connection errors, timeouts, 408, 409, 429, 5xx; never other 4xx and
 //!   never `insufficient_quota`), wait what the server asks (`retry-after-ms`, then

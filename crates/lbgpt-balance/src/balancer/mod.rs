@@ -14,6 +14,17 @@
 //! Put a [`Retry`](crate::retry::Retry) layer above the balancer: it only sees what the
 //! balancer could not absorb (every member failing, or all of them cooling down).
 //!
+//! # One balancer per endpoint
+//! The balancer is generic over the request type ([`BalancedRequest`]): chat
+//! ([`ChatRequest`](lbgpt_core::ChatRequest), the default), embeddings
+//! ([`EmbeddingRequest`](lbgpt_core::EmbeddingRequest)) and legacy completions
+//! ([`CompletionRequest`](lbgpt_core::CompletionRequest)). Every rule is the same; the token
+//! estimate ([`tokens`](crate::tokens)) and the usage that settles it
+//! ([`ApiResponse::token_usage`](lbgpt_core::ApiResponse::token_usage)) follow the endpoint.
+//! Providers limit each model (OpenAI) or deployment (Azure) on its own, so each balancer
+//! has its own usage tracker by default; give two balancers the same tracker
+//! ([`BalancerBuilder::usage`]) only when their members of the same name share one limit.
+//!
 //! # Example
 //! Two simulated keys with different limits, the larger one preferred by max headroom:
 //!
@@ -54,6 +65,41 @@
 //! for stats in handle.stats() {
 //!     println!("{}: {} requests, {}", stats.name, stats.requests, stats.state);
 //! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Embeddings over the same keys, in a balancer of their own (the provider services serve
+//! every endpoint):
+//!
+//! ```
+//! use lbgpt_balance::{Balancer, Member};
+//! use lbgpt_core::{EmbeddingRequest, Error};
+//! use lbgpt_openai::{OpenAiConfig, OpenAiService};
+//! use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sim = Simulator::start(
+//!     SimConfig::new()
+//!         .key(KeyConfig::new("sk-sim-1").rpm(3_000).tpm(1_000_000))
+//!         .key(KeyConfig::new("sk-sim-2").rpm(3_000).tpm(1_000_000)),
+//! )
+//! .await?;
+//! let member = |name: &str, key: &str| -> Result<OpenAiService, Error> {
+//!     OpenAiService::new(OpenAiConfig::new().api_key(key).base_url(sim.base_url()).name(name))
+//! };
+//! let embeddings: Balancer<EmbeddingRequest> = Balancer::builder()
+//!     .member(Member::new("key-1", member("key-1", "sk-sim-1")?).rpm(3_000).tpm(1_000_000))
+//!     .member(Member::new("key-2", member("key-2", "sk-sim-2")?).rpm(3_000).tpm(1_000_000))
+//!     .build()?;
+//!
+//! let request = EmbeddingRequest::new("text-embedding-3-small", vec!["first", "second"]);
+//! let answer = embeddings.oneshot(request).await?;
+//! assert_eq!(answer.data.len(), 2);
+//! assert!(answer.meta.member.is_some());
+//! assert_eq!(answer.meta.attempts, 1);
 //! # Ok(())
 //! # }
 //! ```

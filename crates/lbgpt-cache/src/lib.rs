@@ -1,6 +1,7 @@
 //! Exact response caching for lbgpt: a [`tower::Layer`] that answers repeated chat requests
 //! from a store, never serves an answer to a different request, and makes identical requests
-//! in flight at the same time share one upstream call.
+//! in flight at the same time share one upstream call; and a layer that caches embeddings
+//! per input.
 //!
 //! - [`CacheLayer`] / [`Cache`]: the layer and its service, in front of any
 //!   `Service<ChatRequest, Response = ChatResponse, Error = lbgpt_core::Error>` (a provider,
@@ -15,6 +16,12 @@
 //! - Per-request control: [`CacheMode`] in [`ChatRequest::options`](lbgpt_core::ChatRequest::options)
 //!   (use, bypass, refresh, no-store), never sent to the provider.
 //! - Counters: [`CacheStats`] (hits, misses, coalesced, bypassed, stores, errors).
+//! - Embeddings: [`EmbeddingCacheLayer`] / [`EmbeddingCache`] cache each input of an
+//!   `EmbeddingRequest` on its own (one key per input: model or alias, dimensions,
+//!   encoding_format, the input, unknown fields; never `user` or credentials), send only the
+//!   missing inputs upstream in one request (each once, in order) and put the answer back
+//!   together in input order; `meta.cache` is `Exact`, `Miss` or `Partial { hits, misses }`.
+//!   See the second example below.
 //!
 //! Only successful answers are stored; errors reach every waiting caller and are never
 //! cached. `docs/cache.md` in the repository describes the key and file formats in full.
@@ -60,6 +67,50 @@
 //! assert_eq!(fresh.meta.cache, CacheStatus::Miss);
 //! assert_eq!(calls.load(Ordering::SeqCst), 2);
 //! assert_eq!((layer.stats().hits, layer.stats().misses), (1, 2));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The embedding cache in front of an embeddings service (here a stand-in that records the
+//! inputs it is sent and answers each text with its length):
+//!
+//! ```
+//! use lbgpt_cache::EmbeddingCacheLayer;
+//! use lbgpt_core::{CacheStatus, EmbeddingRequest, EmbeddingResponse, Error};
+//! use std::sync::{Arc, Mutex};
+//! use tower::{service_fn, Layer, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sent: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+//! let log = Arc::clone(&sent);
+//! let provider = service_fn(move |request: EmbeddingRequest| {
+//!     let texts: Vec<String> = request.input.texts().unwrap_or_default()
+//!         .into_iter().map(str::to_owned).collect();
+//!     log.lock().expect("log").push(texts.clone());
+//!     async move {
+//!         let data: Vec<_> = texts.iter().enumerate()
+//!             .map(|(i, t)| serde_json::json!({"index": i, "embedding": [t.len() as f32]}))
+//!             .collect();
+//!         serde_json::from_value::<EmbeddingResponse>(serde_json::json!({
+//!             "data": data, "model": "m", "usage": {"prompt_tokens": 1, "total_tokens": 1}
+//!         }))
+//!         .map_err(|e| Error::Internal(e.to_string()))
+//!     }
+//! });
+//!
+//! let layer = EmbeddingCacheLayer::in_memory();
+//! let service = layer.layer(provider);
+//! service.clone().oneshot(EmbeddingRequest::new("m", vec!["a", "bb"])).await?;
+//! let answer = service.oneshot(EmbeddingRequest::new("m", vec!["bb", "ccc", "bb", "a"])).await?;
+//!
+//! // Only the new input went upstream; the answer holds every input, in order.
+//! assert_eq!(sent.lock().expect("log")[1], vec!["ccc".to_owned()]);
+//! let lengths: Vec<f32> = answer.data.iter().map(|e| e.embedding.as_floats().expect("floats")[0]).collect();
+//! assert_eq!(lengths, vec![2.0, 3.0, 2.0, 1.0]);
+//! assert_eq!(answer.data[3].index, 3);
+//! assert_eq!(answer.meta.cache, CacheStatus::Partial { hits: 3, misses: 1 });
+//! assert_eq!((layer.stats().hits, layer.stats().misses), (3, 3));
 //! # Ok(())
 //! # }
 //! ```

@@ -3,6 +3,7 @@
 use crate::caching::{
     cache_builder_methods, cached_client, forward_cache_api, CacheSetting, KIND_AZURE,
 };
+use crate::endpoint_clients::{forward_endpoint_api, EndpointClients};
 use crate::forward::forward_batch_api;
 use crate::semantic_caching::{forward_semantic_api, semantic_builder_methods, SemanticSetting};
 use crate::settings::{batch_settings_methods, BatchSettings};
@@ -58,6 +59,7 @@ pub type AzureGptService = MaybeCached<MaybeSemantic<Retry<AzureService>>>;
 #[derive(Debug, Clone)]
 pub struct AzureGpt {
     client: Lbgpt<AzureGptService>,
+    endpoints: EndpointClients<AzureService, AzureService>,
     cache: Option<CacheLayer>,
     semantic: Option<SemanticCacheLayer>,
 }
@@ -95,6 +97,7 @@ impl AzureGpt {
     }
 
     forward_batch_api!(AzureGptService);
+    forward_endpoint_api!(AzureService, AzureService);
     forward_cache_api!();
     forward_semantic_api!();
 }
@@ -207,8 +210,23 @@ impl AzureGptBuilder {
         let service = AzureService::new(self.config)?;
         let cache = self.cache.into_layer(KIND_AZURE);
         let semantic = self.semantic.into_layer(cache.as_ref(), KIND_AZURE)?;
+        let retry = self.settings.retry.clone();
+        let client = cached_client(
+            self.settings,
+            cache.as_ref(),
+            semantic.as_ref(),
+            service.clone(),
+        )?;
+        let endpoints = EndpointClients::new(
+            &client,
+            &retry,
+            cache.as_ref(),
+            Some(service.clone()),
+            Some(service),
+        );
         Ok(AzureGpt {
-            client: cached_client(self.settings, cache.as_ref(), semantic.as_ref(), service)?,
+            client,
+            endpoints,
             cache,
             semantic,
         })

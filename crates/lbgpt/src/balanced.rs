@@ -3,6 +3,7 @@
 use crate::caching::{
     cache_builder_methods, cached_client, family_of, forward_cache_api, CacheSetting,
 };
+use crate::endpoint_clients::{forward_endpoint_api, EndpointClients};
 use crate::forward::forward_batch_api;
 use crate::semantic_caching::{forward_semantic_api, semantic_builder_methods, SemanticSetting};
 use crate::settings::{batch_settings_methods, BatchSettings};
@@ -12,7 +13,7 @@ use lbgpt_balance::tokens::TokenEstimator;
 use lbgpt_balance::usage::UsageTracker;
 use lbgpt_balance::{Balancer, BalancerHandle, BreakerConfig, Strategy};
 use lbgpt_cache::CacheLayer;
-use lbgpt_core::Error;
+use lbgpt_core::{ChatRequest, CompletionRequest, EmbeddingRequest, Error};
 use lbgpt_semantic::SemanticCacheLayer;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,7 +71,10 @@ pub type BalancedService = MaybeCached<MaybeSemantic<Retry<Balancer>>>;
 #[derive(Debug, Clone)]
 pub struct BalancedGpt {
     client: Lbgpt<BalancedService>,
+    endpoints: EndpointClients<Balancer<EmbeddingRequest>, Balancer<CompletionRequest>>,
     handle: BalancerHandle,
+    embedding_handle: Option<BalancerHandle<EmbeddingRequest>>,
+    completion_handle: Option<BalancerHandle<CompletionRequest>>,
     cache: Option<CacheLayer>,
     semantic: Option<SemanticCacheLayer>,
 }
@@ -83,6 +87,7 @@ impl BalancedGpt {
     }
 
     forward_batch_api!(BalancedService);
+    forward_endpoint_api!(Balancer<EmbeddingRequest>, Balancer<CompletionRequest>);
     forward_balanced_api!();
     forward_cache_api!();
     forward_semantic_api!();
@@ -122,7 +127,10 @@ pub struct BalancedGptBuilder {
 /// cache in front, if any.
 pub(crate) struct BuiltBalanced {
     pub(crate) client: Lbgpt<BalancedService>,
+    pub(crate) endpoints: EndpointClients<Balancer<EmbeddingRequest>, Balancer<CompletionRequest>>,
     pub(crate) handle: BalancerHandle,
+    pub(crate) embedding_handle: Option<BalancerHandle<EmbeddingRequest>>,
+    pub(crate) completion_handle: Option<BalancerHandle<CompletionRequest>>,
     pub(crate) cache: Option<CacheLayer>,
     pub(crate) semantic: Option<SemanticCacheLayer>,
 }
@@ -214,13 +222,19 @@ impl BalancedGptBuilder {
     pub fn build(self) -> Result<BalancedGpt, Error> {
         let BuiltBalanced {
             client,
+            endpoints,
             handle,
+            embedding_handle,
+            completion_handle,
             cache,
             semantic,
         } = self.finish()?;
         Ok(BalancedGpt {
             client,
+            endpoints,
             handle,
+            embedding_handle,
+            completion_handle,
             cache,
             semantic,
         })
@@ -233,16 +247,83 @@ impl BalancedGptBuilder {
                 "a balanced client needs at least one provider".to_owned(),
             ));
         }
-        let mut builder = Balancer::builder();
+        let settings = EndpointBalancing {
+            max_wait: self.max_wait,
+            max_failovers: self.max_failovers,
+            breaker: self.breaker,
+        };
+        let mut chat = settings.apply(Balancer::<ChatRequest>::builder());
+        let mut embeddings = settings.apply(Balancer::<EmbeddingRequest>::builder());
+        let mut completions = settings.apply(Balancer::<CompletionRequest>::builder());
         if let Some(strategy) = self.strategy {
-            builder = builder.strategy(strategy);
+            // Embeddings and completions take the same built-in strategy; a custom one
+            // picks chat members only (it is written for chat requests), the others use the
+            // default.
+            if let Ok(same) = strategy.name().parse() {
+                embeddings = embeddings.strategy(same);
+            }
+            if let Ok(same) = strategy.name().parse() {
+                completions = completions.strategy(same);
+            }
+            chat = chat.strategy(strategy);
         }
         if let Some(usage) = self.usage {
-            builder = builder.usage(usage);
+            chat = chat.usage(usage);
         }
         if let Some(estimator) = self.estimator {
-            builder = builder.estimator(estimator);
+            chat = chat.estimator(estimator);
         }
+        let family = family_of(self.providers.iter().map(Provider::kind));
+        let (mut any_embeddings, mut any_completions) = (false, false);
+        for provider in self.providers {
+            let members = provider.into_members()?;
+            chat = chat.member(members.chat);
+            if let Some(member) = members.embeddings {
+                embeddings = embeddings.member(member);
+                any_embeddings = true;
+            }
+            if let Some(member) = members.completions {
+                completions = completions.member(member);
+                any_completions = true;
+            }
+        }
+        let balancer = chat.build()?;
+        let embeddings = any_embeddings.then(|| embeddings.build()).transpose()?;
+        let completions = any_completions.then(|| completions.build()).transpose()?;
+        let handle = balancer.handle();
+        let embedding_handle = embeddings.as_ref().map(Balancer::handle);
+        let completion_handle = completions.as_ref().map(Balancer::handle);
+        let cache = self.cache.into_layer(&family);
+        let semantic = self.semantic.into_layer(cache.as_ref(), &family)?;
+        let retry = self.settings.retry.clone();
+        let client = cached_client(self.settings, cache.as_ref(), semantic.as_ref(), balancer)?;
+        let endpoints =
+            EndpointClients::new(&client, &retry, cache.as_ref(), embeddings, completions);
+        Ok(BuiltBalanced {
+            client,
+            endpoints,
+            handle,
+            embedding_handle,
+            completion_handle,
+            cache,
+            semantic,
+        })
+    }
+}
+
+/// The balancer settings every endpoint's balancer shares.
+#[derive(Clone, Copy)]
+struct EndpointBalancing {
+    max_wait: Option<Duration>,
+    max_failovers: Option<usize>,
+    breaker: Option<BreakerConfig>,
+}
+
+impl EndpointBalancing {
+    fn apply<R: lbgpt_balance::BalancedRequest>(
+        self,
+        mut builder: lbgpt_balance::BalancerBuilder<R>,
+    ) -> lbgpt_balance::BalancerBuilder<R> {
         if let Some(wait) = self.max_wait {
             builder = builder.max_wait(wait);
         }
@@ -252,21 +333,7 @@ impl BalancedGptBuilder {
         if let Some(breaker) = self.breaker {
             builder = builder.breaker(breaker);
         }
-        let family = family_of(self.providers.iter().map(Provider::kind));
-        for provider in self.providers {
-            builder = builder.member(provider.into_member()?);
-        }
-        let balancer = builder.build()?;
-        let handle = balancer.handle();
-        let cache = self.cache.into_layer(&family);
-        let semantic = self.semantic.into_layer(cache.as_ref(), &family)?;
-        let client = cached_client(self.settings, cache.as_ref(), semantic.as_ref(), balancer)?;
-        Ok(BuiltBalanced {
-            client,
-            handle,
-            cache,
-            semantic,
-        })
+        builder
     }
 }
 
@@ -283,6 +350,25 @@ macro_rules! forward_balanced_api {
         /// seen, retries, failovers, requests in flight, headroom, state.
         pub fn stats(&self) -> Vec<$crate::balance::MemberStats> {
             self.handle.stats()
+        }
+
+        /// Statistics of every provider on the embeddings endpoint (its own balancer and usage
+        /// tracker: providers' limits are per model), in the order they were added; empty
+        /// when no provider serves embeddings.
+        pub fn embedding_stats(&self) -> Vec<$crate::balance::MemberStats> {
+            self.embedding_handle
+                .as_ref()
+                .map(|handle| handle.stats())
+                .unwrap_or_default()
+        }
+
+        /// Statistics of every provider on the legacy completions endpoint, in the order they
+        /// were added; empty when no provider serves legacy completions.
+        pub fn completion_stats(&self) -> Vec<$crate::balance::MemberStats> {
+            self.completion_handle
+                .as_ref()
+                .map(|handle| handle.stats())
+                .unwrap_or_default()
         }
 
         /// Statistics of the provider named `name`, if there is one.

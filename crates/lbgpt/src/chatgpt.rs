@@ -3,6 +3,7 @@
 use crate::caching::{
     cache_builder_methods, cached_client, forward_cache_api, CacheSetting, KIND_OPENAI,
 };
+use crate::endpoint_clients::{forward_endpoint_api, EndpointClients};
 use crate::forward::forward_batch_api;
 use crate::semantic_caching::{forward_semantic_api, semantic_builder_methods, SemanticSetting};
 use crate::settings::{batch_settings_methods, BatchSettings};
@@ -76,6 +77,7 @@ pub type ChatGptService = MaybeCached<MaybeSemantic<Retry<OpenAiService>>>;
 #[derive(Debug, Clone)]
 pub struct ChatGpt {
     client: Lbgpt<ChatGptService>,
+    endpoints: EndpointClients<OpenAiService, OpenAiService>,
     cache: Option<CacheLayer>,
     semantic: Option<SemanticCacheLayer>,
 }
@@ -102,6 +104,7 @@ impl ChatGpt {
     }
 
     forward_batch_api!(ChatGptService);
+    forward_endpoint_api!(OpenAiService, OpenAiService);
     forward_cache_api!();
     forward_semantic_api!();
 }
@@ -204,8 +207,23 @@ impl ChatGptBuilder {
         let service = OpenAiService::new(self.config)?;
         let cache = self.cache.into_layer(KIND_OPENAI);
         let semantic = self.semantic.into_layer(cache.as_ref(), KIND_OPENAI)?;
+        let retry = self.settings.retry.clone();
+        let client = cached_client(
+            self.settings,
+            cache.as_ref(),
+            semantic.as_ref(),
+            service.clone(),
+        )?;
+        let endpoints = EndpointClients::new(
+            &client,
+            &retry,
+            cache.as_ref(),
+            Some(service.clone()),
+            Some(service),
+        );
         Ok(ChatGpt {
-            client: cached_client(self.settings, cache.as_ref(), semantic.as_ref(), service)?,
+            client,
+            endpoints,
             cache,
             semantic,
         })

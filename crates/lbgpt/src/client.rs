@@ -140,19 +140,29 @@ impl<S> Lbgpt<S> {
     }
 }
 
-impl<S> Lbgpt<S>
-where
-    S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Clone + Send + 'static,
-    S::Future: Send,
-{
-    /// Sends one request, waiting for a permit first.
-    ///
-    /// The returned future owns what it needs (it is `'static`, and `Send`), so it can be
-    /// spawned.
-    pub fn chat_completion(
+impl<S> Lbgpt<S> {
+    /// A client over `service` sharing `other`'s concurrency limit (the ready-made clients'
+    /// endpoint clients: chat, embeddings and completions draw on one set of permits).
+    pub(crate) fn sharing_limit_with<T>(service: S, other: &Lbgpt<T>) -> Self {
+        Lbgpt {
+            service,
+            semaphore: Arc::clone(&other.semaphore),
+            max_concurrent: other.max_concurrent,
+            reorder_window: other.reorder_window,
+        }
+    }
+
+    /// Sends one request of any type the service takes, waiting for a permit first.
+    pub(crate) fn send_one<Req>(
         &self,
-        request: ChatRequest,
-    ) -> impl Future<Output = Result<ChatResponse, Error>> + Send + 'static {
+        request: Req,
+    ) -> impl Future<Output = Result<S::Response, Error>> + Send + 'static
+    where
+        S: Service<Req, Error = Error> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Response: Send + 'static,
+        Req: Send + 'static,
+    {
         let semaphore = Arc::clone(&self.semaphore);
         let service = self.service.clone();
         async move {
@@ -166,6 +176,96 @@ where
                 Err(payload) => Err(panic_error(payload.as_ref())),
             }
         }
+    }
+
+    /// Sends every request; one result per input, in input order, reporting progress.
+    pub(crate) fn send_list<I, F>(
+        &self,
+        requests: I,
+        mut on_progress: F,
+    ) -> impl Future<Output = Vec<Result<S::Response, Error>>>
+    where
+        I: Iterator,
+        I::Item: Send + 'static,
+        S: Service<I::Item, Error = Error> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Response: Send + 'static,
+        F: FnMut(&Progress),
+    {
+        let mut stream = self.send_stream(requests);
+        async move {
+            let mut slots: Vec<Option<Result<S::Response, Error>>> =
+                Vec::with_capacity(stream.size_hint().0);
+            while let Some((index, result)) = stream.next().await {
+                if slots.len() <= index {
+                    slots.resize_with(index + 1, || None);
+                }
+                slots[index] = Some(result);
+                on_progress(&stream.progress());
+            }
+            // The stream yields exactly one result per index; the fallback is never taken.
+            slots
+                .into_iter()
+                .map(|slot| slot.unwrap_or(Err(Error::Cancelled)))
+                .collect()
+        }
+    }
+
+    /// Results as they finish, with their input index.
+    pub(crate) fn send_stream<I>(&self, requests: I) -> CompletionStream<S, I>
+    where
+        I: Iterator,
+        I::Item: Send + 'static,
+        S: Service<I::Item, Error = Error> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Response: Send + 'static,
+    {
+        CompletionStream::new(self.engine(requests))
+    }
+
+    /// Results in input order, within the reorder window.
+    pub(crate) fn send_ordered<I>(&self, requests: I) -> OrderedCompletionStream<S, I>
+    where
+        I: Iterator,
+        I::Item: Send + 'static,
+        S: Service<I::Item, Error = Error> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Response: Send + 'static,
+    {
+        OrderedCompletionStream::new(self.engine(requests), self.current_reorder_window())
+    }
+
+    fn engine<I>(&self, inputs: I) -> Engine<S, I>
+    where
+        I: Iterator,
+        I::Item: Send + 'static,
+        S: Service<I::Item, Error = Error> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Response: Send + 'static,
+    {
+        Engine::new(
+            self.service.clone(),
+            Arc::clone(&self.semaphore),
+            self.max_concurrent,
+            inputs,
+        )
+    }
+}
+
+impl<S> Lbgpt<S>
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    /// Sends one request, waiting for a permit first.
+    ///
+    /// The returned future owns what it needs (it is `'static`, and `Send`), so it can be
+    /// spawned.
+    pub fn chat_completion(
+        &self,
+        request: ChatRequest,
+    ) -> impl Future<Output = Result<ChatResponse, Error>> + Send + 'static {
+        self.send_one(request)
     }
 
     /// Sends every request and returns one result per input, in input order.
@@ -199,29 +299,13 @@ where
     pub fn chat_completion_list_with_progress<R, F>(
         &self,
         requests: R,
-        mut on_progress: F,
+        on_progress: F,
     ) -> impl Future<Output = Vec<Result<ChatResponse, Error>>>
     where
         R: IntoIterator<Item = ChatRequest>,
         F: FnMut(&Progress),
     {
-        let mut stream = self.chat_completion_stream(requests);
-        async move {
-            let mut slots: Vec<Option<Result<ChatResponse, Error>>> =
-                Vec::with_capacity(stream.size_hint().0);
-            while let Some((index, result)) = stream.next().await {
-                if slots.len() <= index {
-                    slots.resize_with(index + 1, || None);
-                }
-                slots[index] = Some(result);
-                on_progress(&stream.progress());
-            }
-            // The stream yields exactly one result per index; the fallback is never taken.
-            slots
-                .into_iter()
-                .map(|slot| slot.unwrap_or(Err(Error::Cancelled)))
-                .collect()
-        }
+        self.send_list(requests.into_iter(), on_progress)
     }
 
     /// Sends every request and yields `(input index, result)` pairs as they finish, in
@@ -230,7 +314,7 @@ where
     where
         R: IntoIterator<Item = ChatRequest>,
     {
-        CompletionStream::new(self.engine(requests.into_iter()))
+        self.send_stream(requests.into_iter())
     }
 
     /// Sends every request and yields the results in input order, pulling inputs lazily within
@@ -240,22 +324,7 @@ where
     where
         R: IntoIterator<Item = ChatRequest>,
     {
-        OrderedCompletionStream::new(
-            self.engine(requests.into_iter()),
-            self.current_reorder_window(),
-        )
-    }
-
-    fn engine<I>(&self, inputs: I) -> Engine<S, I>
-    where
-        I: Iterator<Item = ChatRequest>,
-    {
-        Engine::new(
-            self.service.clone(),
-            Arc::clone(&self.semaphore),
-            self.max_concurrent,
-            inputs,
-        )
+        self.send_ordered(requests.into_iter())
     }
 }
 

@@ -2,15 +2,17 @@
 
 use crate::balanced::{forward_balanced_api, BalancedGptBuilder, BalancedService, BuiltBalanced};
 use crate::caching::{cache_builder_methods, forward_cache_api, CacheSetting};
+use crate::endpoint_clients::{forward_endpoint_api, EndpointClients};
 use crate::forward::forward_batch_api;
 use crate::semantic_caching::{forward_semantic_api, semantic_builder_methods, SemanticSetting};
 use crate::settings::{batch_settings_methods, BatchSettings};
 use crate::{Lbgpt, Provider};
 use lbgpt_azure::AzureConfig;
+use lbgpt_balance::Balancer;
 use lbgpt_balance::BalancerHandle;
 use lbgpt_balance::Strategy;
 use lbgpt_cache::CacheLayer;
-use lbgpt_core::Error;
+use lbgpt_core::{CompletionRequest, EmbeddingRequest, Error};
 use lbgpt_openai::OpenAiConfig;
 use lbgpt_semantic::SemanticCacheLayer;
 
@@ -58,7 +60,10 @@ pub const DEFAULT_RATIO_OPENAI_TO_AZURE: f64 = 0.25;
 #[derive(Debug, Clone)]
 pub struct LoadBalancedGpt {
     client: Lbgpt<BalancedService>,
+    endpoints: EndpointClients<Balancer<EmbeddingRequest>, Balancer<CompletionRequest>>,
     handle: BalancerHandle,
+    embedding_handle: Option<BalancerHandle<EmbeddingRequest>>,
+    completion_handle: Option<BalancerHandle<CompletionRequest>>,
     cache: Option<CacheLayer>,
     semantic: Option<SemanticCacheLayer>,
 }
@@ -99,6 +104,7 @@ impl LoadBalancedGpt {
     }
 
     forward_batch_api!(BalancedService);
+    forward_endpoint_api!(Balancer<EmbeddingRequest>, Balancer<CompletionRequest>);
     forward_balanced_api!();
     forward_cache_api!();
     forward_semantic_api!();
@@ -252,7 +258,10 @@ impl LoadBalancedGptBuilder {
         let azure = Provider::azure(azure).weight(1.0 - self.ratio);
         let BuiltBalanced {
             client,
+            endpoints,
             handle,
+            embedding_handle,
+            completion_handle,
             cache,
             semantic,
         } = BalancedGptBuilder::with_settings(self.settings, self.cache, self.semantic)
@@ -262,7 +271,10 @@ impl LoadBalancedGptBuilder {
             .finish()?;
         Ok(LoadBalancedGpt {
             client,
+            endpoints,
             handle,
+            embedding_handle,
+            completion_handle,
             cache,
             semantic,
         })

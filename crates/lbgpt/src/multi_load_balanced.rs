@@ -3,15 +3,17 @@
 
 use crate::balanced::{forward_balanced_api, BalancedGptBuilder, BalancedService, BuiltBalanced};
 use crate::caching::{cache_builder_methods, forward_cache_api, CacheSetting};
+use crate::endpoint_clients::{forward_endpoint_api, EndpointClients};
 use crate::forward::forward_batch_api;
 use crate::semantic_caching::{forward_semantic_api, semantic_builder_methods, SemanticSetting};
 use crate::settings::{batch_settings_methods, BatchSettings};
 use crate::{Lbgpt, Provider};
 use lbgpt_balance::usage::UsageTracker;
+use lbgpt_balance::Balancer;
 use lbgpt_balance::BalancerHandle;
 use lbgpt_balance::Strategy;
 use lbgpt_cache::CacheLayer;
-use lbgpt_core::Error;
+use lbgpt_core::{CompletionRequest, EmbeddingRequest, Error};
 use lbgpt_semantic::SemanticCacheLayer;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +67,10 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct MultiLoadBalancedGpt {
     client: Lbgpt<BalancedService>,
+    endpoints: EndpointClients<Balancer<EmbeddingRequest>, Balancer<CompletionRequest>>,
     handle: BalancerHandle,
+    embedding_handle: Option<BalancerHandle<EmbeddingRequest>>,
+    completion_handle: Option<BalancerHandle<CompletionRequest>>,
     cache: Option<CacheLayer>,
     semantic: Option<SemanticCacheLayer>,
 }
@@ -100,6 +105,7 @@ impl MultiLoadBalancedGpt {
     }
 
     forward_batch_api!(BalancedService);
+    forward_endpoint_api!(Balancer<EmbeddingRequest>, Balancer<CompletionRequest>);
     forward_balanced_api!();
     forward_cache_api!();
     forward_semantic_api!();
@@ -211,13 +217,19 @@ impl MultiLoadBalancedGptBuilder {
         }
         let BuiltBalanced {
             client,
+            endpoints,
             handle,
+            embedding_handle,
+            completion_handle,
             cache,
             semantic,
         } = builder.finish()?;
         Ok(MultiLoadBalancedGpt {
             client,
+            endpoints,
             handle,
+            embedding_handle,
+            completion_handle,
             cache,
             semantic,
         })

@@ -4,7 +4,7 @@ use crate::caching::{KIND_AZURE, KIND_CUSTOM, KIND_OPENAI};
 use crate::{AzureGpt, ChatGpt};
 use lbgpt_azure::{AzureConfig, AzureService};
 use lbgpt_balance::Member;
-use lbgpt_core::{ChatRequest, ChatResponse, Error};
+use lbgpt_core::{ChatRequest, ChatResponse, CompletionRequest, EmbeddingRequest, Error};
 use lbgpt_openai::{OpenAiConfig, OpenAiService};
 use std::fmt;
 use tower::util::BoxCloneService;
@@ -53,6 +53,11 @@ pub struct Provider {
 enum Source {
     OpenAi(Box<OpenAiConfig>),
     Azure(Box<AzureConfig>),
+    /// The service of a [`ChatGpt`]: every endpoint.
+    OpenAiService(OpenAiService),
+    /// The service of an [`AzureGpt`]: every endpoint.
+    AzureService(AzureService),
+    /// A service of the user's: chat only.
     Built {
         name: String,
         kind: &'static str,
@@ -139,6 +144,8 @@ impl Provider {
         match &self.source {
             Source::OpenAi(config) => config.get_name(),
             Source::Azure(config) => config.get_name(),
+            Source::OpenAiService(service) => service.name(),
+            Source::AzureService(service) => service.name(),
             Source::Built { name, .. } => name,
         }
     }
@@ -149,8 +156,8 @@ impl Provider {
     /// "Caching").
     pub fn kind(&self) -> &'static str {
         match &self.source {
-            Source::OpenAi(_) => KIND_OPENAI,
-            Source::Azure(_) => KIND_AZURE,
+            Source::OpenAi(_) | Source::OpenAiService(_) => KIND_OPENAI,
+            Source::Azure(_) | Source::AzureService(_) => KIND_AZURE,
             Source::Built { kind, .. } => kind,
         }
     }
@@ -160,34 +167,91 @@ impl Provider {
         self.rpm.is_some() || self.tpm.is_some()
     }
 
-    /// Builds the provider's service and wraps it as a balancer member.
+    /// Builds the provider's service once and wraps it as a balancer member of every
+    /// endpoint it serves: chat always; embeddings and legacy completions for OpenAI and Azure
+    /// providers (a [`Provider::service`] of your own serves chat only).
     ///
     /// Fails with [`Error::Config`] naming the provider when its configuration is invalid (the
     /// balancer checks weights and limits).
-    pub(crate) fn into_member(self) -> Result<Member, Error> {
+    pub(crate) fn into_members(self) -> Result<ProviderMembers, Error> {
         let name = self.name().to_owned();
         let context = |err: Error| match err {
             Error::Config(text) => Error::Config(format!("provider \"{name}\": {text}")),
             other => other,
         };
-        let member = match self.source {
-            Source::OpenAi(config) => {
-                Member::new(name.clone(), OpenAiService::new(*config).map_err(context)?)
-            }
-            Source::Azure(config) => {
-                Member::new(name.clone(), AzureService::new(*config).map_err(context)?)
-            }
-            Source::Built { service, .. } => Member::new(name.clone(), service),
+        let share = Share {
+            weight: self.weight,
+            rpm: self.rpm,
+            tpm: self.tpm,
         };
+        Ok(match self.source {
+            Source::OpenAi(config) => {
+                every_endpoint(&name, OpenAiService::new(*config).map_err(context)?, share)
+            }
+            Source::OpenAiService(service) => every_endpoint(&name, service, share),
+            Source::Azure(config) => {
+                every_endpoint(&name, AzureService::new(*config).map_err(context)?, share)
+            }
+            Source::AzureService(service) => every_endpoint(&name, service, share),
+            Source::Built { service, .. } => ProviderMembers {
+                chat: share.apply(Member::new(name.clone(), service)),
+                embeddings: None,
+                completions: None,
+            },
+        })
+    }
+}
+
+/// A provider as a member of each endpoint's balancer (`None`: it does not serve that endpoint).
+pub(crate) struct ProviderMembers {
+    pub(crate) chat: Member<ChatRequest>,
+    pub(crate) embeddings: Option<Member<EmbeddingRequest>>,
+    pub(crate) completions: Option<Member<CompletionRequest>>,
+}
+
+/// A provider's weight and limits, the same on every endpoint's balancer.
+#[derive(Clone, Copy)]
+struct Share {
+    weight: f64,
+    rpm: Option<u64>,
+    tpm: Option<u64>,
+}
+
+impl Share {
+    /// `member` with this weight and these limits.
+    fn apply<R: lbgpt_balance::BalancedRequest>(self, member: Member<R>) -> Member<R> {
         let member = member.weight(self.weight);
         let member = match self.rpm {
             Some(rpm) => member.rpm(rpm),
             None => member,
         };
-        Ok(match self.tpm {
+        match self.tpm {
             Some(tpm) => member.tpm(tpm),
             None => member,
-        })
+        }
+    }
+}
+
+/// The members of a provider service that serves every endpoint.
+fn every_endpoint<S>(name: &str, service: S, share: Share) -> ProviderMembers
+where
+    S: Service<ChatRequest, Response = ChatResponse, Error = Error>
+        + Service<EmbeddingRequest, Response = lbgpt_core::EmbeddingResponse, Error = Error>
+        + Service<CompletionRequest, Response = lbgpt_core::CompletionResponse, Error = Error>
+        + Clone
+        + Send
+        + 'static,
+    <S as Service<ChatRequest>>::Future: Send + 'static,
+    <S as Service<EmbeddingRequest>>::Future: Send + 'static,
+    <S as Service<CompletionRequest>>::Future: Send + 'static,
+{
+    ProviderMembers {
+        chat: share.apply(Member::<ChatRequest>::new(name.to_owned(), service.clone())),
+        embeddings: Some(share.apply(Member::<EmbeddingRequest>::new(
+            name.to_owned(),
+            service.clone(),
+        ))),
+        completions: Some(share.apply(Member::<CompletionRequest>::new(name.to_owned(), service))),
     }
 }
 
@@ -225,7 +289,7 @@ impl From<ChatGpt> for Provider {
             .into_inner()
             .into_inner()
             .into_inner();
-        Provider::built(service.name().to_owned(), KIND_OPENAI, service)
+        Provider::new(Source::OpenAiService(service))
     }
 }
 
@@ -239,6 +303,6 @@ impl From<AzureGpt> for Provider {
             .into_inner()
             .into_inner()
             .into_inner();
-        Provider::built(service.name().to_owned(), KIND_AZURE, service)
+        Provider::new(Source::AzureService(service))
     }
 }

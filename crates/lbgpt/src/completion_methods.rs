@@ -1,0 +1,109 @@
+//! Legacy completions (`/v1/completions`) on any [`Lbgpt`] whose service takes
+//! [`CompletionRequest`]s: a request with a list of prompts is sent as one request per prompt,
+//! spread over the client's members, and the answers are put back together in prompt order
+//! (openai-manager's core use).
+
+use crate::regroup::{Parts, Regrouped};
+use crate::{Lbgpt, Progress};
+use futures::{Stream, StreamExt};
+use lbgpt_core::{CompletionRequest, CompletionResponse, Error};
+use std::future::Future;
+use tower::Service;
+
+/// The stream returned by [`Lbgpt::completion_ordered`]: one result per request, in input
+/// order.
+pub type CompletionAnswerStream<'a> =
+    std::pin::Pin<Box<dyn Stream<Item = Result<CompletionResponse, Error>> + Send + 'a>>;
+
+/// One request per prompt; a request with one prompt (or none, for the provider to refuse)
+/// is sent as it is.
+fn per_prompt(request: CompletionRequest) -> Vec<CompletionRequest> {
+    if request.prompt_count() <= 1 {
+        return vec![request];
+    }
+    request.split()
+}
+
+impl<S> Lbgpt<S>
+where
+    S: Service<CompletionRequest, Response = CompletionResponse, Error = Error>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    /// Completes every prompt of `request`: one call per prompt, concurrently within the
+    /// client's limit (each balanced, paced and retried on its own), answers merged in prompt
+    /// order (choice `k` of prompt `p` at index `p * n + k`, as OpenAI numbers them; usage
+    /// summed). If any prompt fails, the first failure (in prompt order) is returned; to keep
+    /// every prompt's own result, send `request.split()` with [`Lbgpt::completion_list`].
+    /// Must be awaited inside a Tokio runtime.
+    pub fn completion(
+        &self,
+        request: CompletionRequest,
+    ) -> impl Future<Output = Result<CompletionResponse, Error>> + Send + 'static {
+        let client = self.clone();
+        async move {
+            if request.prompt_count() <= 1 {
+                return client.send_one(request).await;
+            }
+            let mut stream = client.completion_ordered(std::iter::once(request));
+            stream.next().await.unwrap_or(Err(Error::Cancelled))
+        }
+    }
+
+    /// Completes every request (each split per prompt and merged as in
+    /// [`Lbgpt::completion`]) and returns one result per request, in input order. All prompts
+    /// of all requests share the client's concurrency limit; requests are pulled lazily.
+    pub fn completion_list<R>(
+        &self,
+        requests: R,
+    ) -> impl Future<Output = Vec<Result<CompletionResponse, Error>>> + Send
+    where
+        R: IntoIterator<Item = CompletionRequest>,
+        R::IntoIter: Send + 'static,
+    {
+        self.completion_list_with_progress(requests, |_| {})
+    }
+
+    /// Like [`Lbgpt::completion_list`], calling `on_progress` after each prompt's result.
+    pub fn completion_list_with_progress<R, F>(
+        &self,
+        requests: R,
+        mut on_progress: F,
+    ) -> impl Future<Output = Vec<Result<CompletionResponse, Error>>> + Send
+    where
+        R: IntoIterator<Item = CompletionRequest>,
+        R::IntoIter: Send + 'static,
+        F: FnMut(&Progress) + Send,
+    {
+        let parts = Parts::new(requests.into_iter(), per_prompt);
+        let counts = parts.counts();
+        let mut stream =
+            Regrouped::new(self.send_ordered(parts), counts, CompletionResponse::merge);
+        async move {
+            let mut results = Vec::new();
+            while let Some(result) = stream.next().await {
+                results.push(result);
+                on_progress(&stream.get_ref().progress());
+            }
+            results
+        }
+    }
+
+    /// Completes every request, yielding one result per request in input order, pulling
+    /// requests lazily within the client's reorder window.
+    pub fn completion_ordered<R>(&self, requests: R) -> CompletionAnswerStream<'static>
+    where
+        R: IntoIterator<Item = CompletionRequest>,
+        R::IntoIter: Send + 'static,
+    {
+        let parts = Parts::new(requests.into_iter(), per_prompt);
+        let counts = parts.counts();
+        Box::pin(Regrouped::new(
+            self.send_ordered(parts),
+            counts,
+            CompletionResponse::merge,
+        ))
+    }
+}

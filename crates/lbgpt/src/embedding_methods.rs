@@ -1,0 +1,146 @@
+//! Embeddings on any [`Lbgpt`] whose service takes [`EmbeddingRequest`]s: one request, lists
+//! and an ordered stream, with requests too long for one call sent in chunks.
+
+use crate::regroup::{Parts, Regrouped};
+use crate::{Lbgpt, Progress};
+use futures::{Stream, StreamExt};
+use lbgpt_core::{EmbeddingRequest, EmbeddingResponse, Error};
+use std::future::Future;
+use tower::Service;
+
+/// The most inputs sent in one embeddings call (OpenAI's limit per request). A request with
+/// more is split into chunks of at most this many inputs, sent concurrently (each chunk is
+/// balanced, paced, retried and cached like any request) and merged back in input order.
+pub const MAX_EMBEDDING_INPUTS_PER_CALL: usize = 2048;
+
+/// The chunks a request is sent in: itself when it fits in one call.
+fn chunks(request: EmbeddingRequest) -> Vec<EmbeddingRequest> {
+    if request.input_count() <= MAX_EMBEDDING_INPUTS_PER_CALL {
+        return vec![request];
+    }
+    let singles = request.split();
+    let mut chunks = Vec::with_capacity(singles.len().div_ceil(MAX_EMBEDDING_INPUTS_PER_CALL));
+    let mut singles = singles.into_iter().peekable();
+    while singles.peek().is_some() {
+        let chunk: Vec<EmbeddingRequest> = singles
+            .by_ref()
+            .take(MAX_EMBEDDING_INPUTS_PER_CALL)
+            .collect();
+        match EmbeddingRequest::join(chunk) {
+            Ok(joined) => chunks.push(joined),
+            // Parts of one request always join; were it to fail, send the whole request and
+            // let the provider judge it.
+            Err(_) => return vec![request],
+        }
+    }
+    chunks
+}
+
+/// The stream returned by [`Lbgpt::embedding_ordered`]: one result per request, in input order.
+pub type EmbeddingStream<'a> =
+    std::pin::Pin<Box<dyn Stream<Item = Result<EmbeddingResponse, Error>> + Send + 'a>>;
+
+impl<S> Lbgpt<S>
+where
+    S: Service<EmbeddingRequest, Response = EmbeddingResponse, Error = Error>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    /// Embeds every input of `request` and returns the vectors in input order.
+    ///
+    /// A request of more than [`MAX_EMBEDDING_INPUTS_PER_CALL`] inputs is sent in chunks,
+    /// concurrently within the client's limit, and merged (indices renumbered from 0, usage
+    /// summed); if any chunk fails, the first failure (in input order) is returned. Must be
+    /// awaited inside a Tokio runtime.
+    pub fn embedding(
+        &self,
+        request: EmbeddingRequest,
+    ) -> impl Future<Output = Result<EmbeddingResponse, Error>> + Send + 'static {
+        let client = self.clone();
+        async move {
+            if request.input_count() <= MAX_EMBEDDING_INPUTS_PER_CALL {
+                return client.send_one(request).await;
+            }
+            let mut stream = client.embedding_ordered(std::iter::once(request));
+            stream.next().await.unwrap_or(Err(Error::Cancelled))
+        }
+    }
+
+    /// Embeds every request and returns one result per request, in input order. Requests are
+    /// pulled lazily, their chunks share the client's concurrency limit.
+    pub fn embedding_list<R>(
+        &self,
+        requests: R,
+    ) -> impl Future<Output = Vec<Result<EmbeddingResponse, Error>>> + Send
+    where
+        R: IntoIterator<Item = EmbeddingRequest>,
+        R::IntoIter: Send + 'static,
+    {
+        self.embedding_list_with_progress(requests, |_| {})
+    }
+
+    /// Like [`Lbgpt::embedding_list`], calling `on_progress` after each call's result (a
+    /// chunked request counts once per chunk).
+    pub fn embedding_list_with_progress<R, F>(
+        &self,
+        requests: R,
+        mut on_progress: F,
+    ) -> impl Future<Output = Vec<Result<EmbeddingResponse, Error>>> + Send
+    where
+        R: IntoIterator<Item = EmbeddingRequest>,
+        R::IntoIter: Send + 'static,
+        F: FnMut(&Progress) + Send,
+    {
+        let parts = Parts::new(requests.into_iter(), chunks);
+        let counts = parts.counts();
+        let mut stream = Regrouped::new(self.send_ordered(parts), counts, EmbeddingResponse::merge);
+        async move {
+            let mut results = Vec::new();
+            while let Some(result) = stream.next().await {
+                results.push(result);
+                on_progress(&stream.get_ref().progress());
+            }
+            results
+        }
+    }
+
+    /// Embeds every request, yielding one result per request in input order, pulling
+    /// requests lazily within the client's reorder window (bounded memory for any input size).
+    pub fn embedding_ordered<R>(&self, requests: R) -> EmbeddingStream<'static>
+    where
+        R: IntoIterator<Item = EmbeddingRequest>,
+        R::IntoIter: Send + 'static,
+    {
+        let parts = Parts::new(requests.into_iter(), chunks);
+        let counts = parts.counts();
+        Box::pin(Regrouped::new(
+            self.send_ordered(parts),
+            counts,
+            EmbeddingResponse::merge,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_requests_are_chunked_in_order() {
+        let inputs: Vec<String> = (0..5000).map(|i| format!("text {i}")).collect();
+        let parts = chunks(EmbeddingRequest::new("m", inputs.clone()));
+        assert_eq!(
+            parts
+                .iter()
+                .map(EmbeddingRequest::input_count)
+                .collect::<Vec<_>>(),
+            vec![2048, 2048, 904]
+        );
+        let rejoined = EmbeddingRequest::join(parts).expect("joins");
+        assert_eq!(rejoined, EmbeddingRequest::new("m", inputs));
+        let short = EmbeddingRequest::new("m", vec!["a", "b"]);
+        assert_eq!(chunks(short.clone()), vec![short]);
+    }
+}

@@ -41,29 +41,15 @@ pub struct BuiltStack {
     pub secrets: Vec<SecretString>,
 }
 
-/// Builds the stack for `config`, reading keys through `env`. Errors name the provider and,
-/// for missing keys, the config line.
+/// Builds the stack for `config`, reading keys through `env` (then from the variables the
+/// config kept from `./.env`, [`Config::lookup`]). Errors name the provider and, for missing
+/// keys, the config line.
 pub fn build(
     config: &Config,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<BuiltStack, ConfigError> {
-    let mut balancer = balancer_builder(&config.balance);
-    let mut secrets = Vec::new();
-    for provider in &config.providers {
-        let (service, secret) = provider_service(config, provider, env)?;
-        secrets.push(secret);
-        let mut member = Member::new(provider.name.as_str(), service).weight(provider.weight);
-        if let Some(rpm) = provider.rpm {
-            member = member.rpm(rpm);
-        }
-        if let Some(tpm) = provider.tpm {
-            member = member.tpm(tpm);
-        }
-        balancer = balancer.member(member);
-    }
-    let balancer = balancer
-        .build()
-        .map_err(|err| config_error(config, None, &err))?;
+    let env = &|name: &str| config.lookup(name, env);
+    let (balancer, mut secrets) = balancer(config, env)?;
     let handle = balancer.handle();
     let cache = match &config.cache {
         None => None,
@@ -108,6 +94,42 @@ pub fn build(
         semantic,
         secrets,
     })
+}
+
+/// Everything [`build`] checks about the providers, without building the caches: every key
+/// is read and every provider's HTTP client and the balancer are built (nothing is sent).
+/// Returns the keys, in provider order.
+pub fn check_providers(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<SecretString>, ConfigError> {
+    let env = &|name: &str| config.lookup(name, env);
+    balancer(config, env).map(|(_, secrets)| secrets)
+}
+
+/// The balancer over one service per provider, and the providers' keys (in provider order).
+fn balancer(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Balancer, Vec<SecretString>), ConfigError> {
+    let mut balancer = balancer_builder(&config.balance);
+    let mut secrets = Vec::new();
+    for provider in &config.providers {
+        let (service, secret) = provider_service(config, provider, env)?;
+        secrets.push(secret);
+        let mut member = Member::new(provider.name.as_str(), service).weight(provider.weight);
+        if let Some(rpm) = provider.rpm {
+            member = member.rpm(rpm);
+        }
+        if let Some(tpm) = provider.tpm {
+            member = member.tpm(tpm);
+        }
+        balancer = balancer.member(member);
+    }
+    let balancer = balancer
+        .build()
+        .map_err(|err| config_error(config, None, &err))?;
+    Ok((balancer, secrets))
 }
 
 /// The balancer settings of a `[balance]` table (members are added by the caller).
@@ -291,6 +313,42 @@ mod tests {
         let err = build_err(&config, &|_| None);
         assert!(err.message.contains("OPENAI_API_KEY"), "{err}");
         assert_eq!(err.line(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn keys_found_in_the_environment_or_dotenv_are_read_through_the_config() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dotenv = dir.path().join(".env");
+        std::fs::write(
+            &dotenv,
+            "OPENAI_API_KEY_2=sk-from-dotenv\nLISTED_KEY=sk-listed\n",
+        )
+        .expect("written");
+        let variables = lbgpt::env::EnvKeys::from_vars([("OPENAI_API_KEY_1", "sk-one")])
+            .with_dotenv_file(&dotenv)
+            .expect("parses");
+        let config = config(
+            "[[providers]]\nkind = \"openai\"\nname = \"named\"\napi_key_env = \"LISTED_KEY\"\n\
+             [[providers]]\nfrom_env = \"OPENAI_API_KEY*\"\n",
+        )
+        .resolve_env(variables)
+        .expect("resolves");
+        // The process environment (here: nothing) first, then the variables the config kept.
+        let built = build(&config, &|_| None).expect("builds");
+        let secrets: Vec<&str> = built.secrets.iter().map(|s| s.expose_secret()).collect();
+        assert_eq!(secrets, ["sk-listed", "sk-one", "sk-from-dotenv"]);
+        let names: Vec<String> = built
+            .balancer
+            .stats()
+            .into_iter()
+            .map(|member| member.name.to_string())
+            .collect();
+        assert_eq!(names, ["named", "OPENAI_API_KEY_1", "OPENAI_API_KEY_2"]);
+        let checked = check_providers(&config, &|name| {
+            (name == "OPENAI_API_KEY_1").then(|| "sk-process".to_owned())
+        })
+        .expect("checks");
+        assert_eq!(checked[1].expose_secret(), "sk-process", "the process wins");
     }
 
     #[test]

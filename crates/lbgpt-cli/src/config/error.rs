@@ -25,7 +25,7 @@ impl Location {
     }
 }
 
-/// Why a config file could not be used.
+/// Why a config file (or the keys of the environment) could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The config file.
@@ -64,6 +64,17 @@ impl ConfigError {
         }
     }
 
+    /// An error that belongs to no config file (keys taken from the environment when there is
+    /// no file, a `./.env` file that cannot be parsed): shown as `message` alone.
+    pub fn without_file(message: impl Into<String>) -> Self {
+        ConfigError {
+            path: PathBuf::new(),
+            location: None,
+            source_line: None,
+            message: message.into(),
+        }
+    }
+
     /// The line the error is on, if it has one.
     #[cfg(test)]
     pub fn line(&self) -> Option<usize> {
@@ -73,6 +84,9 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.as_os_str().is_empty() {
+            return f.write_str(&self.message);
+        }
         write!(f, "config file {}", self.path.display())?;
         if let Some(Location { line, column }) = self.location {
             write!(f, ", line {line}, column {column}")?;

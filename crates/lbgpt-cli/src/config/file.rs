@@ -26,6 +26,23 @@ pub struct RawConfig {
     /// The `[[providers]]` tables, in file order.
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
+    /// The `[env.NAME]` tables: limits of keys taken from the environment, by key variable.
+    pub env: Option<Spanned<BTreeMap<String, Spanned<RawEnvKey>>>>,
+}
+
+/// One `[env.NAME]` table: the weight and limits of the key in variable `NAME`, when keys come
+/// from the environment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvKey {
+    /// The key's share for the weighted strategies.
+    pub weight: Option<Spanned<f64>>,
+    /// The key's request limit per minute.
+    #[serde(alias = "limit_rpm")]
+    pub rpm: Option<Spanned<i64>>,
+    /// The key's token limit per minute.
+    #[serde(alias = "limit_tpm")]
+    pub tpm: Option<Spanned<i64>>,
 }
 
 /// The `[retry]` table.
@@ -154,12 +171,15 @@ impl ProviderKind {
 }
 
 /// One `[[providers]]` table. Keys of both kinds are accepted by serde; the validator rejects
-/// the ones that do not belong to the provider's `kind`, naming them.
+/// the ones that do not belong to the provider's `kind` (or to a `from_env` table), naming
+/// them.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
-    /// `"openai"` or `"azure"`.
-    pub kind: Spanned<ProviderKind>,
+    /// `"openai"` or `"azure"`; required unless `from_env` is set.
+    pub kind: Option<Spanned<ProviderKind>>,
+    /// A pattern of key variables (`OPENAI_API_KEY*`): one provider per matching variable.
+    pub from_env: Option<Spanned<String>>,
     /// The provider's name in output and logs.
     pub name: Option<Spanned<String>>,
     /// The API key itself (discouraged: prefer `api_key_env`).

@@ -1,10 +1,14 @@
-//! The `lbgpt.toml` config: serde types for the file ([`mod@file`]), the checks ([`validate`]) and
-//! the checked result ([`Config`]). Loading needs no network and no API key; secrets are read
-//! from the environment in a separate step ([`SecretSource::resolve`]).
+//! The `lbgpt.toml` config: serde types for the file ([`mod@file`]), the checks ([`validate`]),
+//! the checked result ([`Config`]) and the providers taken from the environment
+//! ([`environment`]: `from_env` tables, a file without `[[providers]]`, no file at all).
+//! Checking a file needs no network and no API key; the environment's keys are listed when the
+//! file is loaded ([`Config::load`], [`Config::resolve_env`]), and secrets are read in a
+//! separate step ([`SecretSource::resolve`]).
 //!
 //! Every key is documented in `docs/config.md`.
 
 pub mod check;
+mod environment;
 mod error;
 mod file;
 mod secret;
@@ -22,8 +26,18 @@ pub use settings::{
 use std::path::Path;
 
 impl Config {
-    /// Reads and checks the config file at `path`.
+    /// Reads and checks the config file at `path`, then adds the providers it takes from the
+    /// environment ([`Config::resolve_env`] with the process environment and `./.env`, which
+    /// also serves the variables the file names, e.g. in `api_key_env`).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let config = Config::read(path)?;
+        let variables =
+            lbgpt::env::EnvKeys::from_process_env().map_err(environment::dotenv_error)?;
+        config.resolve_env(variables)
+    }
+
+    /// Reads and checks the config file at `path`, without looking at the environment.
+    pub fn read(path: &Path) -> Result<Config, ConfigError> {
         let source = std::fs::read_to_string(path).map_err(|err| {
             let reason = match err.kind() {
                 std::io::ErrorKind::NotFound => "file not found".to_owned(),

@@ -3,6 +3,7 @@
 use super::error::{ConfigError, Location};
 use super::file::{CacheKind, ProviderKind};
 use super::secret::ConfigSecret;
+use lbgpt::env::{EnvKeys, KeyPattern, VarOrigin};
 use lbgpt_balance::Strategy;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
@@ -61,6 +62,65 @@ pub struct Config {
     pub cache: Option<CacheSettings>,
     /// The semantic cache under the exact cache, if the file has a `[semantic_cache]` table.
     pub semantic_cache: Option<SemanticSettings>,
+    /// Providers still to be taken from the environment (`from_env` tables, or every key when
+    /// the file has no `[[providers]]`); empty once [`Config::resolve_env`] has added them to
+    /// `providers`.
+    pub env_groups: Vec<EnvGroup>,
+    /// The `[env.NAME]` tables: weight and limits per key variable.
+    pub env_keys: BTreeMap<String, EnvKeyLimits>,
+    /// The variables keys are read from (the process environment and `./.env`), once
+    /// [`Config::resolve_env`] has run; `None` before (then only the process environment).
+    pub variables: Option<EnvKeys>,
+}
+
+/// Providers to take from the environment: one per key variable that matches.
+#[derive(Debug, Clone)]
+pub struct EnvGroup {
+    /// The `from_env` pattern; `None` for every key of both kinds (a file without
+    /// `[[providers]]`, or no file at all).
+    pub pattern: Option<KeyPattern>,
+    /// How many `[[providers]]` tables with keys of their own come before it: its members take
+    /// its place in the provider order.
+    pub position: usize,
+    /// The weight of its members (unless an `[env.NAME]` table sets one).
+    pub weight: Option<f64>,
+    /// The request limit per minute of each member (unless `[env.NAME]` sets one).
+    pub rpm: Option<u64>,
+    /// The token limit per minute of each member (unless `[env.NAME]` sets one).
+    pub tpm: Option<u64>,
+    /// Timeouts and extra headers of its members (their proxies come from the environment).
+    pub transport: TransportSettings,
+    /// Where its table is; `None` when it has none.
+    pub site: Option<ErrorSite>,
+}
+
+/// An `[env.NAME]` table: the weight and limits of one key taken from the environment.
+#[derive(Debug, Clone)]
+pub struct EnvKeyLimits {
+    /// Its share for the weighted strategies.
+    pub weight: Option<f64>,
+    /// Its request limit per minute.
+    pub rpm: Option<u64>,
+    /// Its token limit per minute.
+    pub tpm: Option<u64>,
+    /// Where the table is.
+    pub site: ErrorSite,
+}
+
+/// Which variables a provider taken from the environment was built from (its key variable is
+/// its name), for `lbgpt config check`.
+#[derive(Debug, Clone)]
+pub struct EnvProvenance {
+    /// Where the key variable was set.
+    pub key_origin: VarOrigin,
+    /// The proxy's variable, if one was set.
+    pub proxy_variable: Option<String>,
+    /// The base URL's (openai) or endpoint's (azure) variable, if one was set.
+    pub url_variable: Option<String>,
+    /// The api-version's variable (azure), if one was set.
+    pub api_version_variable: Option<String>,
+    /// The deployment map's variable (azure).
+    pub deployments_variable: Option<String>,
 }
 
 /// The `[semantic_cache]` table, checked: the semantic cache's settings (relative paths taken
@@ -165,6 +225,11 @@ impl CacheSettings {
         };
         match url {
             SecretSource::Inline(secret) => Ok(Some(secret.clone().into_secret())),
+            // Only provider keys are discovered; a Redis URL never is.
+            SecretSource::Discovered { var } => Err(ConfigError::whole_file(
+                config_path,
+                format!("`[cache]`: the key variable `{var}` does not hold a Redis URL"),
+            )),
             SecretSource::Env { var, site, .. } => match env(var) {
                 Some(value) if !value.trim().is_empty() => {
                     let value = SecretString::from(value.trim().to_owned());
@@ -280,6 +345,8 @@ pub struct ProviderSettings {
     pub tpm: Option<u64>,
     /// Where its table starts, for errors found later (e.g. by the HTTP client).
     pub site: ErrorSite,
+    /// For a provider taken from the environment: the variables it was built from.
+    pub from_env: Option<EnvProvenance>,
 }
 
 impl ProviderSettings {
@@ -363,6 +430,11 @@ pub enum AzureCredential {
 pub enum SecretSource {
     /// Written in the file.
     Inline(ConfigSecret),
+    /// A key variable found in the environment (or `./.env`) by a `from_env` pattern.
+    Discovered {
+        /// The variable's name (also the provider's name).
+        var: String,
+    },
     /// Read from an environment variable.
     Env {
         /// The variable's name.
@@ -407,6 +479,18 @@ impl SecretSource {
     ) -> Result<SecretString, ConfigError> {
         match self {
             SecretSource::Inline(secret) => Ok(secret.clone().into_secret()),
+            SecretSource::Discovered { var } => match env(var) {
+                Some(value) if !value.trim().is_empty() => {
+                    Ok(SecretString::from(value.trim().to_owned()))
+                }
+                _ => Err(ConfigError::whole_file(
+                    config_path,
+                    format!(
+                        "provider \"{provider}\": its key variable `{var}` is no longer set \
+                         (or empty)"
+                    ),
+                )),
+            },
             SecretSource::Env { var, key, site } => match env(var) {
                 Some(value) if !value.trim().is_empty() => Ok(SecretString::from(value)),
                 _ => {

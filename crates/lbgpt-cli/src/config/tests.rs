@@ -328,9 +328,18 @@ fn duplicate_names_are_errors() {
 }
 
 #[test]
-fn no_providers_is_an_error() {
-    let err = error("max_concurrent_requests = 3\n");
-    assert!(err.message.contains("[[providers]]"), "{err}");
+fn no_providers_takes_every_key_of_the_environment() {
+    let config = load("max_concurrent_requests = 3\n").expect("valid");
+    assert!(config.providers.is_empty());
+    let [group] = &config.env_groups[..] else {
+        panic!("one implicit group: {:?}", config.env_groups)
+    };
+    assert!(group.pattern.is_none() && group.site.is_none());
+    let err = config
+        .resolve_env(lbgpt::env::EnvKeys::from_vars([("HOME", "/root")]))
+        .expect_err("no key");
+    assert!(err.message.contains("no `[[providers]]` table"), "{err}");
+    assert!(err.message.contains("OPENAI_API_KEY*"), "{err}");
 }
 
 #[test]
@@ -733,4 +742,255 @@ fn semantic_cache_errors_name_the_key_and_line() {
         assert_eq!(err.line(), Some(line), "{table}: {err}");
         assert!(err.message.contains(needle), "{table}: {err}");
     }
+}
+
+fn vars(pairs: &[(&str, &str)]) -> lbgpt::env::EnvKeys {
+    lbgpt::env::EnvKeys::from_vars(pairs.iter().copied())
+}
+
+#[test]
+fn from_env_members_take_the_place_of_their_table_with_their_limits() {
+    let config = load(
+        "[[providers]]\nkind = \"openai\"\nname = \"first\"\napi_key = \"k\"\n\
+         [[providers]]\nfrom_env = \"OPENAI_API_KEY*\"\ntpm = 1000\nweight = 2\n\
+         request_timeout_ms = 5000\nheaders = { \"x-team\" = \"a\" }\n\
+         [[providers]]\nkind = \"openai\"\nname = \"last\"\napi_key = \"k\"\n\
+         [env.OPENAI_API_KEY_10]\nrpm = 60\nlimit_tpm = 50\n",
+    )
+    .expect("valid");
+    assert_eq!(
+        config.providers.len(),
+        2,
+        "members come when the environment is read"
+    );
+    let config = config
+        .resolve_env(vars(&[
+            ("OPENAI_API_KEY_10", "sk-ten"),
+            ("OPENAI_API_KEY_2", "sk-two"),
+            ("OPENAI_API_PROXY_2", "http://proxy.internal:3128"),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"),
+        ]))
+        .expect("resolves");
+    let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["first", "OPENAI_API_KEY_2", "OPENAI_API_KEY_10", "last"]
+    );
+    let (two, ten) = (&config.providers[1], &config.providers[2]);
+    assert_eq!((two.weight, two.rpm, two.tpm), (2.0, None, Some(1000)));
+    assert_eq!((ten.weight, ten.rpm, ten.tpm), (2.0, Some(60), Some(50)));
+    assert_eq!(
+        two.transport.proxy.as_deref(),
+        Some("http://proxy.internal:3128")
+    );
+    assert_eq!(
+        ten.transport.proxy, None,
+        "no proxy variable: the system settings"
+    );
+    assert_eq!(ten.transport.request_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(
+        ten.transport.headers.get("x-team").map(String::as_str),
+        Some("a")
+    );
+    let ProviderApi::OpenAi {
+        base_url, api_key, ..
+    } = &ten.api
+    else {
+        panic!("openai")
+    };
+    assert_eq!(base_url, "http://127.0.0.1:9/v1");
+    let key = api_key
+        .resolve(&config.path, &ten.name, &|name| {
+            config.lookup(name, &|_| None)
+        })
+        .expect("the key");
+    assert_eq!(key.expose_secret(), "sk-ten");
+    let provenance = two.from_env.as_ref().expect("from the environment");
+    assert_eq!(
+        provenance.proxy_variable.as_deref(),
+        Some("OPENAI_API_PROXY_2")
+    );
+    assert_eq!(provenance.url_variable.as_deref(), Some("OPENAI_BASE_URL"));
+    assert!(config.providers[0].from_env.is_none());
+    assert!(config.env_groups.is_empty(), "resolved");
+    assert!(!format!("{config:?}").contains("sk-ten"), "{config:?}");
+}
+
+#[test]
+fn azure_members_from_the_environment() {
+    let config = load("[[providers]]\nfrom_env = \"AZURE_OPENAI_API_KEY*\"\n")
+        .expect("valid")
+        .resolve_env(vars(&[
+            ("AZURE_OPENAI_API_KEY_EU", "azure-eu"),
+            ("AZURE_OPENAI_ENDPOINT_EU", "https://eu.example"),
+            ("AZURE_OPENAI_DEPLOYMENTS", "gpt-4o-mini=mini"),
+            // Another kind's stray setting does not matter to this pattern.
+            ("OPENAI_API_PROXY_9", "http://x:1"),
+        ]))
+        .expect("resolves");
+    let [eu] = &config.providers[..] else {
+        panic!("one provider")
+    };
+    assert_eq!(eu.name, "AZURE_OPENAI_API_KEY_EU");
+    let ProviderApi::Azure {
+        endpoint,
+        deployments,
+        api_version,
+        auth: AzureCredential::ApiKey(SecretSource::Discovered { var }),
+    } = &eu.api
+    else {
+        panic!("azure with a discovered key: {:?}", eu.api)
+    };
+    assert_eq!(endpoint, "https://eu.example");
+    assert_eq!(
+        deployments.get("gpt-4o-mini").map(String::as_str),
+        Some("mini")
+    );
+    assert_eq!(api_version, &None);
+    assert_eq!(var, "AZURE_OPENAI_API_KEY_EU");
+}
+
+#[test]
+fn from_env_tables_refuse_what_each_key_sets_itself() {
+    for (key_line, key) in [
+        ("kind = \"openai\"", "kind"),
+        ("name = \"x\"", "name"),
+        ("api_key_env = \"K\"", "api_key_env"),
+        ("proxy = \"none\"", "proxy"),
+        ("base_url = \"http://x/v1\"", "base_url"),
+        ("deployments = { a = \"b\" }", "deployments"),
+        ("organization = \"org\"", "organization"),
+    ] {
+        let err = error(&format!(
+            "[[providers]]\nfrom_env = \"OPENAI_API_KEY*\"\n{key_line}\n"
+        ));
+        assert_eq!(err.line(), Some(3), "{err}");
+        assert!(
+            err.message
+                .starts_with(&format!("key `{key}` is not used with `from_env`")),
+            "{err}"
+        );
+    }
+    let err = error("[[providers]]\nfrom_env = \"OPENAI_KEY*\"\n");
+    assert_eq!(err.line(), Some(2), "{err}");
+    assert!(
+        err.message.contains("must start with `OPENAI_API_KEY`"),
+        "{err}"
+    );
+    let err = error("[[providers]]\nfrom_env = \"OPENAI_API_KEY*\"\nrpm = 0\n");
+    assert!(
+        err.message.contains("key `rpm`: must be at least 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn env_tables_name_key_variables_and_need_keys_from_the_environment() {
+    let err = error("[env.OPENAI_API_KEYS]\nrpm = 5\n");
+    assert_eq!(err.line(), Some(1), "{err}");
+    assert!(
+        err.message.contains("not the name of a key variable"),
+        "{err}"
+    );
+    let err = error("[env.OPENAI_API_KEY_1]\nrpm = 5\nburst = 2\n");
+    assert!(err.message.contains("unknown key `burst`"), "{err}");
+    let err = error("[env.OPENAI_API_KEY_1]\nweight = -1\n");
+    assert!(
+        err.message.contains("key `weight`: must be a number >= 0"),
+        "{err}"
+    );
+    let err = error("[[providers]]\nkind = \"openai\"\n\n[env.OPENAI_API_KEY_1]\nrpm = 5\n");
+    assert_eq!(err.line(), Some(4), "{err}");
+    assert!(
+        err.message
+            .contains("no `[[providers]]` table has `from_env`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_key_is_used_once() {
+    let err = load(
+        "[[providers]]\nfrom_env = \"OPENAI_API_KEY*\"\n[[providers]]\nfrom_env = \"OPENAI_API_KEY_2\"\n",
+    )
+    .expect("valid")
+    .resolve_env(vars(&[("OPENAI_API_KEY_2", "sk-2")]))
+    .expect_err("twice");
+    assert_eq!(err.line(), Some(4), "{err}");
+    assert!(
+        err.message
+            .contains("`OPENAI_API_KEY_2` is already used by `from_env = \"OPENAI_API_KEY*\"`"),
+        "{err}"
+    );
+    // The default variable of a provider without `api_key_env` counts too.
+    let err =
+        load("[[providers]]\nkind = \"openai\"\n[[providers]]\nfrom_env = \"OPENAI_API_KEY*\"\n")
+            .expect("valid")
+            .resolve_env(vars(&[("OPENAI_API_KEY", "sk-0")]))
+            .expect_err("twice");
+    assert!(
+        err.message
+            .contains("already used by provider \"openai-1\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn without_a_file_every_key_of_the_environment_is_a_provider() {
+    let missing = Path::new("lbgpt.toml");
+    let config = Config::from_environment(
+        missing,
+        vars(&[("OPENAI_API_KEY_2", "sk-2"), ("OPENAI_API_KEY_1", "sk-1")]),
+    )
+    .expect("keys");
+    let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["OPENAI_API_KEY_1", "OPENAI_API_KEY_2"]);
+    assert_eq!(config.max_concurrent_requests, 5);
+    assert!(config.cache.is_none());
+
+    let err = Config::from_environment(missing, vars(&[("HOME", "/root")])).expect_err("none");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("no config file (lbgpt.toml does not exist) and no `OPENAI_API_KEY*`")
+            && text.contains("--config"),
+        "{text}"
+    );
+    let err =
+        Config::from_environment(missing, vars(&[("OPENAI_API_KEY_1", "")])).expect_err("empty");
+    assert_eq!(
+        err.to_string(),
+        "keys from the environment (no config file): `OPENAI_API_KEY_1` is set but empty"
+    );
+}
+
+#[test]
+fn load_for_run_reads_the_file_when_there_is_one_or_it_was_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let named = dir.path().join("missing.toml");
+    let err = Config::load_for_run(&named, true).expect_err("named but missing");
+    assert!(err.to_string().contains("file not found"), "{err}");
+    let file = dir.path().join("lbgpt.toml");
+    std::fs::write(
+        &file,
+        "[[providers]]\nkind = \"openai\"\nname = \"mine\"\napi_key = \"k\"\n",
+    )
+    .expect("written");
+    let config = Config::load_for_run(&file, false).expect("the default file exists");
+    assert_eq!(config.providers[0].name, "mine");
+}
+
+#[test]
+fn lookups_prefer_the_process_environment_then_dotenv() {
+    let config = Config::from_environment(
+        Path::new("lbgpt.toml"),
+        vars(&[("OPENAI_API_KEY", "sk-from-the-list"), ("EXTRA", "x")]),
+    )
+    .expect("keys");
+    let env = |name: &str| (name == "EXTRA").then(|| "from-env".to_owned());
+    assert_eq!(config.lookup("EXTRA", &env).as_deref(), Some("from-env"));
+    assert_eq!(
+        config.lookup("OPENAI_API_KEY", &env).as_deref(),
+        Some("sk-from-the-list")
+    );
+    assert_eq!(config.lookup("NOPE", &env), None);
 }

@@ -4,17 +4,18 @@
 
 use super::error::ConfigError;
 use super::file::{
-    CacheKind, ProviderKind, RawBalance, RawCache, RawConfig, RawProvider, RawRetry,
+    CacheKind, ProviderKind, RawBalance, RawCache, RawConfig, RawEnvKey, RawProvider, RawRetry,
     RawSemanticCache,
 };
 use super::secret::ConfigSecret;
 use super::settings::{
     is_redis_url, redis_url_hint, AzureCredential, BalanceSettings, CacheSettings,
-    CacheStoreSettings, Config, ErrorSite, ProviderApi, ProviderSettings, RetrySettings,
-    SecretSource, SemanticSettings, TransportSettings, DEFAULT_AZURE_KEY_ENV,
+    CacheStoreSettings, Config, EnvGroup, EnvKeyLimits, ErrorSite, ProviderApi, ProviderSettings,
+    RetrySettings, SecretSource, SemanticSettings, TransportSettings, DEFAULT_AZURE_KEY_ENV,
     DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_OPENAI_BASE_URL,
     DEFAULT_OPENAI_KEY_ENV, DEFAULT_WEIGHT, NO_PROXY,
 };
+use lbgpt::env::KeyPattern;
 use lbgpt_balance::Strategy;
 use secrecy::ExposeSecret;
 use std::collections::{BTreeMap, HashSet};
@@ -37,25 +38,31 @@ pub fn validate(path: &Path, source: &str, raw: RawConfig) -> Result<Config, Con
         Some(retry) => checker.retry(retry.into_inner())?,
     };
 
-    if raw.providers.is_empty() {
-        return Err(ConfigError::whole_file(
-            path,
-            "no `[[providers]]` table: at least one provider is required \
-             (see docs/config.md for an example)",
-        ));
-    }
+    let no_provider_tables = raw.providers.is_empty();
     let mut providers = Vec::with_capacity(raw.providers.len());
+    let mut env_groups = Vec::new();
     let mut names = HashSet::new();
     let mut per_kind: BTreeMap<&'static str, usize> = BTreeMap::new();
     for provider in raw.providers {
         let span = provider.span();
         let provider = provider.into_inner();
-        let kind = *provider.kind.get_ref();
+        if provider.from_env.is_some() {
+            env_groups.push(checker.env_group(span, provider, providers.len())?);
+            continue;
+        }
+        let Some(kind) = provider.kind.as_ref().map(|kind| *kind.get_ref()) else {
+            return Err(checker.error(
+                span,
+                "a `[[providers]]` table needs the key `kind` (\"openai\" or \"azure\"), or \
+                 `from_env` to take its keys from the environment (e.g. \
+                 from_env = \"OPENAI_API_KEY*\")",
+            ));
+        };
         let count = per_kind.entry(kind.as_str()).or_default();
         *count += 1;
         let default_name = format!("{}-{count}", kind.as_str());
         let name_span = provider.name.as_ref().map_or(span.clone(), Spanned::span);
-        let settings = checker.provider(span, provider, default_name)?;
+        let settings = checker.provider(span, kind, provider, default_name)?;
         if !names.insert(settings.name.clone()) {
             return Err(checker.error(
                 name_span,
@@ -66,6 +73,34 @@ pub fn validate(path: &Path, source: &str, raw: RawConfig) -> Result<Config, Con
             ));
         }
         providers.push(settings);
+    }
+    if no_provider_tables {
+        // Every key of the environment, as `lbgpt run` does without a config file.
+        env_groups.push(EnvGroup {
+            pattern: None,
+            position: 0,
+            weight: None,
+            rpm: None,
+            tpm: None,
+            transport: TransportSettings::default(),
+            site: None,
+        });
+    }
+    let env_keys = match raw.env {
+        None => BTreeMap::new(),
+        Some(tables) => checker.env_keys(tables.into_inner())?,
+    };
+    if env_groups.is_empty() {
+        if let Some((name, limits)) = env_keys.iter().next() {
+            return Err(limits.site.error(
+                path,
+                format!(
+                    "`[env.{name}]` sets the limits of a key taken from the environment, but \
+                     no `[[providers]]` table has `from_env` (a file with providers of its own \
+                     takes keys from the environment only through `from_env`)"
+                ),
+            ));
+        }
     }
 
     let balance = match raw.balance {
@@ -97,6 +132,9 @@ pub fn validate(path: &Path, source: &str, raw: RawConfig) -> Result<Config, Con
         providers,
         cache,
         semantic_cache,
+        env_groups,
+        env_keys,
+        variables: None,
     })
 }
 
@@ -518,10 +556,10 @@ impl Checker<'_> {
     fn provider(
         &self,
         span: Range<usize>,
+        kind: ProviderKind,
         raw: RawProvider,
         default_name: String,
     ) -> Result<ProviderSettings, ConfigError> {
-        let kind = *raw.kind.get_ref();
         self.reject_foreign_keys(kind, &raw)?;
 
         let name = match &raw.name {
@@ -545,18 +583,7 @@ impl Checker<'_> {
             },
             connect_timeout: self.millis(&raw.connect_timeout_ms, "connect_timeout_ms")?,
             request_timeout: self.millis(&raw.request_timeout_ms, "request_timeout_ms")?,
-            headers: match &raw.headers {
-                None => BTreeMap::new(),
-                Some(headers) => {
-                    if let Some(bad) = headers.get_ref().keys().find(|k| !is_header_name(k)) {
-                        return Err(self.error(
-                            headers.span(),
-                            format!("key `headers`: \"{bad}\" is not a valid HTTP header name"),
-                        ));
-                    }
-                    headers.get_ref().clone()
-                }
-            },
+            headers: self.headers(&raw.headers)?,
         };
 
         let api = match kind {
@@ -649,19 +676,7 @@ impl Checker<'_> {
             }
         };
 
-        let weight = match &raw.weight {
-            None => DEFAULT_WEIGHT,
-            Some(weight) => {
-                let value = *weight.get_ref();
-                if !(value.is_finite() && value >= 0.0) {
-                    return Err(self.error(
-                        weight.span(),
-                        format!("key `weight`: must be a number >= 0, got {value}"),
-                    ));
-                }
-                value
-            }
-        };
+        let weight = self.weight(&raw.weight)?.unwrap_or(DEFAULT_WEIGHT);
         let rpm = self.limit(&raw.rpm, "rpm")?;
         let tpm = self.limit(&raw.tpm, "tpm")?;
 
@@ -673,7 +688,174 @@ impl Checker<'_> {
             rpm,
             tpm,
             site: self.site(span),
+            from_env: None,
         })
+    }
+
+    /// A provider's `weight`: a number >= 0.
+    fn weight(&self, value: &Option<Spanned<f64>>) -> Result<Option<f64>, ConfigError> {
+        let Some(weight) = value else {
+            return Ok(None);
+        };
+        let number = *weight.get_ref();
+        if !(number.is_finite() && number >= 0.0) {
+            return Err(self.error(
+                weight.span(),
+                format!("key `weight`: must be a number >= 0, got {number}"),
+            ));
+        }
+        Ok(Some(number))
+    }
+
+    /// A provider's `headers`: valid header names.
+    fn headers(
+        &self,
+        value: &Option<Spanned<BTreeMap<String, String>>>,
+    ) -> Result<BTreeMap<String, String>, ConfigError> {
+        let Some(headers) = value else {
+            return Ok(BTreeMap::new());
+        };
+        if let Some(bad) = headers.get_ref().keys().find(|k| !is_header_name(k)) {
+            return Err(self.error(
+                headers.span(),
+                format!("key `headers`: \"{bad}\" is not a valid HTTP header name"),
+            ));
+        }
+        Ok(headers.get_ref().clone())
+    }
+
+    /// A `[[providers]]` table with `from_env`: its members come from the environment later.
+    fn env_group(
+        &self,
+        span: Range<usize>,
+        raw: RawProvider,
+        position: usize,
+    ) -> Result<EnvGroup, ConfigError> {
+        let Some(from_env) = &raw.from_env else {
+            return Err(self.error(span, "internal error: not a `from_env` table"));
+        };
+        let pattern = KeyPattern::parse(from_env.get_ref())
+            .map_err(|err| self.error(from_env.span(), format!("key `from_env`: {err}")))?;
+        const PER_KEY: &str = "each key's own variables set it (see docs/config.md, \
+                               \"Keys from the environment\")";
+        let not_here = [
+            (
+                "kind",
+                raw.kind.as_ref().map(Spanned::span),
+                "the pattern decides (OPENAI_API_KEY* are openai, AZURE_OPENAI_API_KEY* azure)",
+            ),
+            (
+                "name",
+                raw.name.as_ref().map(Spanned::span),
+                "each provider is named by its key variable",
+            ),
+            (
+                "api_key",
+                raw.api_key.as_ref().map(Spanned::span),
+                "the keys are the variables the pattern matches",
+            ),
+            (
+                "api_key_env",
+                raw.api_key_env.as_ref().map(Spanned::span),
+                "the keys are the variables the pattern matches",
+            ),
+            (
+                "bearer_token",
+                raw.bearer_token.as_ref().map(Spanned::span),
+                "the keys are the variables the pattern matches",
+            ),
+            (
+                "bearer_token_env",
+                raw.bearer_token_env.as_ref().map(Spanned::span),
+                "the keys are the variables the pattern matches",
+            ),
+            ("proxy", raw.proxy.as_ref().map(Spanned::span), PER_KEY),
+            (
+                "base_url",
+                raw.base_url.as_ref().map(Spanned::span),
+                PER_KEY,
+            ),
+            (
+                "endpoint",
+                raw.endpoint.as_ref().map(Spanned::span),
+                PER_KEY,
+            ),
+            (
+                "api_version",
+                raw.api_version.as_ref().map(Spanned::span),
+                PER_KEY,
+            ),
+            (
+                "deployments",
+                raw.deployments.as_ref().map(Spanned::span),
+                PER_KEY,
+            ),
+            (
+                "organization",
+                raw.organization.as_ref().map(Spanned::span),
+                "use a `[[providers]]` table of its own for a key that needs it",
+            ),
+            (
+                "project",
+                raw.project.as_ref().map(Spanned::span),
+                "use a `[[providers]]` table of its own for a key that needs it",
+            ),
+        ];
+        let first = not_here
+            .into_iter()
+            .filter_map(|(key, span, hint)| span.map(|span| (key, span, hint)))
+            .min_by_key(|(_, span, _)| span.start);
+        if let Some((key, span, hint)) = first {
+            return Err(self.error(
+                span,
+                format!("key `{key}` is not used with `from_env`: {hint}"),
+            ));
+        }
+        Ok(EnvGroup {
+            pattern: Some(pattern),
+            position,
+            weight: self.weight(&raw.weight)?,
+            rpm: self.limit(&raw.rpm, "rpm")?,
+            tpm: self.limit(&raw.tpm, "tpm")?,
+            transport: TransportSettings {
+                proxy: None,
+                connect_timeout: self.millis(&raw.connect_timeout_ms, "connect_timeout_ms")?,
+                request_timeout: self.millis(&raw.request_timeout_ms, "request_timeout_ms")?,
+                headers: self.headers(&raw.headers)?,
+            },
+            site: Some(self.site(from_env.span())),
+        })
+    }
+
+    /// The `[env.NAME]` tables: each names a key variable and sets its weight and limits.
+    fn env_keys(
+        &self,
+        tables: BTreeMap<String, Spanned<RawEnvKey>>,
+    ) -> Result<BTreeMap<String, EnvKeyLimits>, ConfigError> {
+        let mut keys = BTreeMap::new();
+        for (name, table) in tables {
+            let span = table.span();
+            let is_key_name = !name.contains('*') && KeyPattern::parse(&name).is_ok();
+            if !is_key_name {
+                return Err(self.error(
+                    span,
+                    format!(
+                        "`[env.{name}]`: not the name of a key variable; expected \
+                         OPENAI_API_KEY or AZURE_OPENAI_API_KEY, possibly followed by `_` and \
+                         a suffix or by digits (e.g. [env.OPENAI_API_KEY_2])"
+                    ),
+                ));
+            }
+            let table = table.into_inner();
+            let limits = EnvKeyLimits {
+                weight: self.weight(&table.weight)?,
+                rpm: self.limit(&table.rpm, "rpm")?,
+                tpm: self.limit(&table.tpm, "tpm")?,
+                site: self.site(span),
+            };
+            keys.insert(name, limits);
+        }
+        Ok(keys)
     }
 
     /// Keys that exist only for the other kind are errors naming the key.

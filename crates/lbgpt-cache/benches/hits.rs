@@ -102,8 +102,8 @@ fn measure_store(
     let latencies = runtime.block_on(async {
         let mut service = service.clone();
         for request in &requests {
-            let response = service
-                .ready()
+            // `Cache` serves chat and completions: name the request type to get ready for.
+            let response = ServiceExt::<ChatRequest>::ready(&mut service)
                 .await
                 .expect("ready")
                 .call(request.clone())
@@ -114,7 +114,9 @@ fn measure_store(
         let mut latencies = Vec::with_capacity(settings.latency_hits);
         for i in 0..settings.latency_hits {
             let request = requests[i % requests.len()].clone();
-            let service = service.ready().await.expect("ready");
+            let service = ServiceExt::<ChatRequest>::ready(&mut service)
+                .await
+                .expect("ready");
             let started = Instant::now();
             let response = service.call(request).await.expect("hit");
             latencies.push(started.elapsed());

@@ -1,11 +1,13 @@
 //! [`CacheConfig`]: what the cache layer keys on and how it treats requests.
 
 use crate::CacheKey;
-use lbgpt_core::{CacheMode, ChatRequest, EmbeddingRequest};
+use lbgpt_core::{CacheMode, ChatRequest, CompletionRequest, EmbeddingRequest};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Settings of a [`CacheLayer`](crate::CacheLayer): key scope, lifetime of entries, defaults.
+/// Settings of a [`CacheLayer`](crate::CacheLayer) or an
+/// [`EmbeddingCacheLayer`](crate::EmbeddingCacheLayer): key scope, lifetime of entries,
+/// defaults.
 ///
 /// ```
 /// use lbgpt_cache::CacheConfig;
@@ -83,8 +85,8 @@ impl CacheConfig {
         self
     }
 
-    /// The mode of requests that do not set one in
-    /// [`ChatRequest::options`](lbgpt_core::ChatRequest::options) (default [`CacheMode::Use`];
+    /// The mode of requests that do not set one in their `options`
+    /// ([`ChatRequest::options`](lbgpt_core::ChatRequest::options), ...) (default [`CacheMode::Use`];
     /// e.g. [`CacheMode::Refresh`] to renew a whole run's entries).
     pub fn default_mode(mut self, mode: CacheMode) -> Self {
         self.mode = mode;
@@ -173,5 +175,26 @@ impl CacheConfig {
     pub fn embedding_keys_for(&self, request: &EmbeddingRequest) -> Option<Vec<CacheKey>> {
         let model = self.alias_of(&request.model);
         CacheKey::derive_embeddings(request, &self.namespace, &self.family, model).ok()
+    }
+
+    /// The mode that applies to a legacy completions request: its own
+    /// ([`CompletionRequest::options`]), else the default; a streamed request
+    /// (`stream: true`) always bypasses the cache.
+    pub fn completion_mode_for(&self, request: &CompletionRequest) -> CacheMode {
+        if request.stream == Some(true) {
+            return CacheMode::Bypass;
+        }
+        request.options.cache.unwrap_or(self.mode)
+    }
+
+    /// The key of a legacy completions request under this configuration (see "Completion
+    /// keys" in [`crate::key`]): one key for the whole request, whatever number of prompts
+    /// it holds.
+    ///
+    /// `None` only if the request cannot be serialised to JSON (impossible in practice); the
+    /// layer then passes the request through uncached.
+    pub fn completion_key_for(&self, request: &CompletionRequest) -> Option<CacheKey> {
+        let model = self.alias_of(&request.model);
+        CacheKey::derive_completion(request, &self.namespace, &self.family, model).ok()
     }
 }

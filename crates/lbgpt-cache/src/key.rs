@@ -66,9 +66,31 @@
 //! them), as are a missing `encoding_format` and an explicit `"float"`, and a text and token
 //! ids for it. The `endpoint` member keeps embedding keys apart from chat keys, which never
 //! have it. Credentials, URLs and [`EmbeddingRequest::options`] are never part of a key.
+//!
+//! # Completion keys, version 1
+//!
+//! The exact cache serves legacy completions (`/v1/completions`) by the chat rules, one key
+//! per request. The key of a [`CompletionRequest`] is the SHA-256 of
+//!
+//! ```text
+//! {"endpoint":"completions","family":F,"namespace":N,"request":R,"v":1}
+//! ```
+//!
+//! with `F` and `N` as above and `R` the request's wire JSON in canonical JSON: `model` (or
+//! its alias), `prompt`, `max_tokens`, `temperature`, `top_p`, `n`, `stop`, `echo`,
+//! `logprobs`, `suffix`, `seed`, `best_of` and every unknown field (penalties, `logit_bias`,
+//! ...), except `user`, `stream` and `stream_options` (as for chat). The `endpoint` member
+//! keeps completion keys apart from chat keys (which have none) and embedding keys.
+//!
+//! `prompt` is the whole prompt list: a request with several prompts is cached as a whole,
+//! and its entry serves only a request with the same prompts in the same order (the facade
+//! sends one request per prompt, so each prompt gets an entry of its own there). A list of
+//! one prompt is keyed as that prompt alone (`["text"]` as `"text"`, `[[1, 2]]` as
+//! `[1, 2]`): both ask the provider the same thing and get the same answer.
+//! Credentials, URLs and [`CompletionRequest::options`] are never part of a key.
 
 use crate::canonical::write_canonical;
-use lbgpt_core::{ChatRequest, EmbeddingRequest};
+use lbgpt_core::{ChatRequest, CompletionRequest, EmbeddingRequest};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io::{self, Write};
@@ -85,6 +107,9 @@ const IGNORED_EMBEDDING_FIELDS: [&str; 1] = ["user"];
 
 /// The `endpoint` member of embedding key documents.
 const EMBEDDINGS_ENDPOINT: &str = "embeddings";
+
+/// The `endpoint` member of legacy completion key documents.
+const COMPLETIONS_ENDPOINT: &str = "completions";
 
 /// The key of a cached answer: a SHA-256 digest, shown as `v1:<64 hex digits>`.
 ///
@@ -138,6 +163,33 @@ impl CacheKey {
             fields.insert("model".to_owned(), serde_json::Value::from(model));
         }
         hash_document(None, family, namespace, &body).map_err(serde_json::Error::io)
+    }
+
+    /// The key of a legacy completions `request` (see "Completion keys" in the
+    /// [module documentation](self)), with `model` standing for the request's model.
+    ///
+    /// Fails only if the request cannot be turned into JSON.
+    pub(crate) fn derive_completion(
+        request: &CompletionRequest,
+        namespace: &str,
+        family: &str,
+        model: &str,
+    ) -> Result<CacheKey, serde_json::Error> {
+        let mut body = serde_json::to_value(request)?;
+        let Some(fields) = body.as_object_mut() else {
+            return Err(serde_json::Error::io(io::Error::other(
+                "a completions request is not a JSON object",
+            )));
+        };
+        for name in IGNORED_FIELDS {
+            fields.remove(name);
+        }
+        fields.insert("model".to_owned(), serde_json::Value::from(model));
+        if let [prompt] = request.prompt.split().as_slice() {
+            fields.insert("prompt".to_owned(), serde_json::to_value(prompt)?);
+        }
+        hash_document(Some(COMPLETIONS_ENDPOINT), family, namespace, &body)
+            .map_err(serde_json::Error::io)
     }
 
     /// The keys of every input of `request`, in input order (see "Embedding keys" in the

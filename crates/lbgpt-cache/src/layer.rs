@@ -1,17 +1,19 @@
-//! [`CacheLayer`]: puts an exact cache in front of a chat service.
+//! [`CacheLayer`]: puts an exact cache in front of a chat or legacy completions service.
 
-use crate::state::{CacheState, ChatFlight};
+use crate::endpoint::ExactState;
 use crate::{Cache, CacheConfig, CacheKey, CacheStats, CacheStore, MemoryStore, StoreError};
-use lbgpt_core::ChatRequest;
+use lbgpt_core::{ChatRequest, CompletionRequest};
 use std::fmt;
 use std::sync::Arc;
 use tower::Layer;
 
-/// A [`tower::Layer`] that wraps chat services in a [`Cache`].
+/// A [`tower::Layer`] that wraps chat services and legacy completions services in a
+/// [`Cache`].
 ///
 /// Cloning is cheap, and every clone and every service built from it share one store, one
-/// configuration, one set of in-flight calls and one set of counters ([`CacheLayer::stats`]),
-/// so a facade can keep the layer to report on the cache.
+/// configuration, one set of in-flight calls and one set of counters ([`CacheLayer::stats`],
+/// chat and completion requests counted together), so a facade can keep the layer to report
+/// on the cache. Chat and completion entries may share the store: their keys never collide.
 ///
 /// ```
 /// use lbgpt_cache::{CacheConfig, CacheLayer, MemoryStore};
@@ -25,7 +27,7 @@ use tower::Layer;
 /// ```
 #[derive(Clone)]
 pub struct CacheLayer {
-    state: Arc<CacheState<ChatFlight>>,
+    state: Arc<ExactState>,
 }
 
 impl CacheLayer {
@@ -37,7 +39,7 @@ impl CacheLayer {
     /// A layer over `store` with `config`.
     pub fn with_config(store: Arc<dyn CacheStore>, config: CacheConfig) -> Self {
         CacheLayer {
-            state: Arc::new(CacheState::new(store, config)),
+            state: Arc::new(ExactState::new(store, config)),
         }
     }
 
@@ -61,7 +63,8 @@ impl CacheLayer {
         self.state.counters.snapshot()
     }
 
-    /// How many upstream calls shared by identical requests are in progress.
+    /// How many upstream calls shared by identical requests are in progress (chat and
+    /// completions together).
     pub fn in_flight(&self) -> usize {
         self.state.flights.len()
     }
@@ -73,7 +76,25 @@ impl CacheLayer {
 
     /// Removes the cached answer of `request`, if any.
     pub async fn invalidate(&self, request: &ChatRequest) -> Result<(), StoreError> {
-        match self.key_for(request) {
+        self.delete(self.key_for(request)).await
+    }
+
+    /// The key the legacy completions `request` is cached under (see "Completion keys" in
+    /// [`crate::key`]).
+    pub fn completion_key_for(&self, request: &CompletionRequest) -> Option<CacheKey> {
+        self.state.config.completion_key_for(request)
+    }
+
+    /// Removes the cached answer of the legacy completions `request`, if any.
+    pub async fn invalidate_completion(
+        &self,
+        request: &CompletionRequest,
+    ) -> Result<(), StoreError> {
+        self.delete(self.completion_key_for(request)).await
+    }
+
+    async fn delete(&self, key: Option<CacheKey>) -> Result<(), StoreError> {
+        match key {
             Some(key) => self.state.store.delete(&key).await,
             None => Ok(()),
         }

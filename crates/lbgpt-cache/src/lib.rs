@@ -1,20 +1,25 @@
-//! Exact response caching for lbgpt: a [`tower::Layer`] that answers repeated chat requests
-//! from a store, never serves an answer to a different request, and makes identical requests
-//! in flight at the same time share one upstream call; and a layer that caches embeddings
-//! per input.
+//! Exact response caching for lbgpt: a [`tower::Layer`] that answers repeated chat and legacy
+//! completions requests from a store, never serves an answer to a different request, and
+//! makes identical requests in flight at the same time share one upstream call; and a layer
+//! that caches embeddings per input.
 //!
 //! - [`CacheLayer`] / [`Cache`]: the layer and its service, in front of any
 //!   `Service<ChatRequest, Response = ChatResponse, Error = lbgpt_core::Error>` (a provider,
-//!   a retry layer, a balancer). Hits carry `meta.cache = CacheStatus::Exact`.
+//!   a retry layer, a balancer), and of any `Service<CompletionRequest, Response =
+//!   CompletionResponse, Error = lbgpt_core::Error>` (legacy `/v1/completions`, by the same
+//!   rules; a request with several prompts is cached as a whole). Hits carry
+//!   `meta.cache = CacheStatus::Exact` and `meta.attempts = 0`.
 //! - Keys ([`CacheKey`], [`key`]): a versioned SHA-256 of a canonical JSON form of everything
 //!   that can change the answer (model or its alias, every message field, tools, sampling
 //!   parameters, unknown fields, ...), plus a namespace and a provider family; JSON key order
-//!   and number spelling do not matter. Never the API key.
+//!   and number spelling do not matter. Never the API key, nor `user`. Completion keys
+//!   (`"endpoint":"completions"`) and embedding keys never collide with chat keys.
 //! - Stores ([`CacheStore`]: get / put with TTL / delete): [`MemoryStore`] (bounded, the
 //!   default), [`DiskStore`] (persistent, crash-safe, shared by processes) and `RedisStore`
 //!   (feature `redis`, on by default: shared by machines). A failing store degrades to misses.
 //! - Per-request control: [`CacheMode`] in [`ChatRequest::options`](lbgpt_core::ChatRequest::options)
-//!   (use, bypass, refresh, no-store), never sent to the provider.
+//!   (and the `options` of the other requests: use, bypass, refresh, no-store), never sent to
+//!   the provider.
 //! - Counters: [`CacheStats`] (hits, misses, coalesced, bypassed, stores, errors).
 //! - Embeddings: [`EmbeddingCacheLayer`] / [`EmbeddingCache`] cache each input of an
 //!   `EmbeddingRequest` on its own (one key per input: model or alias, dimensions,
@@ -71,6 +76,37 @@
 //! # }
 //! ```
 //!
+//! Legacy completions through the same layer (the facade sends a request with several
+//! prompts as one request per prompt, so each prompt gets its own entry):
+//!
+//! ```
+//! use lbgpt_cache::CacheLayer;
+//! use lbgpt_core::{CacheStatus, CompletionRequest, CompletionResponse, Error};
+//! use tower::{service_fn, Layer, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = service_fn(|request: CompletionRequest| async move {
+//!     let text = format!("{} ... and so on", request.prompt.texts().unwrap_or_default().join("|"));
+//!     serde_json::from_value::<CompletionResponse>(serde_json::json!({
+//!         "choices": [{"text": text, "index": 0}]
+//!     }))
+//!     .map_err(|e| Error::Internal(e.to_string()))
+//! });
+//! let layer = CacheLayer::in_memory();
+//! let service = layer.layer(provider);
+//!
+//! let request = CompletionRequest::new("gpt-3.5-turbo-instruct", "Once upon").max_tokens(8);
+//! let first = service.clone().oneshot(request.clone()).await?;
+//! let again = service.clone().oneshot(request).await?;
+//! assert_eq!(first.meta.cache, CacheStatus::Miss);
+//! assert_eq!((again.meta.cache, again.meta.attempts), (CacheStatus::Exact, 0));
+//! assert_eq!(again.first_text(), Some("Once upon ... and so on"));
+//! assert_eq!((layer.stats().hits, layer.stats().misses), (1, 1));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The embedding cache in front of an embeddings service (here a stand-in that records the
 //! inputs it is sent and answers each text with its length):
 //!
@@ -118,6 +154,7 @@
 mod canonical;
 mod config;
 mod embeddings;
+mod endpoint;
 mod flight;
 pub mod key;
 mod layer;

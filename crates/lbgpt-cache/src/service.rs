@@ -1,12 +1,16 @@
-//! [`Cache`]: the service the [`CacheLayer`](crate::CacheLayer) wraps around a chat service.
+//! [`Cache`]: the service the [`CacheLayer`](crate::CacheLayer) wraps around a chat or legacy
+//! completions service.
 
+use crate::endpoint::{ExactEndpoint, ExactFlight, ExactState};
 use crate::flight::{FlightFuture, FlightStart, Role};
-use crate::state::{as_hit, CacheState, ChatFlight, Lookup};
+use crate::state::{as_hit, Lookup};
 use crate::stats::Counters;
 use crate::{CacheKey, CacheStats};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use lbgpt_core::{CacheMode, ChatRequest, ChatResponse, Error};
+use lbgpt_core::{
+    CacheMode, ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, Error,
+};
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,7 +18,16 @@ use std::task::{Context, Poll};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
-/// An exact cache in front of a chat service; built by [`CacheLayer`](crate::CacheLayer).
+/// An exact cache in front of a chat service or a legacy completions service; built by
+/// [`CacheLayer`](crate::CacheLayer).
+///
+/// It is a `Service<ChatRequest>` over an inner `Service<ChatRequest, Response =
+/// ChatResponse, Error = Error>`, and a `Service<CompletionRequest>` over an inner
+/// `Service<CompletionRequest, Response = CompletionResponse, Error = Error>`, by the same
+/// rules: the services one layer builds share its store, configuration, counters and the
+/// design of its in-flight calls (a completion never joins a chat call: their keys differ,
+/// see "Completion keys" in [`crate::key`]). A completion request with several prompts is
+/// cached as a whole, under one key over the whole prompt list.
 ///
 /// For each request, by its [`CacheMode`] (the request's
 /// [`options.cache`](lbgpt_core::RequestOptions::cache), else the configured default):
@@ -24,7 +37,8 @@ use tower::{Service, ServiceExt};
 ///   miss, join an identical request already in flight, or call the inner service (after a
 ///   second look at the store, in case an identical request just finished); a successful
 ///   answer is stored, an error never is. Answers from the inner service keep its metadata
-///   (`meta.cache = Miss`).
+///   (`meta.cache = Miss`); only such provider answers are stored, never one a layer below
+///   took from a cache.
 /// - [`NoStore`](CacheMode::NoStore): the same, but this request's answer is not stored
 ///   (unless an identical request sharing the call allows it).
 /// - [`Refresh`](CacheMode::Refresh): no lookup and no sharing; call the inner service and
@@ -39,7 +53,7 @@ use tower::{Service, ServiceExt};
 /// so hits never wait for upstream capacity.
 pub struct Cache<S> {
     inner: S,
-    state: Arc<CacheState<ChatFlight>>,
+    state: Arc<ExactState>,
 }
 
 impl<S: Clone> Clone for Cache<S> {
@@ -62,7 +76,7 @@ impl<S: fmt::Debug> fmt::Debug for Cache<S> {
 }
 
 impl<S> Cache<S> {
-    pub(crate) fn from_state(inner: S, state: Arc<CacheState<ChatFlight>>) -> Self {
+    pub(crate) fn from_state(inner: S, state: Arc<ExactState>) -> Self {
         Cache { inner, state }
     }
 
@@ -100,21 +114,40 @@ where
     }
 }
 
-async fn respond<S>(
-    state: Arc<CacheState<ChatFlight>>,
-    inner: S,
-    request: ChatRequest,
-) -> Result<ChatResponse, Error>
+impl<S> Service<CompletionRequest> for Cache<S>
 where
-    S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Clone + Send + 'static,
+    S: Service<CompletionRequest, Response = CompletionResponse, Error = Error>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = CompletionResponse;
+    type Error = Error;
+    type Future = BoxFuture<'static, Result<CompletionResponse, Error>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: CompletionRequest) -> Self::Future {
+        respond(Arc::clone(&self.state), self.inner.clone(), request).boxed()
+    }
+}
+
+/// Answers one request of any endpoint the exact cache serves.
+async fn respond<R, S>(state: Arc<ExactState>, inner: S, request: R) -> Result<R::Answer, Error>
+where
+    R: ExactEndpoint,
+    S: Service<R, Response = R::Answer, Error = Error> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
     let started = Instant::now();
     let counters = &state.counters;
-    let mode = state.config.mode_for(&request);
+    let mode = request.mode(&state.config);
     let key = match mode {
         CacheMode::Bypass => None,
-        _ => state.config.key_for(&request),
+        _ => request.key(&state.config),
     };
     let Some(key) = key else {
         Counters::add(&counters.bypassed);
@@ -123,7 +156,7 @@ where
 
     let mut store_failed = false;
     if mode.reads() {
-        match state.lookup(&key).await {
+        match state.lookup::<R::Answer>(&key).await {
             Lookup::Found(response) => {
                 Counters::add(&counters.hits);
                 return Ok(as_hit(response, started.elapsed()));
@@ -143,9 +176,8 @@ where
     }
 
     let flight_state = Arc::clone(&state);
-    let (flight, role) = state
-        .flights
-        .join_or_start(*key.digest(), mode.writes(), move |start| {
+    let (flight, role) =
+        R::flights(&state.flights).join_or_start(*key.digest(), mode.writes(), move |start| {
             fly(flight_state, key, inner, request, start, !store_failed)
         });
     let outcome = flight.await;
@@ -164,16 +196,17 @@ where
 
 /// The shared part of a miss: look once more (unless the store just failed), call upstream,
 /// store the answer if wanted.
-fn fly<S>(
-    state: Arc<CacheState<ChatFlight>>,
+fn fly<R, S>(
+    state: Arc<ExactState>,
     key: CacheKey,
     inner: S,
-    request: ChatRequest,
-    start: FlightStart<ChatFlight>,
+    request: R,
+    start: FlightStart<ExactFlight<R::Answer>>,
     look_again: bool,
-) -> FlightFuture<ChatFlight>
+) -> FlightFuture<ExactFlight<R::Answer>>
 where
-    S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Send + 'static,
+    R: ExactEndpoint,
+    S: Service<R, Response = R::Answer, Error = Error> + Send + 'static,
     S::Future: Send + 'static,
 {
     async move {
@@ -181,7 +214,7 @@ where
         // answer is stored, so a request arriving later finds it in the store.
         let _guard = start.guard;
         if look_again {
-            if let Lookup::Found(response) = state.lookup(&key).await {
+            if let Lookup::Found(response) = state.lookup::<R::Answer>(&key).await {
                 return Ok((response, true));
             }
         }

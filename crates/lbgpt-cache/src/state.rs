@@ -1,11 +1,11 @@
-//! The state a [`CacheLayer`](crate::CacheLayer) shares with every service it wraps: store,
-//! configuration, counters, in-flight calls; and the two store operations the layer makes.
+//! The state a cache layer shares with every service it wraps: store, configuration,
+//! counters, in-flight calls; and the store operations the layers make.
 
-use crate::flight::Flights;
 use crate::stats::Counters;
 use crate::{CacheConfig, CacheKey, CacheStore, StoreError};
 use bytes::Bytes;
-use lbgpt_core::{CacheStatus, ChatResponse, ResponseMeta};
+use lbgpt_core::{ApiResponse, CacheStatus, ResponseMeta};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
 use std::future::Future;
@@ -16,35 +16,34 @@ use std::time::Duration;
 /// Store failures are logged at most once per this interval (with the number left unlogged).
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The state of a cache layer whose in-flight calls end with `T` (the chat cache's
-/// [`ChatFlight`], the embedding cache's batches).
-pub(crate) struct CacheState<T> {
+/// The state of a cache layer whose in-flight calls are registered in `F` (the exact cache's
+/// [`ExactFlights`](crate::endpoint::ExactFlights), one registry per endpoint; the embedding
+/// cache's `Flights` of batches).
+pub(crate) struct CacheState<F> {
     pub(crate) store: Arc<dyn CacheStore>,
     pub(crate) config: CacheConfig,
     pub(crate) counters: Counters,
-    pub(crate) flights: Flights<T>,
+    pub(crate) flights: F,
     warner: OutageWarner,
 }
 
-/// What a chat flight ends with: the answer, and whether it came from the store (found by
-/// the leader's second look just before calling upstream).
-pub(crate) type ChatFlight = (ChatResponse, bool);
-
-impl<T> CacheState<T> {
+impl<F: Default> CacheState<F> {
     pub(crate) fn new(store: Arc<dyn CacheStore>, config: CacheConfig) -> Self {
         CacheState {
             store,
             config,
             counters: Counters::default(),
-            flights: Flights::default(),
+            flights: F::default(),
             warner: OutageWarner::new(),
         }
     }
+}
 
-    /// Looks `key` up and reads the value as a chat answer.
-    pub(crate) async fn lookup(&self, key: &CacheKey) -> Lookup<ChatResponse> {
+impl<F> CacheState<F> {
+    /// Looks `key` up and reads the value as an answer of type `V` (its wire JSON).
+    pub(crate) async fn lookup<V: DeserializeOwned>(&self, key: &CacheKey) -> Lookup<V> {
         self.lookup_with(key, |bytes| {
-            serde_json::from_slice::<ChatResponse>(bytes).map_err(|err| err.to_string())
+            serde_json::from_slice::<V>(bytes).map_err(|err| err.to_string())
         })
         .await
     }
@@ -83,8 +82,8 @@ impl<T> CacheState<T> {
     /// Only answers a provider gave for exactly this request are stored: an answer a layer
     /// below took from a cache (a semantic hit for a similar request) is not, so an identical
     /// request later never becomes an exact hit of an answer chosen by similarity.
-    pub(crate) async fn save(&self, key: &CacheKey, response: &ChatResponse) {
-        if response.meta.cache != CacheStatus::Miss {
+    pub(crate) async fn save<V: ApiResponse + Serialize>(&self, key: &CacheKey, response: &V) {
+        if response.meta().cache != CacheStatus::Miss {
             return;
         }
         self.write(key, response).await;
@@ -140,12 +139,12 @@ pub(crate) enum Lookup<V> {
 }
 
 /// Turns a stored answer into a hit: metadata says `Exact`, no attempts, the lookup's time.
-pub(crate) fn as_hit(mut response: ChatResponse, lookup: Duration) -> ChatResponse {
+pub(crate) fn as_hit<V: ApiResponse>(mut response: V, lookup: Duration) -> V {
     let mut meta = ResponseMeta::default();
     meta.cache = CacheStatus::Exact;
     meta.attempts = 0;
     meta.latency = lookup;
-    response.meta = meta;
+    *response.meta_mut() = meta;
     response
 }
 

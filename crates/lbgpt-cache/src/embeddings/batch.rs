@@ -4,7 +4,7 @@
 use super::plan::request_input;
 use super::store_io::{look_up_all, store_all};
 use super::upstream::{fetch, Call};
-use crate::flight::{FlightFuture, FlightStart};
+use crate::flight::{FlightFuture, FlightStart, Flights};
 use crate::state::{CacheState, Lookup};
 use crate::CacheKey;
 use futures::FutureExt;
@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tower::Service;
 
-/// The state of an embedding cache layer: its flights end with a shared batch outcome.
-pub(crate) type EmbeddingState = CacheState<Arc<BatchOutcome>>;
+/// The state of an embedding cache layer: its flights (one per input) end with a shared batch
+/// outcome.
+pub(crate) type EmbeddingState = CacheState<Flights<Arc<BatchOutcome>>>;
 
 /// What a batch ends with, shared by every request waiting for one of its inputs.
 #[derive(Debug)]

@@ -1,17 +1,17 @@
 //! The exact cache of the ready-made clients: the [`MaybeCached`] service at the top of their
 //! stacks, the builders' `cache` options and the provider family that keys entries.
 
+use crate::semantic_caching::maybe_semantic;
 use crate::settings::BatchSettings;
 use crate::{Lbgpt, MaybeSemantic};
-use futures::future::{BoxFuture, Either};
 use lbgpt_balance::retry::Retry;
-use lbgpt_cache::{Cache, CacheConfig, CacheLayer, CacheStats, CacheStore};
-use lbgpt_core::{ChatRequest, ChatResponse, Error};
+use lbgpt_cache::{Cache, CacheConfig, CacheLayer, CacheStore};
+use lbgpt_core::Error;
 use lbgpt_semantic::SemanticCacheLayer;
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use tower::{Layer, Service};
+use tower::util::Either;
+use tower::Layer;
 
 /// The family of OpenAI and OpenAI-compatible providers.
 pub(crate) const KIND_OPENAI: &str = "openai";
@@ -40,87 +40,23 @@ pub(crate) fn family_of<'a>(kinds: impl IntoIterator<Item = &'a str>) -> String 
 /// (`Cache<MaybeSemantic<Retry<Balancer | provider>>>`): a hit costs no attempt, no token and no share of any provider's limits, and
 /// its answer says `meta.cache == CacheStatus::Exact` and `meta.attempts == 0`; a miss goes
 /// through retries and balancing as usual and only its final, successful answer is stored.
-pub enum MaybeCached<S> {
-    /// No cache: every request goes to `S`.
-    Uncached(S),
-    /// The exact cache in front of `S`.
-    Cached(Cache<S>),
-}
+///
+/// `tower::util::Either`: `Left` holds the cache, `Right` the bare stack.
+pub type MaybeCached<S> = Either<Cache<S>, S>;
 
-impl<S> MaybeCached<S> {
-    /// `inner` behind `layer`'s cache, or alone when there is no layer.
-    pub fn new(inner: S, layer: Option<&CacheLayer>) -> Self {
-        match layer {
-            Some(layer) => MaybeCached::Cached(layer.layer(inner)),
-            None => MaybeCached::Uncached(inner),
-        }
-    }
-
-    /// The cache's counters (hits, misses, coalesced, bypassed, stores, errors), when there
-    /// is a cache.
-    pub fn cache_stats(&self) -> Option<CacheStats> {
-        match self {
-            MaybeCached::Uncached(_) => None,
-            MaybeCached::Cached(cache) => Some(cache.stats()),
-        }
-    }
-
-    /// The service under the cache.
-    pub fn get_ref(&self) -> &S {
-        match self {
-            MaybeCached::Uncached(inner) => inner,
-            MaybeCached::Cached(cache) => cache.get_ref(),
-        }
-    }
-
-    /// The service under the cache, dropping the cache.
-    pub fn into_inner(self) -> S {
-        match self {
-            MaybeCached::Uncached(inner) => inner,
-            MaybeCached::Cached(cache) => cache.into_inner(),
-        }
+/// `inner` behind `layer`'s cache, or alone when there is no layer.
+pub(crate) fn maybe_cached<S>(inner: S, layer: Option<&CacheLayer>) -> MaybeCached<S> {
+    match layer {
+        Some(layer) => Either::Left(layer.layer(inner)),
+        None => Either::Right(inner),
     }
 }
 
-impl<S: Clone> Clone for MaybeCached<S> {
-    fn clone(&self) -> Self {
-        match self {
-            MaybeCached::Uncached(inner) => MaybeCached::Uncached(inner.clone()),
-            MaybeCached::Cached(cache) => MaybeCached::Cached(cache.clone()),
-        }
-    }
-}
-
-impl<S: fmt::Debug> fmt::Debug for MaybeCached<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MaybeCached::Uncached(inner) => f.debug_tuple("Uncached").field(inner).finish(),
-            MaybeCached::Cached(cache) => f.debug_tuple("Cached").field(cache).finish(),
-        }
-    }
-}
-
-impl<S> Service<ChatRequest> for MaybeCached<S>
-where
-    S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = ChatResponse;
-    type Error = Error;
-    type Future = Either<S::Future, BoxFuture<'static, Result<ChatResponse, Error>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        match self {
-            MaybeCached::Uncached(inner) => inner.poll_ready(cx),
-            MaybeCached::Cached(cache) => cache.poll_ready(cx),
-        }
-    }
-
-    fn call(&mut self, request: ChatRequest) -> Self::Future {
-        match self {
-            MaybeCached::Uncached(inner) => Either::Left(inner.call(request)),
-            MaybeCached::Cached(cache) => Either::Right(cache.call(request)),
-        }
+/// The stack under the exact cache, dropping the cache.
+pub(crate) fn without_cache<S>(stack: MaybeCached<S>) -> S {
+    match stack {
+        Either::Left(cache) => cache.into_inner(),
+        Either::Right(inner) => inner,
     }
 }
 
@@ -180,7 +116,7 @@ pub(crate) fn cached_client<S>(
     let max_concurrent = settings.max_concurrent;
     let reorder_window = settings.reorder_window;
     let retry = settings.finish(service)?.into_service();
-    let client = Lbgpt::new(MaybeCached::new(MaybeSemantic::new(retry, semantic), cache))
+    let client = Lbgpt::new(maybe_cached(maybe_semantic(retry, semantic), cache))
         .max_concurrent_requests(max_concurrent);
     Ok(match reorder_window {
         Some(window) => client.reorder_window(window),

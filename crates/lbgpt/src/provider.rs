@@ -1,6 +1,7 @@
 //! [`Provider`]: one member of a balanced client, with its weight and limits.
 
-use crate::caching::{KIND_AZURE, KIND_CUSTOM, KIND_OPENAI};
+use crate::caching::{without_cache, KIND_AZURE, KIND_CUSTOM, KIND_OPENAI};
+use crate::semantic_caching::without_semantic;
 use crate::{AzureGpt, ChatGpt};
 use lbgpt_azure::{AzureConfig, AzureService};
 use lbgpt_balance::Member;
@@ -283,12 +284,7 @@ impl From<ChatGpt> for Provider {
     /// The client's OpenAI service; its retry, concurrency and cache settings (exact and
     /// semantic) are not used (give the balanced client its own caches).
     fn from(gpt: ChatGpt) -> Self {
-        let service = gpt
-            .into_lbgpt()
-            .into_service()
-            .into_inner()
-            .into_inner()
-            .into_inner();
+        let service = without_semantic(without_cache(gpt.into_lbgpt().into_service())).into_inner();
         Provider::new(Source::OpenAiService(service))
     }
 }
@@ -297,12 +293,7 @@ impl From<AzureGpt> for Provider {
     /// The client's Azure service; its retry, concurrency and cache settings (exact and
     /// semantic) are not used (give the balanced client its own caches).
     fn from(gpt: AzureGpt) -> Self {
-        let service = gpt
-            .into_lbgpt()
-            .into_service()
-            .into_inner()
-            .into_inner()
-            .into_inner();
+        let service = without_semantic(without_cache(gpt.into_lbgpt().into_service())).into_inner();
         Provider::new(Source::AzureService(service))
     }
 }

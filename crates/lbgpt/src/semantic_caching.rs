@@ -2,17 +2,15 @@
 //! exact cache and the retry layer, the builders' `semantic_cache` options and the scope that
 //! follows the exact cache's configuration.
 
-use futures::future::{BoxFuture, Either};
 use lbgpt_cache::{CacheConfig, CacheLayer};
-use lbgpt_core::{ChatRequest, ChatResponse, Error};
+use lbgpt_core::Error;
 use lbgpt_semantic::{
-    Embedder, SemanticCache, SemanticCacheLayer, SemanticCacheSettings, SemanticConfig,
-    SemanticStats, VectorIndex,
+    Embedder, SemanticCache, SemanticCacheLayer, SemanticCacheSettings, SemanticConfig, VectorIndex,
 };
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use tower::{Layer, Service};
+use tower::util::Either;
+use tower::Layer;
 
 /// The semantic cache's place in every ready-made client's stack: between the exact cache and
 /// the retry layer when the builder was given one ([`SemanticCache`]`<S>`), or `S` itself.
@@ -26,86 +24,23 @@ use tower::{Layer, Service};
 /// (`meta.cache == CacheStatus::Semantic { score }`, `meta.cache_match` = the matched request's
 /// exact key, `meta.attempts == 0`). Otherwise the request goes through retries and balancing
 /// as usual and its answer is stored in both caches.
-pub enum MaybeSemantic<S> {
-    /// No semantic cache: every request goes to `S`.
-    Plain(S),
-    /// The semantic cache in front of `S`.
-    Semantic(SemanticCache<S>),
-}
+///
+/// `tower::util::Either`: `Left` holds the semantic cache, `Right` the bare stack.
+pub type MaybeSemantic<S> = Either<SemanticCache<S>, S>;
 
-impl<S> MaybeSemantic<S> {
-    /// `inner` behind `layer`'s semantic cache, or alone when there is no layer.
-    pub fn new(inner: S, layer: Option<&SemanticCacheLayer>) -> Self {
-        match layer {
-            Some(layer) => MaybeSemantic::Semantic(layer.layer(inner)),
-            None => MaybeSemantic::Plain(inner),
-        }
-    }
-
-    /// The semantic cache's counters (hits, misses, guard rejections, ...), when there is one.
-    pub fn semantic_stats(&self) -> Option<SemanticStats> {
-        match self {
-            MaybeSemantic::Plain(_) => None,
-            MaybeSemantic::Semantic(cache) => Some(cache.stats()),
-        }
-    }
-
-    /// The service under the semantic cache.
-    pub fn get_ref(&self) -> &S {
-        match self {
-            MaybeSemantic::Plain(inner) => inner,
-            MaybeSemantic::Semantic(cache) => cache.get_ref(),
-        }
-    }
-
-    /// The service under the semantic cache, dropping the cache.
-    pub fn into_inner(self) -> S {
-        match self {
-            MaybeSemantic::Plain(inner) => inner,
-            MaybeSemantic::Semantic(cache) => cache.into_inner(),
-        }
+/// `inner` behind `layer`'s semantic cache, or alone when there is no layer.
+pub(crate) fn maybe_semantic<S>(inner: S, layer: Option<&SemanticCacheLayer>) -> MaybeSemantic<S> {
+    match layer {
+        Some(layer) => Either::Left(layer.layer(inner)),
+        None => Either::Right(inner),
     }
 }
 
-impl<S: Clone> Clone for MaybeSemantic<S> {
-    fn clone(&self) -> Self {
-        match self {
-            MaybeSemantic::Plain(inner) => MaybeSemantic::Plain(inner.clone()),
-            MaybeSemantic::Semantic(cache) => MaybeSemantic::Semantic(cache.clone()),
-        }
-    }
-}
-
-impl<S: fmt::Debug> fmt::Debug for MaybeSemantic<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MaybeSemantic::Plain(inner) => f.debug_tuple("Plain").field(inner).finish(),
-            MaybeSemantic::Semantic(cache) => f.debug_tuple("Semantic").field(cache).finish(),
-        }
-    }
-}
-
-impl<S> Service<ChatRequest> for MaybeSemantic<S>
-where
-    S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = ChatResponse;
-    type Error = Error;
-    type Future = Either<S::Future, BoxFuture<'static, Result<ChatResponse, Error>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        match self {
-            MaybeSemantic::Plain(inner) => inner.poll_ready(cx),
-            MaybeSemantic::Semantic(cache) => cache.poll_ready(cx),
-        }
-    }
-
-    fn call(&mut self, request: ChatRequest) -> Self::Future {
-        match self {
-            MaybeSemantic::Plain(inner) => Either::Left(inner.call(request)),
-            MaybeSemantic::Semantic(cache) => Either::Right(cache.call(request)),
-        }
+/// The stack under the semantic cache, dropping the cache.
+pub(crate) fn without_semantic<S>(stack: MaybeSemantic<S>) -> S {
+    match stack {
+        Either::Left(cache) => cache.into_inner(),
+        Either::Right(inner) => inner,
     }
 }
 

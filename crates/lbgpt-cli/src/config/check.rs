@@ -1,7 +1,7 @@
 //! `lbgpt config check FILE`: validates a config as `lbgpt run` does (the file, the keys of
 //! the environment and `./.env`, every key variable, every provider's HTTP client and the
-//! balancer), sends nothing, and prints the providers it would build (keys redacted) and the
-//! retry, balance and cache settings.
+//! balancer; the caches are not opened), sends nothing, and prints the providers it would
+//! build (keys redacted) and the retry, balance and cache settings.
 
 use super::settings::{
     AzureCredential, BalanceSettings, Config, ProviderApi, ProviderSettings, RetrySettings,

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod completion;
 pub mod embedding;
 
 use lbgpt_core::{ChatMessage, ChatRequest};

@@ -31,6 +31,8 @@
 //! balancer of `R` keeps an `Arc<dyn TokenEstimator<R>>`.
 
 mod approx;
+mod bpe;
+mod pretokenize;
 mod tiktoken;
 
 pub use approx::ApproxEstimator;

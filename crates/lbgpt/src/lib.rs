@@ -46,6 +46,15 @@
 //! | `chat_completion_stream(requests)` | a [`CompletionStream`] of `(index, Result<..>)` in completion order |
 //! | `chat_completion_ordered(requests)` | an [`OrderedCompletionStream`] of `Result<..>` in input order |
 //!
+//! The same methods exist for the other endpoints: `embedding`, `embedding_list`,
+//! `embedding_ordered` (requests of more than [`MAX_EMBEDDING_INPUTS_PER_CALL`] inputs are sent
+//! in chunks and merged; with an exact cache, embeddings are cached per input and only the
+//! missing inputs are sent) and `completion`, `completion_list`, `completion_ordered` for legacy
+//! `/v1/completions` (a list of prompts goes out as one call per prompt, spread over the
+//! providers, and the answers are merged in prompt order). Every ready-made client has them; a
+//! balanced client builds one balancer per endpoint from its providers (limits are per model),
+//! whose counters are `embedding_stats()` / `completion_stats()`.
+//!
 //! At most `max_concurrent_requests` (default 5) requests run at once per client, shared by
 //! its clones and by concurrent calls. `requests` is any `IntoIterator<Item = ChatRequest>`,
 //! pulled only when a request can start.

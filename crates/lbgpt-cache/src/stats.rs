@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// from [`CacheLayer::stats`](crate::CacheLayer::stats).
 ///
 /// Every request is counted once in exactly one of `hits`, `misses`, `coalesced` and
-/// `bypassed`. The [`EmbeddingCacheLayer`](crate::EmbeddingCacheLayer) counts inputs instead
+/// `bypassed` (a [`CacheLayer`](crate::CacheLayer) counts its chat and legacy completion
+/// requests together). The [`EmbeddingCacheLayer`](crate::EmbeddingCacheLayer) counts inputs instead
 /// of requests: every input once (`hits`: answered from the store; `misses`: sent upstream,
 /// each distinct input of a request once; `coalesced`: a repeat of an input the request sent,
 /// or an input a concurrent request sent), and `stores` counts vectors.

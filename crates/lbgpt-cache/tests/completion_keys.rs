@@ -35,6 +35,13 @@ fn the_key_is_the_documented_sha256_of_the_request_document() {
     assert_eq!(key.digest(), &digest_of(document));
     assert_eq!(key.to_string(), format!("v1:{}", key.hex()));
 
+    // The example of docs/cache.md.
+    let example = CompletionRequest::new(MODEL, "Once upon")
+        .max_tokens(16)
+        .temperature(0.7);
+    let document = r#"{"endpoint":"completions","family":"","namespace":"","request":{"max_tokens":16,"model":"gpt-3.5-turbo-instruct","prompt":"Once upon","temperature":0.7},"v":1}"#;
+    assert_eq!(self::key(&example).digest(), &digest_of(document));
+
     // Namespace, family, alias, a prompt list and every typed field go where documented.
     let config = CacheConfig::new()
         .namespace("proj")

@@ -73,8 +73,8 @@ impl RankTable {
     }
 
     /// How many tokens the byte-pair encoding of `piece` has; `None` for a piece longer than
-    /// [`MAX_PIECE`].
-    pub(crate) fn count(&self, piece: &[u8]) -> Option<u64> {
+    /// [`MAX_PIECE`]. `scratch` is working space, reused from piece to piece.
+    pub(crate) fn count(&self, piece: &[u8], scratch: &mut Scratch) -> Option<u64> {
         if piece.len() <= 1 || self.ranks.contains_key(piece) {
             return Some(u64::from(!piece.is_empty()));
         }
@@ -83,14 +83,17 @@ impl RankTable {
         }
         // Parts start at `starts[i]`; `pair[i]` is the rank of parts i and i + 1 together.
         // Merge the lowest-ranked pair (the leftmost of equals) until no pair is a token.
-        let mut starts: Vec<usize> = (0..=piece.len()).collect();
         let rank_of = |from: usize, to: usize| {
             self.ranks
                 .get(&piece[from..to])
                 .copied()
                 .unwrap_or(Rank::MAX)
         };
-        let mut pair: Vec<Rank> = (0..piece.len() - 1).map(|i| rank_of(i, i + 2)).collect();
+        let Scratch { starts, pair } = scratch;
+        starts.clear();
+        starts.extend(0..=piece.len());
+        pair.clear();
+        pair.extend((0..piece.len() - 1).map(|i| rank_of(i, i + 2)));
         loop {
             let mut best = Rank::MAX;
             let mut at = 0;
@@ -103,6 +106,7 @@ impl RankTable {
             if best == Rank::MAX {
                 break;
             }
+            // Parts `at` and `at + 1` become one.
             starts.remove(at + 1);
             pair.remove(at);
             let parts = starts.len() - 1;
@@ -115,4 +119,11 @@ impl RankTable {
         }
         Some((starts.len() - 1) as u64)
     }
+}
+
+/// Working space of [`RankTable::count`], kept across the pieces of a text.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    starts: Vec<usize>,
+    pair: Vec<Rank>,
 }

@@ -1,4 +1,4 @@
-use super::bpe::RankTable;
+use super::bpe::{RankTable, Scratch};
 use super::pretokenize::{pieces, Pattern};
 use super::{TokenEstimate, TokenEstimator};
 use lbgpt_core::tokens::approx_text_tokens;
@@ -83,8 +83,9 @@ impl Encoding {
             return approx_text_tokens(text);
         };
         if text.is_ascii() {
+            let mut scratch = Scratch::default();
             let counted: Option<u64> = pieces(self.pattern(), text.as_bytes())
-                .map(|piece| loaded.ranks.count(piece))
+                .map(|piece| loaded.ranks.count(piece, &mut scratch))
                 .sum();
             if let Some(count) = counted {
                 return count;

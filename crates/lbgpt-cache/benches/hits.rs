@@ -1,4 +1,4 @@
-//! Hit latency and throughput of the exact cache, per store.
+//! Hit latency and throughput of the exact cache, per store, and of the embedding cache.
 //!
 //! A [`CacheLayer`] wraps the real OpenAI service on the in-process simulator. A set of
 //! distinct requests is answered once (misses, stored), then the same requests are sent
@@ -12,12 +12,21 @@
 //! Stores: memory (moka), disk (a temporary directory; reads come from the page cache),
 //! Redis (a `redis-server` started on a free loopback port; skipped when not installed).
 //!
-//! `cargo bench -p lbgpt-cache --bench hits` runs it in full and writes
-//! `docs/benchmarks-cache.md` (or the file named by `LBGPT_BENCH_CACHE_REPORT`). Under
-//! `cargo test` it runs a small smoke round and writes nothing.
+//! The embedding case measures the same for an [`EmbeddingCacheLayer`] on the memory store:
+//! requests of [`EMBEDDING_INPUTS`] inputs of [`EMBEDDING_DIMENSIONS`] dimensions, every input
+//! already cached (16 keys, 16 lookups, 16 stored vectors decoded and put together).
+//!
+//! Cases are named `chat/memory`, `chat/disk`, `chat/redis` and `embeddings/memory`;
+//! `cargo bench -p lbgpt-cache --bench hits -- <filter>` runs those whose name contains the
+//! filter and prints their figures. Without a filter, `cargo bench -p lbgpt-cache --bench
+//! hits` runs every case and writes `docs/benchmarks-cache.md` (or the file named by
+//! `LBGPT_BENCH_CACHE_REPORT`). Under `cargo test` it runs a small smoke round and writes
+//! nothing.
 
-use lbgpt_cache::{CacheConfig, CacheLayer, CacheStore, DiskStore, MemoryStore};
-use lbgpt_core::{CacheStatus, ChatMessage, ChatRequest};
+use lbgpt_cache::{
+    CacheConfig, CacheLayer, CacheStore, DiskStore, EmbeddingCacheLayer, MemoryStore,
+};
+use lbgpt_core::{CacheStatus, ChatMessage, ChatRequest, EmbeddingRequest};
 use lbgpt_openai::{OpenAiConfig, OpenAiService};
 use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
 use std::fmt::Write as _;
@@ -30,6 +39,12 @@ use tower::{Layer, Service, ServiceExt};
 
 const KEY: &str = "sk-bench-cache";
 
+/// Inputs per embedding request.
+const EMBEDDING_INPUTS: usize = 16;
+
+/// Dimensions of every embedding (text-embedding-3-small's full size).
+const EMBEDDING_DIMENSIONS: u32 = 1536;
+
 struct Settings {
     /// Distinct requests (all cached before measuring).
     distinct: usize,
@@ -38,6 +53,12 @@ struct Settings {
     /// Hits per store for the throughput figure.
     throughput_hits: usize,
     concurrency: usize,
+    /// Distinct embedding requests (of [`EMBEDDING_INPUTS`] distinct inputs each).
+    embedding_requests: usize,
+    /// Measured all-hit embedding requests for the latency figures.
+    embedding_latency_hits: usize,
+    /// All-hit embedding requests for the throughput figure.
+    embedding_throughput_hits: usize,
 }
 
 struct Row {
@@ -66,6 +87,24 @@ fn requests(count: usize) -> Vec<ChatRequest> {
             )
             .max_tokens(64)
             .temperature(0.2)
+        })
+        .collect()
+}
+
+/// `count` embedding requests of [`EMBEDDING_INPUTS`] distinct inputs each (no input in two
+/// requests).
+fn embedding_requests(count: usize) -> Vec<EmbeddingRequest> {
+    (0..count)
+        .map(|i| {
+            let inputs: Vec<String> = (0..EMBEDDING_INPUTS)
+                .map(|j| {
+                    format!(
+                        "Catalogue item {i}-{j}: a sturdy everyday product, described in about \
+                         twenty words for the search index."
+                    )
+                })
+                .collect();
+            EmbeddingRequest::new("text-embedding-3-small", inputs).dimensions(EMBEDDING_DIMENSIONS)
         })
         .collect()
 }
@@ -176,6 +215,127 @@ fn measure_store(
     }
 }
 
+/// Warms a memory store with every embedding request, then measures all-hit requests; also
+/// the p50 of decoding one stored vector alone.
+fn measure_embeddings(sim_url: &str, settings: &Settings) -> (Row, Duration) {
+    let provider = OpenAiService::new(
+        OpenAiConfig::new()
+            .api_key(KEY)
+            .base_url(sim_url)
+            .no_proxy(),
+    )
+    .expect("provider");
+    let layer = EmbeddingCacheLayer::with_config(
+        Arc::new(MemoryStore::new()),
+        CacheConfig::new().namespace("bench"),
+    );
+    let service = layer.layer(provider);
+    let requests = embedding_requests(settings.embedding_requests);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (latencies, entry) = runtime.block_on(async {
+        let mut service = service.clone();
+        for request in &requests {
+            let response = ServiceExt::<EmbeddingRequest>::ready(&mut service)
+                .await
+                .expect("ready")
+                .call(request.clone())
+                .await
+                .expect("warm-up answer");
+            assert_eq!(response.meta.cache, CacheStatus::Miss);
+        }
+        let first_key = layer.keys_for(&requests[0])[0];
+        let entry = layer
+            .store()
+            .get(&first_key)
+            .await
+            .expect("store")
+            .expect("stored vector");
+        let mut latencies = Vec::with_capacity(settings.embedding_latency_hits);
+        for i in 0..settings.embedding_latency_hits {
+            let request = requests[i % requests.len()].clone();
+            let service = ServiceExt::<EmbeddingRequest>::ready(&mut service)
+                .await
+                .expect("ready");
+            let started = Instant::now();
+            let response = service.call(request).await.expect("hit");
+            latencies.push(started.elapsed());
+            assert_eq!(
+                response.meta.cache,
+                CacheStatus::Exact,
+                "embeddings: a miss"
+            );
+            assert_eq!(response.data.len(), EMBEDDING_INPUTS);
+        }
+        (latencies, entry)
+    });
+    drop(runtime);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let per_task = settings.embedding_throughput_hits / settings.concurrency;
+    let elapsed = runtime.block_on(async {
+        let requests = Arc::new(requests);
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..settings.concurrency)
+            .map(|task| {
+                let service = service.clone();
+                let requests = Arc::clone(&requests);
+                tokio::spawn(async move {
+                    for i in 0..per_task {
+                        let request = requests[(task * per_task + i) % requests.len()].clone();
+                        let response = service.clone().oneshot(request).await.expect("hit");
+                        assert_eq!(response.meta.cache, CacheStatus::Exact);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+        started.elapsed()
+    });
+    let stats = layer.stats();
+    assert_eq!(
+        stats.misses as usize,
+        settings.embedding_requests * EMBEDDING_INPUTS,
+        "embeddings: {stats:?}"
+    );
+    assert_eq!(stats.errors, 0, "embeddings: {stats:?}");
+
+    let mut decode_times: Vec<Duration> = (0..settings.embedding_latency_hits)
+        .map(|_| {
+            let started = Instant::now();
+            let decoded: lbgpt_core::EmbeddingResponse =
+                serde_json::from_slice(&entry).expect("a stored vector");
+            let elapsed = started.elapsed();
+            assert_eq!(decoded.data.len(), 1);
+            elapsed
+        })
+        .collect();
+    decode_times.sort_unstable();
+
+    let mut sorted = latencies;
+    sorted.sort_unstable();
+    let mean = sorted.iter().sum::<Duration>() / sorted.len() as u32;
+    let row = Row {
+        store: "memory",
+        p50: percentile(&sorted, 0.50),
+        p99: percentile(&sorted, 0.99),
+        max: sorted[sorted.len() - 1],
+        mean,
+        per_second: (per_task * settings.concurrency) as f64 / elapsed.as_secs_f64(),
+        answer_bytes: entry.len(),
+    };
+    (row, percentile(&decode_times, 0.5))
+}
+
 /// The cost of deriving a key alone (p50 over the requests).
 fn key_cost(settings: &Settings) -> Duration {
     let config = CacheConfig::new().namespace("bench");
@@ -244,14 +404,54 @@ fn us(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e6)
 }
 
+/// The cases whose name contains the filter (every case without one).
+struct Selection {
+    filter: Option<String>,
+}
+
+impl Selection {
+    fn runs(&self, case: &str) -> bool {
+        self.filter
+            .as_deref()
+            .is_none_or(|filter| case.contains(filter))
+    }
+}
+
+fn table_of(rows: &[Row], what: &str) -> String {
+    let mut table = format!(
+        "| store | hit p50 (us) | hit p99 (us) | hit max (us) | hit mean (us) | {what}/s (64 in flight, 2 workers) |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    for row in rows {
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {} | {} | {:.0} |",
+            row.store,
+            us(row.p50),
+            us(row.p99),
+            us(row.max),
+            us(row.mean),
+            row.per_second
+        );
+    }
+    table
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
+    // `cargo bench -- <filter>` passes the filter after `--bench`.
+    let selection = Selection {
+        filter: std::env::args().skip(1).find(|a| !a.starts_with('-')),
+    };
     let settings = if full {
         Settings {
             distinct: 1_000,
             latency_hits: 100_000,
             throughput_hits: 200_000,
             concurrency: 64,
+            embedding_requests: 100,
+            embedding_latency_hits: 10_000,
+            embedding_throughput_hits: 20_032,
         }
     } else {
         Settings {
@@ -259,6 +459,9 @@ fn main() {
             latency_hits: 200,
             throughput_hits: 640,
             concurrency: 64,
+            embedding_requests: 4,
+            embedding_latency_hits: 40,
+            embedding_throughput_hits: 128,
         }
     };
 
@@ -274,20 +477,28 @@ fn main() {
     let sim_url = sim.base_url();
 
     let mut rows = Vec::new();
-    rows.push(measure_store(
-        "memory",
-        Arc::new(MemoryStore::new()),
-        &sim_url,
-        &settings,
-    ));
+    if selection.runs("chat/memory") {
+        rows.push(measure_store(
+            "memory",
+            Arc::new(MemoryStore::new()),
+            &sim_url,
+            &settings,
+        ));
+    }
     let dir = tempfile::tempdir().expect("temp dir");
-    rows.push(measure_store(
-        "disk",
-        Arc::new(DiskStore::open(dir.path()).expect("disk store")),
-        &sim_url,
-        &settings,
-    ));
-    let redis = RedisChild::start();
+    if selection.runs("chat/disk") {
+        rows.push(measure_store(
+            "disk",
+            Arc::new(DiskStore::open(dir.path()).expect("disk store")),
+            &sim_url,
+            &settings,
+        ));
+    }
+    let redis = if selection.runs("chat/redis") {
+        RedisChild::start()
+    } else {
+        None
+    };
     match &redis {
         Some(server) => {
             let store = sim_runtime
@@ -300,53 +511,112 @@ fn main() {
             // runtimes use it through the multiplexed connection.
             rows.push(measure_store("redis", Arc::new(store), &sim_url, &settings));
         }
-        None => eprintln!("hits: redis-server not available; the Redis row is skipped"),
+        None if selection.runs("chat/redis") => {
+            eprintln!("hits: redis-server not available; the Redis row is skipped")
+        }
+        None => {}
     }
-    let key = key_cost(&settings);
+    let measured = selection
+        .runs("embeddings/memory")
+        .then(|| measure_embeddings(&sim_url, &settings));
+    let decode = measured.as_ref().map(|(_, decode)| *decode);
+    let embeddings = measured.map(|(row, _)| row);
+    let key = (!rows.is_empty()).then(|| key_cost(&settings));
     let upstream = sim.stats().requests;
 
-    let mut table = String::from(
-        "| store | hit p50 (us) | hit p99 (us) | hit max (us) | hit mean (us) | hits/s (64 in flight, 2 workers) |\n\
-         |---|---:|---:|---:|---:|---:|\n",
-    );
-    for row in &rows {
-        let _ = writeln!(
-            table,
-            "| {} | {} | {} | {} | {} | {:.0} |",
-            row.store,
-            us(row.p50),
-            us(row.p99),
-            us(row.max),
-            us(row.mean),
-            row.per_second
+    let table = table_of(&rows, "hits");
+    if !rows.is_empty() {
+        println!("chat:\n{table}");
+    }
+    if let Some(key) = key {
+        println!("key derivation alone: p50 {} us", us(key));
+    }
+    let embedding_table = embeddings
+        .as_ref()
+        .map(|row| table_of(std::slice::from_ref(row), "requests"));
+    if let (Some(row), Some(table)) = (&embeddings, &embedding_table) {
+        println!(
+            "embeddings ({EMBEDDING_INPUTS} inputs of {EMBEDDING_DIMENSIONS} dimensions per \
+             request, every input a hit; one stored vector is {} bytes):\n{table}",
+            row.answer_bytes
+        );
+        println!(
+            "per input: p50 {} us; decoding one stored vector alone: p50 {} us",
+            us(row.p50 / EMBEDDING_INPUTS as u32),
+            us(decode.unwrap_or_default())
         );
     }
-    println!("{table}");
-    println!("key derivation alone: p50 {} us", us(key));
+    let embedding_calls = if embeddings.is_some() {
+        settings.embedding_requests
+    } else {
+        0
+    };
     println!(
-        "upstream calls: {upstream} ({} distinct requests x {} stores)",
+        "upstream calls: {upstream} ({} distinct chat requests x {} stores + {embedding_calls} \
+         embedding requests)",
         settings.distinct,
         rows.len()
     );
     assert_eq!(
         upstream as usize,
-        settings.distinct * rows.len(),
+        settings.distinct * rows.len() + embedding_calls,
         "hits never reach the simulator"
     );
 
-    if full {
-        let path = std::env::var_os("LBGPT_BENCH_CACHE_REPORT")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks-cache.md")
-            });
-        let answer_bytes = rows.first().map_or(0, |row| row.answer_bytes);
-        let report = report(&table, key, &settings, redis.is_some(), answer_bytes);
-        std::fs::write(&path, report).expect("write the report");
-        println!("wrote {}", path.display());
+    match (full, &selection.filter, key, &embeddings, &embedding_table) {
+        (true, None, Some(key), Some(embeddings), Some(embedding_table)) => {
+            let path = std::env::var_os("LBGPT_BENCH_CACHE_REPORT")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks-cache.md")
+                });
+            let answer_bytes = rows.first().map_or(0, |row| row.answer_bytes);
+            let mut report = report(&table, key, &settings, redis.is_some(), answer_bytes);
+            report.push_str(&embedding_report(
+                embedding_table,
+                embeddings,
+                decode.unwrap_or_default(),
+                &settings,
+            ));
+            std::fs::write(&path, report).expect("write the report");
+            println!("wrote {}", path.display());
+        }
+        (true, Some(filter), ..) => {
+            println!("filtered run ({filter:?}): the report was not written");
+        }
+        _ => {}
     }
     drop(redis);
     sim_runtime.block_on(sim.shutdown());
+}
+
+fn embedding_report(table: &str, row: &Row, decode: Duration, settings: &Settings) -> String {
+    format!(
+        "\n## Embedding cache\n\n\
+         An `EmbeddingCacheLayer` (namespace `bench`, memory store) wraps the same service. \
+         {requests} requests of {inputs} distinct inputs each ({dimensions} dimensions, floats; \
+         one stored vector is {entry_bytes} bytes of JSON) are answered once and each input \
+         stored; then every measured request is an **all-hit request of {inputs} inputs**: \
+         {inputs} keys derived, {inputs} lookups, {inputs} stored vectors decoded and put \
+         together in input order, no upstream call. Latency: {latency} requests one at a time \
+         on a current-thread runtime; throughput: {throughput} requests with {concurrency} in \
+         flight on a two-worker runtime.\n\n\
+         {table}\n\
+         Per input, the p50 request costs {per_input} us. Decoding one stored vector alone \
+         (`serde_json` into an `EmbeddingResponse`) costs {decode} us (p50), {inputs} of them \
+         {decode_all} us.\n",
+        requests = settings.embedding_requests,
+        inputs = EMBEDDING_INPUTS,
+        dimensions = EMBEDDING_DIMENSIONS,
+        entry_bytes = row.answer_bytes,
+        latency = settings.embedding_latency_hits,
+        throughput =
+            (settings.embedding_throughput_hits / settings.concurrency) * settings.concurrency,
+        concurrency = settings.concurrency,
+        per_input = us(row.p50 / EMBEDDING_INPUTS as u32),
+        decode = us(decode),
+        decode_all = us(decode * EMBEDDING_INPUTS as u32),
+    )
 }
 
 fn report(

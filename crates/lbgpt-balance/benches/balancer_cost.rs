@@ -4,7 +4,8 @@
 //! estimate, usage reservation and settlement, the pick, statistics) differs.
 //!
 //! `cargo bench -p lbgpt-balance --bench balancer_cost` prints the time per request of each
-//! setup (one thread, no I/O: time is CPU time). To see where instructions go:
+//! setup (one thread, no I/O: time is CPU time); results and analysis are in
+//! `docs/benchmarks-balancer.md`. To see where instructions go:
 //!
 //! ```text
 //! valgrind --tool=callgrind --toggle-collect='*send_batch*' \
@@ -134,16 +135,19 @@ fn round(setup: Setup, count: usize) -> Duration {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    // `cargo bench` passes `--bench`: the full run. Without it (`cargo test --all-targets`)
+    // a small smoke round checks that the benchmark still works.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let full = args.iter().any(|arg| arg == "--bench");
+    let (mut requests, mut rounds) = if full { (20_000, 5) } else { (200, 1) };
     let mut only = None;
-    let mut requests = 20_000;
-    let mut rounds = 5;
+    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--only" => only = args.next(),
             "--requests" => requests = args.next().and_then(|v| v.parse().ok()).unwrap_or(requests),
             "--rounds" => rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(rounds),
-            _ => {} // cargo bench passes --bench
+            _ => {}
         }
     }
     let setups: Vec<Setup> = [Setup::One, Setup::Three]

@@ -4,7 +4,7 @@
 
 use crate::Lbgpt;
 use lbgpt_balance::retry::{Retry, RetryPolicy};
-use lbgpt_cache::{CacheLayer, EmbeddingCache, EmbeddingCacheLayer};
+use lbgpt_cache::{Cache, CacheLayer, EmbeddingCache, EmbeddingCacheLayer};
 use lbgpt_core::Error;
 use tower::util::Either;
 use tower::Layer;
@@ -14,8 +14,10 @@ use tower::Layer;
 /// retry layer.
 pub type EmbeddingStack<S> = Either<EmbeddingCache<Retry<S>>, Retry<S>>;
 
-/// The legacy-completions stack of a ready-made client over `S`: the retry layer.
-pub type CompletionStack<S> = Retry<S>;
+/// The legacy-completions stack of a ready-made client over `S`: the exact cache, when the
+/// client has one (the same layer, store and counters as chat; keys apart), over the retry
+/// layer.
+pub type CompletionStack<S> = Either<Cache<Retry<S>>, Retry<S>>;
 
 /// A ready-made client's embeddings and completions clients.
 #[derive(Debug, Clone)]
@@ -60,8 +62,14 @@ impl<E, C> EndpointClients<E, C> {
             };
             Lbgpt::sharing_limit_with(stack, chat)
         });
-        let completions = completions
-            .map(|service| Lbgpt::sharing_limit_with(Retry::new(service, retry.clone()), chat));
+        let completions = completions.map(|service| {
+            let retried = Retry::new(service, retry.clone());
+            let stack = match cache {
+                Some(layer) => Either::Left(layer.layer(retried)),
+                None => Either::Right(retried),
+            };
+            Lbgpt::sharing_limit_with(stack, chat)
+        });
         EndpointClients {
             embeddings,
             completions,

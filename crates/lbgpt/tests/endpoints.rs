@@ -260,3 +260,42 @@ async fn a_chat_only_provider_gives_every_embedding_request_a_clear_error() {
     }
     assert!(gpt.embeddings().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_cache_repeated_prompts_are_not_sent_again() {
+    let sim = simulator(&["sk-1"]).await;
+    let gpt = ChatGpt::builder()
+        .openai_config(openai(&sim, "one", "sk-1"))
+        .cache_store(Arc::new(MemoryStore::new()), CacheConfig::new())
+        .build()
+        .expect("builds");
+    let first = gpt
+        .completion(CompletionRequest::new(
+            "gpt-3.5-turbo-instruct",
+            vec!["a", "b"],
+        ))
+        .await
+        .expect("completes");
+    let second = gpt
+        .completion(CompletionRequest::new(
+            "gpt-3.5-turbo-instruct",
+            vec!["b", "c", "a"],
+        ))
+        .await
+        .expect("completes");
+    let texts: Vec<&str> = second.choices.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        vec![
+            expected_completion("b").as_str(),
+            expected_completion("c").as_str(),
+            expected_completion("a").as_str()
+        ]
+    );
+    assert_eq!(first.choices.len(), 2);
+    assert_eq!(
+        sim.stats().keys["sk-1"].requests,
+        3,
+        "a and b once each, then only c"
+    );
+}

@@ -164,6 +164,7 @@ mod stats;
 mod store;
 
 pub use config::CacheConfig;
+pub use embeddings::entry as embedding_entry;
 pub use embeddings::{EmbeddingCache, EmbeddingCacheLayer};
 pub use key::{CacheKey, KEY_VERSION};
 pub use layer::CacheLayer;

@@ -55,7 +55,48 @@ impl<F> CacheState<F> {
         key: &CacheKey,
         decode: impl FnOnce(&[u8]) -> Result<V, String>,
     ) -> Lookup<V> {
-        let bytes = match self.bounded(self.store.get(key)).await {
+        let found = self.bounded(self.store.get(key)).await;
+        self.settle(key, found, decode).await
+    }
+
+    /// Looks every key up with one [`CacheStore::get_many`] within the store timeout, and
+    /// reads each value with `decode`; one result per key, in order, each as
+    /// [`lookup_with`](Self::lookup_with) would give it.
+    pub(crate) async fn lookup_many_with<V>(
+        &self,
+        keys: &[CacheKey],
+        decode: impl Fn(&[u8]) -> Result<V, String>,
+    ) -> Vec<Lookup<V>> {
+        let found = match self.config.get_store_timeout() {
+            None => self.store.get_many(keys).await,
+            Some(limit) => tokio::time::timeout(limit, self.store.get_many(keys))
+                .await
+                .unwrap_or_else(|_| {
+                    StoreError::for_each_key(StoreError::Timeout(limit), keys.len())
+                }),
+        };
+        let mut lookups = Vec::with_capacity(keys.len());
+        let mut found = found.into_iter();
+        for key in keys {
+            let result = found.next().unwrap_or_else(|| {
+                Err(StoreError::backend(
+                    "get_many answered fewer values than keys",
+                ))
+            });
+            lookups.push(self.settle(key, result, &decode).await);
+        }
+        lookups
+    }
+
+    /// What the store's answer for `key` means: a decoded value, nothing, or a failure. A
+    /// failure or an undecodable value is counted and logged; an undecodable value deleted.
+    async fn settle<V>(
+        &self,
+        key: &CacheKey,
+        found: Result<Option<Bytes>, StoreError>,
+        decode: impl FnOnce(&[u8]) -> Result<V, String>,
+    ) -> Lookup<V> {
+        let bytes = match found {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Lookup::Absent,
             Err(err) => {
@@ -92,8 +133,24 @@ impl<F> CacheState<F> {
     /// Stores `value`'s JSON under `key`, with the configured TTL. A failure is counted and
     /// logged, never returned.
     pub(crate) async fn write<V: Serialize + ?Sized>(&self, key: &CacheKey, value: &V) {
-        let bytes = match serde_json::to_vec(value) {
-            Ok(bytes) => Bytes::from(bytes),
+        self.write_with(key, value, |value| {
+            serde_json::to_vec(value)
+                .map(Bytes::from)
+                .map_err(|err| err.to_string())
+        })
+        .await;
+    }
+
+    /// Stores `value` under `key` as `encode` writes it, with the configured TTL. A failure
+    /// is counted and logged, never returned.
+    pub(crate) async fn write_with<V: ?Sized>(
+        &self,
+        key: &CacheKey,
+        value: &V,
+        encode: impl FnOnce(&V) -> Result<Bytes, String>,
+    ) {
+        let bytes = match encode(value) {
+            Ok(bytes) => bytes,
             Err(err) => {
                 self.failed("encode", key, &err);
                 return;

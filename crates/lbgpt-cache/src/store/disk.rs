@@ -346,6 +346,18 @@ impl CacheStore for DiskStore {
         blocking(move || inner.read(&key)).await
     }
 
+    /// Every key in one blocking task (one file read after the other), instead of a task per
+    /// key.
+    async fn get_many(&self, keys: &[CacheKey]) -> Vec<Result<Option<Bytes>, StoreError>> {
+        let inner = Arc::clone(&self.inner);
+        let owned = keys.to_vec();
+        let count = keys.len();
+        match blocking(move || Ok(owned.iter().map(|key| inner.read(key)).collect())).await {
+            Ok(values) => values,
+            Err(err) => StoreError::for_each_key(err, count),
+        }
+    }
+
     async fn put(
         &self,
         key: &CacheKey,

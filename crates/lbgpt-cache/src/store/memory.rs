@@ -201,18 +201,32 @@ pub(crate) fn shorter(a: Option<Duration>, b: Option<Duration>) -> Option<Durati
     }
 }
 
-#[async_trait::async_trait]
-impl CacheStore for MemoryStore {
-    async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, StoreError> {
-        let Some(entry) = self.cache.get(key.digest()).await else {
-            return Ok(None);
-        };
+impl MemoryStore {
+    /// The unexpired value under `key`.
+    async fn value_of(&self, key: &CacheKey) -> Option<Bytes> {
+        let entry = self.cache.get(key.digest()).await?;
         if entry.expires_at.is_some_and(|at| Instant::now() >= at) {
             // Left for moka's own expiry (or the next put) to remove: invalidating here could
             // remove a fresh entry another task just stored.
-            return Ok(None);
+            return None;
         }
-        Ok(Some(entry.value))
+        Some(entry.value)
+    }
+}
+
+#[async_trait::async_trait]
+impl CacheStore for MemoryStore {
+    async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.value_of(key).await)
+    }
+
+    /// Every key in one call, one after the other (each lookup is a hash-map read).
+    async fn get_many(&self, keys: &[CacheKey]) -> Vec<Result<Option<Bytes>, StoreError>> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(Ok(self.value_of(key).await));
+        }
+        values
     }
 
     async fn put(

@@ -18,7 +18,11 @@ pub use redis::{RedisStore, RedisStoreBuilder};
 
 use crate::CacheKey;
 use bytes::Bytes;
+use futures::StreamExt;
 use std::time::Duration;
+
+/// How many `get`s the default [`CacheStore::get_many`] runs at the same time.
+const GET_MANY_CONCURRENCY: usize = 32;
 
 /// A place to keep cached answers: small and async, so any key-value store fits in a few lines.
 ///
@@ -74,6 +78,24 @@ pub trait CacheStore: Send + Sync + 'static {
     /// Removes the value under `key`, if any.
     async fn delete(&self, key: &CacheKey) -> Result<(), StoreError>;
 
+    /// The values under `keys`: one result per key, in order, each as [`get`](Self::get)
+    /// would give it. The embedding cache looks up a request's inputs with it (a few dozen
+    /// keys at a time).
+    ///
+    /// The default runs [`get`](Self::get) for each key, up to 32 at a time. A store that can
+    /// do better overrides it: [`MemoryStore`] reads all keys in one call, [`DiskStore`] in one
+    /// blocking task, `RedisStore` with `MGET`. An override that fails as a whole (say a lost
+    /// connection) answers the error for every key.
+    async fn get_many(&self, keys: &[CacheKey]) -> Vec<Result<Option<Bytes>, StoreError>> {
+        // Keys by value: a closure over borrowed keys would make the future not `Send`
+        // (rustc cannot prove it for every lifetime).
+        futures::stream::iter(keys.iter().copied())
+            .map(|key| async move { self.get(&key).await })
+            .buffered(GET_MANY_CONCURRENCY)
+            .collect()
+            .await
+    }
+
     /// A short name for logs (`"memory"`, `"disk"`, `"redis"`).
     fn name(&self) -> &str {
         "custom"
@@ -102,6 +124,29 @@ impl StoreError {
     /// A [`StoreError::Backend`] with this message.
     pub fn backend(message: impl Into<String>) -> Self {
         StoreError::Backend(message.into())
+    }
+
+    /// The same error again (an I/O error keeps its kind and message), for a store that
+    /// answers one failure for each key of a [`get_many`](CacheStore::get_many).
+    pub fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::Io(err) => StoreError::Io(std::io::Error::new(err.kind(), err.to_string())),
+            StoreError::Timeout(limit) => StoreError::Timeout(*limit),
+            StoreError::Backend(message) => StoreError::Backend(message.clone()),
+            StoreError::Config(message) => StoreError::Config(message.clone()),
+        }
+    }
+
+    /// `error` once for each of `count` keys (see [`duplicate`](Self::duplicate)).
+    pub(crate) fn for_each_key<T>(error: StoreError, count: usize) -> Vec<Result<T, StoreError>> {
+        let mut results = Vec::with_capacity(count);
+        for _ in 1..count {
+            results.push(Err(error.duplicate()));
+        }
+        if count > 0 {
+            results.push(Err(error));
+        }
+        results
     }
 }
 

@@ -9,7 +9,12 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// A store in Redis: `SET key value [PX ttl]`, `GET`, `DEL`, under a key prefix.
+/// Most keys one `MGET` of [`RedisStore::get_many`](CacheStore::get_many) asks for: a
+/// batch of 1536-dimension embeddings (about 6 KB each) answers well within the timeout.
+const MGET_KEYS: usize = 64;
+
+/// A store in Redis: `SET key value [PX ttl]`, `GET`, `MGET` (many keys at once), `DEL`,
+/// under a key prefix.
 ///
 /// Keys are `PREFIX` followed by the key's text, e.g. `lbgpt:v1:3f2a…` with the default
 /// prefix `lbgpt:`. TTLs are Redis expirations (`PX`, milliseconds), so every client agrees on
@@ -204,6 +209,37 @@ impl CacheStore for RedisStore {
         command.arg(self.redis_key(key));
         let value = self.run::<Option<Vec<u8>>>(command).await?;
         Ok(value.map(Bytes::from))
+    }
+
+    /// One `MGET` per [`MGET_KEYS`] keys, all sent at once on the multiplexed connection,
+    /// each within the timeout; a failed `MGET` is an error for each of its keys.
+    async fn get_many(&self, keys: &[CacheKey]) -> Vec<Result<Option<Bytes>, StoreError>> {
+        let batches = keys.chunks(MGET_KEYS).map(|batch| async move {
+            let mut command = redis::cmd("MGET");
+            for key in batch {
+                command.arg(self.redis_key(key));
+            }
+            match self.run::<Vec<Option<Vec<u8>>>>(command).await {
+                Ok(values) if values.len() == batch.len() => values
+                    .into_iter()
+                    .map(|value| Ok(value.map(Bytes::from)))
+                    .collect(),
+                Ok(values) => StoreError::for_each_key(
+                    StoreError::backend(format!(
+                        "redis: MGET of {} keys answered {} values",
+                        batch.len(),
+                        values.len()
+                    )),
+                    batch.len(),
+                ),
+                Err(err) => StoreError::for_each_key(err, batch.len()),
+            }
+        });
+        futures::future::join_all(batches)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     async fn put(

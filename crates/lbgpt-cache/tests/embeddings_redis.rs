@@ -11,7 +11,7 @@ mod common;
 
 use common::embedding::{assert_answers, embed, received_inputs, strings};
 use common::{free_port, provider, sim, RedisServer, KEY};
-use lbgpt_cache::{CacheStore, EmbeddingCacheLayer, RedisStore};
+use lbgpt_cache::{embedding_entry, CacheStore, EmbeddingCacheLayer, RedisStore};
 use lbgpt_core::CacheStatus;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,9 +63,16 @@ async fn two_clients_share_vectors_per_input() {
     let keys = layer_a.keys_for(&embed(&["green"]));
     assert_eq!(store.redis_key(&keys[0]), format!("emb-test:{}", keys[0]));
     let raw = store.get(&keys[0]).await.expect("get").expect("stored");
-    let stored: serde_json::Value = serde_json::from_slice(&raw).expect("JSON");
-    assert_eq!(stored["data"].as_array().map(Vec::len), Some(1));
-    assert_eq!(stored["data"][0]["index"], 0);
+    assert!(
+        raw.starts_with(b"LBGPTEMB\x02"),
+        "a version 2 embedding entry"
+    );
+    let stored = embedding_entry::decode(&raw).expect("an embedding entry");
+    assert_eq!(stored.data.len(), 1);
+    assert_eq!(
+        stored.data[0].embedding.as_floats(),
+        Some(&lbgpt_sim::expected_embedding("green")[..])
+    );
 
     let hit = b.oneshot(embed(&["red", "blue"])).await.expect("answer");
     assert_eq!(hit.meta.cache, CacheStatus::Exact);

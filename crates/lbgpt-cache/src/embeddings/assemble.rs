@@ -2,7 +2,7 @@
 
 use super::plan::Plan;
 use super::upstream::{Call, Envelope};
-use lbgpt_core::{CacheStatus, EmbeddingResponse, EmbeddingUsage, Error, ResponseMeta};
+use lbgpt_core::{CacheStatus, Embedding, EmbeddingResponse, EmbeddingUsage, Error, ResponseMeta};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,8 @@ pub(crate) enum Source {
 }
 
 /// A distinct input's answer (one embedding at index 0) and where it came from.
+///
+/// [`assemble`] takes the embedding out of `answer`; its other fields stay.
 pub(crate) struct Resolved {
     pub(crate) answer: EmbeddingResponse,
     pub(crate) source: Source,
@@ -29,15 +31,32 @@ pub(crate) struct Resolved {
 /// Fails with [`Error::Internal`] if a distinct input has no answer (a bug).
 pub(crate) fn assemble(
     plan: &Plan,
-    resolved: &[Resolved],
+    mut resolved: Vec<Resolved>,
     own_calls: &[Arc<Call>],
     lookup_time: Duration,
 ) -> Result<EmbeddingResponse, Error> {
     let missing = || Error::Internal("an embedding input was left without an answer".into());
+    // Each distinct input's embedding moves to its last position; only repeats are copies.
+    let mut embeddings: Vec<Option<Embedding>> = resolved
+        .iter_mut()
+        .map(|resolved| resolved.answer.data.pop())
+        .collect();
+    let mut positions_left: Vec<usize> =
+        plan.distinct.iter().map(|input| input.positions).collect();
     let mut data = Vec::with_capacity(plan.slot_of.len());
     for (position, &slot) in plan.slot_of.iter().enumerate() {
-        let resolved = resolved.get(slot).ok_or_else(missing)?;
-        let mut embedding = resolved.answer.data.first().ok_or_else(missing)?.clone();
+        let (Some(left), Some(embedding)) =
+            (positions_left.get_mut(slot), embeddings.get_mut(slot))
+        else {
+            return Err(missing());
+        };
+        *left = left.saturating_sub(1);
+        let embedding = if *left == 0 {
+            embedding.take()
+        } else {
+            embedding.clone()
+        };
+        let mut embedding = embedding.ok_or_else(missing)?;
         embedding.index = u32::try_from(position).unwrap_or(u32::MAX);
         data.push(embedding);
     }
@@ -45,7 +64,7 @@ pub(crate) fn assemble(
     let hit_positions: u64 = plan
         .distinct
         .iter()
-        .zip(resolved)
+        .zip(&resolved)
         .filter(|(_, resolved)| matches!(resolved.source, Source::Store))
         .map(|(input, _)| input.positions as u64)
         .sum();

@@ -165,7 +165,7 @@ where
             "an embedding input was left without an answer".into(),
         ));
     }
-    assemble(&plan, &resolved, &progress.own_calls, started.elapsed())
+    assemble(&plan, resolved, &progress.own_calls, started.elapsed())
 }
 
 /// What a request found out about its distinct inputs so far.

@@ -1,5 +1,5 @@
 //! One upstream call for the inputs the cache could not answer, the checks on its answer, and
-//! the stored form of one input's answer.
+//! the form each input's answer is stored in.
 
 use lbgpt_core::{
     CacheStatus, DecodeKind, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, Error, Extra,
@@ -113,18 +113,6 @@ pub(crate) fn split_answer(response: EmbeddingResponse, sent: usize) -> Result<F
     })
 }
 
-/// Reads a stored answer of one input: an embeddings answer holding exactly one embedding.
-pub(crate) fn decode_stored(bytes: &[u8]) -> Result<EmbeddingResponse, String> {
-    let answer: EmbeddingResponse = serde_json::from_slice(bytes).map_err(|err| err.to_string())?;
-    if answer.data.len() != 1 {
-        return Err(format!(
-            "a stored embedding answer holds {} embeddings instead of 1",
-            answer.data.len()
-        ));
-    }
-    Ok(answer)
-}
-
 fn shape_error(message: String) -> Error {
     Error::Decode {
         kind: DecodeKind::UnexpectedShape,
@@ -185,14 +173,5 @@ mod tests {
         let mut semantic = answer(&[0]);
         semantic.meta.cache = CacheStatus::Semantic { score: 0.9 };
         assert!(!split_answer(semantic, 1).expect("splits").call.storable);
-    }
-
-    #[test]
-    fn stored_values_must_hold_one_embedding() {
-        let one = serde_json::to_vec(&answer(&[0])).expect("json");
-        assert!(decode_stored(&one).is_ok());
-        let two = serde_json::to_vec(&answer(&[0, 1])).expect("json");
-        assert!(decode_stored(&two).is_err());
-        assert!(decode_stored(b"{\"choices\": []}").is_err());
     }
 }

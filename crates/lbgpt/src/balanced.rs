@@ -166,7 +166,9 @@ impl BalancedGptBuilder {
     /// How the provider of each request is picked (default [`Strategy::MaxHeadroom`]: the
     /// provider with the largest share of its limits free, requests in flight counted; without
     /// limits, the least busy relative to its weight). `"round_robin".parse()?` turns a name
-    /// into a strategy; [`Strategy::Custom`] takes your own.
+    /// into a strategy; [`Strategy::Custom`] takes your own. The embeddings and legacy
+    /// completions balancers use the same built-in strategy; a custom one is written for chat
+    /// requests, so it picks chat providers only and the other endpoints use the default.
     pub fn strategy(mut self, strategy: Strategy) -> Self {
         self.strategy = Some(strategy);
         self
@@ -175,13 +177,18 @@ impl BalancedGptBuilder {
     /// Where requests and tokens per provider are counted (default: in this process, see
     /// [`InMemoryUsage`](crate::balance::usage::InMemoryUsage)). Share one tracker between
     /// clients (or processes, with a shared implementation) that use the same keys.
+    ///
+    /// This is the chat balancer's tracker. The embeddings and legacy-completions balancers
+    /// each count in a tracker of their own, in this process, because OpenAI and Azure limit
+    /// each model (deployment) separately: sharing this tracker shares the chat limits only.
     pub fn usage(mut self, usage: Arc<dyn UsageTracker>) -> Self {
         self.usage = Some(usage);
         self
     }
 
-    /// How a request's tokens are estimated before it is sent (default: tiktoken, see
-    /// [`TiktokenEstimator`](crate::balance::tokens::TiktokenEstimator)).
+    /// How a chat request's tokens are estimated before it is sent (default: tiktoken, see
+    /// [`TiktokenEstimator`](crate::balance::tokens::TiktokenEstimator)). Embeddings and
+    /// legacy completions always use the default estimator of their endpoint.
     pub fn estimator(mut self, estimator: Arc<dyn TokenEstimator>) -> Self {
         self.estimator = Some(estimator);
         self
@@ -259,10 +266,10 @@ impl BalancedGptBuilder {
             // Embeddings and completions take the same built-in strategy; a custom one
             // picks chat members only (it is written for chat requests), the others use the
             // default.
-            if let Ok(same) = strategy.name().parse() {
+            if let Some(same) = strategy.built_in_for() {
                 embeddings = embeddings.strategy(same);
             }
-            if let Ok(same) = strategy.name().parse() {
+            if let Some(same) = strategy.built_in_for() {
                 completions = completions.strategy(same);
             }
             chat = chat.strategy(strategy);
@@ -340,10 +347,29 @@ impl EndpointBalancing {
 /// Adds the balancer accessors to a wrapper struct with a `handle: BalancerHandle` field.
 macro_rules! forward_balanced_api {
     () => {
-        /// The balancer's handle: add, remove, disable and re-enable providers while requests
-        /// run (key rotation), and read their statistics. Clones share the balancer.
+        /// The chat balancer's handle: add, remove, disable and re-enable providers while
+        /// requests run (key rotation), and read their statistics. Clones share the balancer.
+        /// Each endpoint has a balancer of its own: to take a provider out of every endpoint,
+        /// also use [`embedding_handle`](Self::embedding_handle) and
+        /// [`completion_handle`](Self::completion_handle).
         pub fn handle(&self) -> &$crate::balance::BalancerHandle {
             &self.handle
+        }
+
+        /// The embeddings balancer's handle (the same providers as chat, its own usage
+        /// tracker); `None` when no provider serves embeddings.
+        pub fn embedding_handle(
+            &self,
+        ) -> Option<&$crate::balance::BalancerHandle<$crate::EmbeddingRequest>> {
+            self.embedding_handle.as_ref()
+        }
+
+        /// The legacy-completions balancer's handle; `None` when no provider serves legacy
+        /// completions.
+        pub fn completion_handle(
+            &self,
+        ) -> Option<&$crate::balance::BalancerHandle<$crate::CompletionRequest>> {
+            self.completion_handle.as_ref()
         }
 
         /// Statistics of every provider, in the order they were added: requests, tokens, 429s

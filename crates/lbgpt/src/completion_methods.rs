@@ -3,8 +3,8 @@
 //! spread over the client's members, and the answers are put back together in prompt order
 //! (openai-manager's core use).
 
-use crate::regroup::{Parts, Regrouped};
-use crate::{Lbgpt, Progress};
+use crate::regroup::{merged_cache_status, Parts, Regrouped};
+use crate::{Lbgpt, OrderedCompletionStream, Progress};
 use futures::{Stream, StreamExt};
 use lbgpt_core::{CompletionRequest, CompletionResponse, Error};
 use std::future::Future;
@@ -24,6 +24,16 @@ fn per_prompt(request: CompletionRequest) -> Vec<CompletionRequest> {
     request.split()
 }
 
+/// The prompts' answers merged in prompt order; `meta.cache` says how many prompts came from
+/// the cache (not only the first prompt's status).
+fn merge_prompts(parts: Vec<CompletionResponse>) -> Result<CompletionResponse, Error> {
+    // Each part answers one prompt.
+    let cache = merged_cache_status(parts.iter().map(|part| (part.meta.cache, 1)));
+    let mut merged = CompletionResponse::merge(parts)?;
+    merged.meta.cache = cache;
+    Ok(merged)
+}
+
 impl<S> Lbgpt<S>
 where
     S: Service<CompletionRequest, Response = CompletionResponse, Error = Error>
@@ -35,7 +45,8 @@ where
     /// Completes every prompt of `request`: one call per prompt, concurrently within the
     /// client's limit (each balanced, paced and retried on its own), answers merged in prompt
     /// order (choice `k` of prompt `p` at index `p * n + k`, as OpenAI numbers them; usage
-    /// summed). If any prompt fails, the first failure (in prompt order) is returned; to keep
+    /// summed; `meta.cache` [`Partial`](lbgpt_core::CacheStatus::Partial), counting prompts,
+    /// when some prompts came from the cache and others did not). If any prompt fails, the first failure (in prompt order) is returned; to keep
     /// every prompt's own result, send `request.split()` with [`Lbgpt::completion_list`].
     /// Must be awaited inside a Tokio runtime.
     pub fn completion(
@@ -66,7 +77,9 @@ where
         self.completion_list_with_progress(requests, |_| {})
     }
 
-    /// Like [`Lbgpt::completion_list`], calling `on_progress` after each prompt's result.
+    /// Like [`Lbgpt::completion_list`], calling `on_progress` after each prompt's result (one
+    /// call per prompt; reported in input order, while the answer it belongs to may still wait
+    /// for its other prompts).
     pub fn completion_list_with_progress<R, F>(
         &self,
         requests: R,
@@ -79,16 +92,9 @@ where
     {
         let parts = Parts::new(requests.into_iter(), per_prompt);
         let counts = parts.counts();
-        let mut stream =
-            Regrouped::new(self.send_ordered(parts), counts, CompletionResponse::merge);
-        async move {
-            let mut results = Vec::new();
-            while let Some(result) = stream.next().await {
-                results.push(result);
-                on_progress(&stream.get_ref().progress());
-            }
-            results
-        }
+        Regrouped::new(self.send_ordered(parts), counts, merge_prompts)
+            .on_part(move |calls: &OrderedCompletionStream<S, _>| on_progress(&calls.progress()))
+            .collect()
     }
 
     /// Completes every request, yielding one result per request in input order, pulling
@@ -103,7 +109,7 @@ where
         Box::pin(Regrouped::new(
             self.send_ordered(parts),
             counts,
-            CompletionResponse::merge,
+            merge_prompts,
         ))
     }
 }

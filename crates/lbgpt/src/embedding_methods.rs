@@ -1,8 +1,8 @@
 //! Embeddings on any [`Lbgpt`] whose service takes [`EmbeddingRequest`]s: one request, lists
 //! and an ordered stream, with requests too long for one call sent in chunks.
 
-use crate::regroup::{Parts, Regrouped};
-use crate::{Lbgpt, Progress};
+use crate::regroup::{merged_cache_status, Parts, Regrouped};
+use crate::{Lbgpt, OrderedCompletionStream, Progress};
 use futures::{Stream, StreamExt};
 use lbgpt_core::{EmbeddingRequest, EmbeddingResponse, Error};
 use std::future::Future;
@@ -36,6 +36,15 @@ fn chunks(request: EmbeddingRequest) -> Vec<EmbeddingRequest> {
     chunks
 }
 
+/// The chunks' answers merged in order; `meta.cache` says how many inputs of the whole
+/// request came from the cache (not only the first chunk's status).
+fn merge_chunks(parts: Vec<EmbeddingResponse>) -> Result<EmbeddingResponse, Error> {
+    let cache = merged_cache_status(parts.iter().map(|part| (part.meta.cache, part.data.len())));
+    let mut merged = EmbeddingResponse::merge(parts)?;
+    merged.meta.cache = cache;
+    Ok(merged)
+}
+
 /// The stream returned by [`Lbgpt::embedding_ordered`]: one result per request, in input order.
 pub type EmbeddingStream<'a> =
     std::pin::Pin<Box<dyn Stream<Item = Result<EmbeddingResponse, Error>> + Send + 'a>>;
@@ -52,7 +61,8 @@ where
     ///
     /// A request of more than [`MAX_EMBEDDING_INPUTS_PER_CALL`] inputs is sent in chunks,
     /// concurrently within the client's limit, and merged (indices renumbered from 0, usage
-    /// summed); if any chunk fails, the first failure (in input order) is returned. Must be
+    /// summed, `meta.cache` [`Partial`](lbgpt_core::CacheStatus::Partial) when some chunks'
+    /// inputs came from the cache and others' did not); if any chunk fails, the first failure (in input order) is returned. Must be
     /// awaited inside a Tokio runtime.
     pub fn embedding(
         &self,
@@ -82,7 +92,7 @@ where
     }
 
     /// Like [`Lbgpt::embedding_list`], calling `on_progress` after each call's result (a
-    /// chunked request counts once per chunk).
+    /// chunked request counts once per chunk; reported in input order).
     pub fn embedding_list_with_progress<R, F>(
         &self,
         requests: R,
@@ -95,15 +105,9 @@ where
     {
         let parts = Parts::new(requests.into_iter(), chunks);
         let counts = parts.counts();
-        let mut stream = Regrouped::new(self.send_ordered(parts), counts, EmbeddingResponse::merge);
-        async move {
-            let mut results = Vec::new();
-            while let Some(result) = stream.next().await {
-                results.push(result);
-                on_progress(&stream.get_ref().progress());
-            }
-            results
-        }
+        Regrouped::new(self.send_ordered(parts), counts, merge_chunks)
+            .on_part(move |calls: &OrderedCompletionStream<S, _>| on_progress(&calls.progress()))
+            .collect()
     }
 
     /// Embeds every request, yielding one result per request in input order, pulling
@@ -118,7 +122,7 @@ where
         Box::pin(Regrouped::new(
             self.send_ordered(parts),
             counts,
-            EmbeddingResponse::merge,
+            merge_chunks,
         ))
     }
 }

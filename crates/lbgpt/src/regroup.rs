@@ -8,7 +8,7 @@
 //! request is kept beyond the engine's reorder window.
 
 use futures::Stream;
-use lbgpt_core::Error;
+use lbgpt_core::{CacheStatus, Error};
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -86,11 +86,13 @@ where
 }
 
 /// The answers to the requests behind a [`Parts`] iterator, one per request, in input order:
-/// each request's parts merged by `merge`, or the first error among them.
-pub(crate) struct Regrouped<St, T, M> {
+/// each request's parts merged by `merge`, or the first error among them. `on_part` sees the
+/// inner stream after each part's result (for progress reports per call).
+pub(crate) struct Regrouped<St, T, M, O = fn(&St)> {
     inner: St,
     counts: Counts,
     merge: M,
+    on_part: O,
     pending: Vec<T>,
     error: Option<Error>,
     seen: usize,
@@ -107,17 +109,35 @@ where
             inner,
             counts,
             merge,
+            on_part: |_: &St| {},
             pending: Vec::new(),
             error: None,
             seen: 0,
         }
     }
 
-    /// The inner stream (for its progress counters).
-    pub(crate) fn get_ref(&self) -> &St {
-        &self.inner
+    /// Calls `on_part` with the inner stream after each part's result arrives.
+    pub(crate) fn on_part<O>(self, on_part: O) -> Regrouped<St, T, M, O>
+    where
+        O: FnMut(&St),
+    {
+        Regrouped {
+            inner: self.inner,
+            counts: self.counts,
+            merge: self.merge,
+            on_part,
+            pending: self.pending,
+            error: self.error,
+            seen: self.seen,
+        }
     }
+}
 
+impl<St, T, M, O> Regrouped<St, T, M, O>
+where
+    St: Stream<Item = Result<T, Error>> + Unpin,
+    M: FnMut(Vec<T>) -> Result<T, Error>,
+{
     /// The number of parts of the oldest request not yet answered.
     fn front(&self) -> Option<usize> {
         self.counts
@@ -152,11 +172,14 @@ where
     }
 }
 
-impl<St, T, M> Stream for Regrouped<St, T, M>
+// Nothing is pinned in place: `inner` is polled through `Pin::new` (it is `Unpin`).
+impl<St, T, M, O> Unpin for Regrouped<St, T, M, O> {}
+
+impl<St, T, M, O> Stream for Regrouped<St, T, M, O>
 where
     St: Stream<Item = Result<T, Error>> + Unpin,
-    T: Unpin,
-    M: FnMut(Vec<T>) -> Result<T, Error> + Unpin,
+    M: FnMut(Vec<T>) -> Result<T, Error>,
+    O: FnMut(&St),
 {
     type Item = Result<T, Error>;
 
@@ -182,6 +205,7 @@ where
                     });
                 }
                 Poll::Ready(Some(result)) => {
+                    (this.on_part)(&this.inner);
                     match result {
                         Ok(part) => this.pending.push(part),
                         Err(error) => {
@@ -195,6 +219,46 @@ where
                 }
             }
         }
+    }
+}
+
+/// The cache status of an answer merged from parts, given each part's status and how many
+/// inputs (embeddings) or prompts (completions) it answers: the parts' status when they all
+/// agree, else [`CacheStatus::Partial`] counting the inputs that came from a cache and those
+/// a provider answered (a merged answer is an exact hit only when every part was).
+pub(crate) fn merged_cache_status(
+    parts: impl IntoIterator<Item = (CacheStatus, usize)>,
+) -> CacheStatus {
+    let mut parts = parts.into_iter().peekable();
+    let Some(&(first, _)) = parts.peek() else {
+        return CacheStatus::Miss;
+    };
+    let (mut hits, mut misses, mut same) = (0u64, 0u64, true);
+    for (status, inputs) in parts {
+        same &= status == first;
+        let inputs = inputs as u64;
+        match status {
+            CacheStatus::Miss => misses += inputs,
+            CacheStatus::Partial {
+                hits: part_hits,
+                misses: part_misses,
+            } => {
+                hits += u64::from(part_hits);
+                misses += u64::from(part_misses);
+            }
+            // Exact and semantic hits (and any status added later) came from a cache.
+            _ => hits += inputs,
+        }
+    }
+    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    match (same, hits, misses) {
+        (true, _, _) if !matches!(first, CacheStatus::Partial { .. }) => first,
+        (_, 0, _) => CacheStatus::Miss,
+        (_, _, 0) => CacheStatus::Exact,
+        _ => CacheStatus::Partial {
+            hits: count(hits),
+            misses: count(misses),
+        },
     }
 }
 
@@ -247,5 +311,27 @@ mod tests {
         .await;
         assert!(matches!(merged[0], Err(Error::Cancelled)));
         assert_eq!(merged[1].as_ref().ok(), Some(&vec![3, 4]));
+    }
+
+    #[test]
+    fn a_merged_cache_status_counts_every_part() {
+        use CacheStatus::{Exact, Miss, Partial};
+        assert_eq!(merged_cache_status([(Exact, 3), (Exact, 2)]), Exact);
+        assert_eq!(merged_cache_status([(Miss, 3), (Miss, 2)]), Miss);
+        assert_eq!(
+            merged_cache_status([(Exact, 3), (Miss, 2)]),
+            Partial { hits: 3, misses: 2 }
+        );
+        assert_eq!(
+            merged_cache_status([(Partial { hits: 1, misses: 2 }, 3), (Exact, 4)]),
+            Partial { hits: 5, misses: 2 }
+        );
+        assert_eq!(
+            merged_cache_status([
+                (Partial { hits: 1, misses: 2 }, 3),
+                (Partial { hits: 2, misses: 1 }, 3)
+            ]),
+            Partial { hits: 3, misses: 3 }
+        );
     }
 }

@@ -1,12 +1,242 @@
 //! Review of the embeddings and legacy-completions paths of the ready-made clients, against
-//! the simulator on loopback: taking a provider out of every endpoint's balancer.
+//! the simulator on loopback: what a request split into parts reports once its answers are
+//! merged (cache status, progress), a failed part among many, and taking a provider out of
+//! every endpoint's balancer.
 
+use lbgpt::cache::{CacheConfig, MemoryStore};
 use lbgpt::openai::OpenAiConfig;
-use lbgpt::{BalancedGpt, CompletionRequest, EmbeddingRequest, Provider};
-use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
+use lbgpt::{
+    BalancedGpt, CacheStatus, ChatGpt, CompletionRequest, EmbeddingRequest, Progress, Provider,
+};
+use lbgpt_sim::{expected_completion, expected_embedding, Fault, KeyConfig, SimConfig, Simulator};
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn simulator(key: &str) -> Simulator {
+    Simulator::start(SimConfig::new().key(KeyConfig::new(key)))
+        .await
+        .expect("simulator starts")
+}
+
+fn cached_client(sim: &Simulator) -> ChatGpt {
+    ChatGpt::builder()
+        .openai_config(
+            OpenAiConfig::new()
+                .api_key("sk-1")
+                .base_url(sim.base_url())
+                .name("one")
+                .no_proxy(),
+        )
+        .cache_store(Arc::new(MemoryStore::new()), CacheConfig::new())
+        .max_concurrent_requests(3)
+        .build()
+        .expect("builds")
+}
 
 fn texts(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|i| format!("{prefix} {i}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_embedding_partly_cached_says_partial_not_the_first_chunks_status() {
+    let sim = simulator("sk-1").await;
+    let gpt = cached_client(&sim);
+    let model = "text-embedding-3-small";
+    let known = texts("known", 2048);
+    gpt.embedding(EmbeddingRequest::new(model, known.clone()))
+        .await
+        .expect("first run embeds");
+
+    // 2048 cached inputs (the whole first chunk) and 1000 new ones (the second chunk).
+    let mut all = known.clone();
+    all.extend(texts("new", 1000));
+    let answer = gpt
+        .embedding(EmbeddingRequest::new(model, all.clone()))
+        .await
+        .expect("embeds");
+    assert_eq!(answer.data.len(), all.len());
+    for (at, (text, embedding)) in all.iter().zip(&answer.data).enumerate() {
+        assert_eq!(embedding.index as usize, at);
+        assert_eq!(
+            embedding.embedding.to_floats().expect("floats"),
+            expected_embedding(text),
+            "input {at}"
+        );
+    }
+    assert_eq!(
+        answer.meta.cache,
+        CacheStatus::Partial {
+            hits: 2048,
+            misses: 1000
+        },
+        "1000 inputs were fetched from the provider: the answer is not an exact hit"
+    );
+
+    // Every chunk from the cache: exact; none: miss.
+    let again = gpt
+        .embedding(EmbeddingRequest::new(model, all.clone()))
+        .await
+        .expect("embeds");
+    assert_eq!(again.meta.cache, CacheStatus::Exact);
+    let fresh = gpt
+        .embedding(EmbeddingRequest::new(model, texts("fresh", 3000)))
+        .await
+        .expect("embeds");
+    assert_eq!(fresh.meta.cache, CacheStatus::Miss);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_list_partly_cached_says_partial_not_the_first_prompts_status() {
+    let sim = simulator("sk-1").await;
+    let gpt = cached_client(&sim);
+    let model = "gpt-3.5-turbo-instruct";
+    gpt.completion(CompletionRequest::new(model, vec!["a", "b"]))
+        .await
+        .expect("completes");
+
+    let answer = gpt
+        .completion(CompletionRequest::new(model, vec!["b", "c", "a"]))
+        .await
+        .expect("completes");
+    let texts: Vec<&str> = answer.choices.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            expected_completion("b"),
+            expected_completion("c"),
+            expected_completion("a")
+        ]
+    );
+    assert_eq!(
+        sim.stats().keys["sk-1"].requests,
+        3,
+        "only c was sent again"
+    );
+    assert_eq!(
+        answer.meta.cache,
+        CacheStatus::Partial { hits: 2, misses: 1 },
+        "prompt c came from the provider: the answer is not an exact hit"
+    );
+
+    let again = gpt
+        .completion(CompletionRequest::new(model, vec!["c", "a"]))
+        .await
+        .expect("completes");
+    assert_eq!(again.meta.cache, CacheStatus::Exact);
+    let fresh = gpt
+        .completion(CompletionRequest::new(model, vec!["d", "e"]))
+        .await
+        .expect("completes");
+    assert_eq!(fresh.meta.cache, CacheStatus::Miss);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_progress_is_reported_after_each_prompt() {
+    let sim = simulator("sk-1").await;
+    let gpt = cached_client(&sim);
+    let model = "gpt-3.5-turbo-instruct";
+    let requests = vec![
+        CompletionRequest::new(model, texts("long list", 6)),
+        CompletionRequest::new(model, vec!["alone"]),
+    ];
+    let mut seen: Vec<Progress> = Vec::new();
+    let answers = gpt
+        .completions()
+        .expect("OpenAI serves completions")
+        .completion_list_with_progress(requests, |progress| seen.push(*progress))
+        .await;
+    assert_eq!(answers.len(), 2);
+    for answer in &answers {
+        answer.as_ref().expect("completes");
+    }
+    assert_eq!(
+        seen.len(),
+        7,
+        "one report per prompt (one call each), not one per request: {seen:?}"
+    );
+    let last = seen.last().expect("reports");
+    assert_eq!((last.completed, last.succeeded, last.failed), (7, 7, 0));
+    assert!(
+        seen.windows(2).all(|w| w[0].completed <= w[1].completed),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedding_progress_is_reported_after_each_chunk() {
+    let sim = simulator("sk-1").await;
+    let gpt = cached_client(&sim);
+    let mut seen: Vec<Progress> = Vec::new();
+    let answers = gpt
+        .embeddings()
+        .expect("OpenAI serves embeddings")
+        .embedding_list_with_progress(
+            vec![EmbeddingRequest::new(
+                "text-embedding-3-small",
+                texts("chunked", 5000),
+            )],
+            |progress| seen.push(*progress),
+        )
+        .await;
+    assert_eq!(answers[0].as_ref().expect("embeds").data.len(), 5000);
+    assert_eq!(seen.len(), 3, "one report per chunk: {seen:?}");
+    assert_eq!(seen.last().expect("reports").completed, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_prompt_fails_its_request_only_and_the_next_requests_stay_in_place() {
+    let sim = simulator("sk-1").await;
+    let gpt = ChatGpt::builder()
+        .openai_config(
+            OpenAiConfig::new()
+                .api_key("sk-1")
+                .base_url(sim.base_url())
+                .name("one")
+                .no_proxy(),
+        )
+        .max_concurrent_requests(1)
+        .max_attempts(1)
+        .build()
+        .expect("builds");
+    // One call at a time, in input order: the third call (prompt 1 of request 1) fails.
+    sim.script(
+        "sk-1",
+        [
+            Fault::Stall(Duration::ZERO),
+            Fault::Stall(Duration::ZERO),
+            Fault::Status(400),
+        ],
+    );
+    let model = "gpt-3.5-turbo-instruct";
+    let requests = vec![
+        CompletionRequest::new(model, vec!["zero"]),
+        CompletionRequest::new(model, vec!["r1 p0", "r1 p1", "r1 p2"]),
+        CompletionRequest::new(model, vec!["r2 p0", "r2 p1"]),
+    ];
+    let answers = gpt.completion_list(requests).await;
+    assert_eq!(answers.len(), 3);
+    assert!(
+        answers[1].is_err(),
+        "the scripted failure: {:?}",
+        answers[1]
+    );
+    let texts = |i: usize| -> Vec<String> {
+        answers[i]
+            .as_ref()
+            .expect("completes")
+            .choices
+            .iter()
+            .map(|c| c.text.clone())
+            .collect()
+    };
+    assert_eq!(texts(0), [expected_completion("zero")]);
+    assert_eq!(texts(2), ["r2 p0", "r2 p1"].map(expected_completion));
+    let sent = sim
+        .seen_requests()
+        .into_iter()
+        .filter(|seen| seen.path.ends_with("/completions"))
+        .count();
+    assert_eq!(sent, 6, "every prompt sent once, the failed one included");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

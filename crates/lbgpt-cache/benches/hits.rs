@@ -14,7 +14,8 @@
 //!
 //! The embedding case measures the same for an [`EmbeddingCacheLayer`] on the memory store:
 //! requests of [`EMBEDDING_INPUTS`] inputs of [`EMBEDDING_DIMENSIONS`] dimensions, every input
-//! already cached (16 keys, 16 lookups, 16 stored vectors decoded and put together).
+//! already cached (16 keys, one batch lookup, 16 stored vectors decoded and put together),
+//! and the cost of its parts alone: deriving the keys, the lookup, decoding one vector.
 //!
 //! Cases are named `chat/memory`, `chat/disk`, `chat/redis` and `embeddings/memory`;
 //! `cargo bench -p lbgpt-cache --bench hits -- <filter>` runs those whose name contains the
@@ -215,9 +216,21 @@ fn measure_store(
     }
 }
 
+/// The embedding case's figures: the all-hit requests, and the p50 of their parts alone.
+struct EmbeddingFigures {
+    row: Row,
+    /// Deriving the keys of one request (all its inputs).
+    keys: Duration,
+    /// One `get_many` of one request's keys on the memory store.
+    lookup: Duration,
+    /// Decoding one stored vector (`embedding_entry::decode`).
+    decode: Duration,
+}
+
 /// Warms a memory store with every embedding request, then measures all-hit requests; also
-/// the p50 of decoding one stored vector alone.
-fn measure_embeddings(sim_url: &str, settings: &Settings) -> (Row, Duration) {
+/// the p50 of deriving one request's keys, of looking them up, and of decoding one stored
+/// vector, each alone.
+fn measure_embeddings(sim_url: &str, settings: &Settings) -> EmbeddingFigures {
     let provider = OpenAiService::new(
         OpenAiConfig::new()
             .api_key(KEY)
@@ -236,7 +249,7 @@ fn measure_embeddings(sim_url: &str, settings: &Settings) -> (Row, Duration) {
         .enable_all()
         .build()
         .expect("runtime");
-    let (latencies, entry) = runtime.block_on(async {
+    let (latencies, lookups, entry) = runtime.block_on(async {
         let mut service = service.clone();
         for request in &requests {
             let response = ServiceExt::<EmbeddingRequest>::ready(&mut service)
@@ -270,7 +283,19 @@ fn measure_embeddings(sim_url: &str, settings: &Settings) -> (Row, Duration) {
             );
             assert_eq!(response.data.len(), EMBEDDING_INPUTS);
         }
-        (latencies, entry)
+        let all_keys: Vec<Vec<lbgpt_cache::CacheKey>> = requests
+            .iter()
+            .map(|request| layer.keys_for(request))
+            .collect();
+        let mut lookups = Vec::with_capacity(settings.embedding_latency_hits);
+        for i in 0..settings.embedding_latency_hits {
+            let keys = &all_keys[i % all_keys.len()];
+            let started = Instant::now();
+            let found = layer.store().get_many(keys).await;
+            lookups.push(started.elapsed());
+            assert!(found.iter().all(|value| matches!(value, Ok(Some(_)))));
+        }
+        (latencies, lookups, entry)
     });
     drop(runtime);
 
@@ -281,7 +306,7 @@ fn measure_embeddings(sim_url: &str, settings: &Settings) -> (Row, Duration) {
         .expect("runtime");
     let per_task = settings.embedding_throughput_hits / settings.concurrency;
     let elapsed = runtime.block_on(async {
-        let requests = Arc::new(requests);
+        let requests = Arc::new(requests.clone());
         let started = Instant::now();
         let tasks: Vec<_> = (0..settings.concurrency)
             .map(|task| {
@@ -312,14 +337,26 @@ fn measure_embeddings(sim_url: &str, settings: &Settings) -> (Row, Duration) {
     let mut decode_times: Vec<Duration> = (0..settings.embedding_latency_hits)
         .map(|_| {
             let started = Instant::now();
-            let decoded: lbgpt_core::EmbeddingResponse =
-                serde_json::from_slice(&entry).expect("a stored vector");
+            let decoded = lbgpt_cache::embedding_entry::decode(&entry).expect("a stored vector");
             let elapsed = started.elapsed();
             assert_eq!(decoded.data.len(), 1);
             elapsed
         })
         .collect();
     decode_times.sort_unstable();
+    let mut key_times: Vec<Duration> = (0..settings.embedding_latency_hits)
+        .map(|i| {
+            let request = &requests[i % requests.len()];
+            let started = Instant::now();
+            let keys = layer.keys_for(request);
+            let elapsed = started.elapsed();
+            assert_eq!(keys.len(), EMBEDDING_INPUTS);
+            elapsed
+        })
+        .collect();
+    key_times.sort_unstable();
+    let mut lookups = lookups;
+    lookups.sort_unstable();
 
     let mut sorted = latencies;
     sorted.sort_unstable();
@@ -333,7 +370,12 @@ fn measure_embeddings(sim_url: &str, settings: &Settings) -> (Row, Duration) {
         per_second: (per_task * settings.concurrency) as f64 / elapsed.as_secs_f64(),
         answer_bytes: entry.len(),
     };
-    (row, percentile(&decode_times, 0.5))
+    EmbeddingFigures {
+        row,
+        keys: percentile(&key_times, 0.5),
+        lookup: percentile(&lookups, 0.5),
+        decode: percentile(&decode_times, 0.5),
+    }
 }
 
 /// The cost of deriving a key alone (p50 over the requests).
@@ -519,8 +561,7 @@ fn main() {
     let measured = selection
         .runs("embeddings/memory")
         .then(|| measure_embeddings(&sim_url, &settings));
-    let decode = measured.as_ref().map(|(_, decode)| *decode);
-    let embeddings = measured.map(|(row, _)| row);
+    let embeddings = measured.as_ref().map(|figures| &figures.row);
     let key = (!rows.is_empty()).then(|| key_cost(&settings));
     let upstream = sim.stats().requests;
 
@@ -533,17 +574,20 @@ fn main() {
     }
     let embedding_table = embeddings
         .as_ref()
-        .map(|row| table_of(std::slice::from_ref(row), "requests"));
-    if let (Some(row), Some(table)) = (&embeddings, &embedding_table) {
+        .map(|row| table_of(std::slice::from_ref(*row), "requests"));
+    if let (Some(figures), Some(table)) = (&measured, &embedding_table) {
         println!(
             "embeddings ({EMBEDDING_INPUTS} inputs of {EMBEDDING_DIMENSIONS} dimensions per \
              request, every input a hit; one stored vector is {} bytes):\n{table}",
-            row.answer_bytes
+            figures.row.answer_bytes
         );
         println!(
-            "per input: p50 {} us; decoding one stored vector alone: p50 {} us",
-            us(row.p50 / EMBEDDING_INPUTS as u32),
-            us(decode.unwrap_or_default())
+            "per input: p50 {} us; alone (p50): {EMBEDDING_INPUTS} keys {} us, one get_many \
+             of {EMBEDDING_INPUTS} keys {} us, decoding one stored vector {} us",
+            us(figures.row.p50 / EMBEDDING_INPUTS as u32),
+            us(figures.keys),
+            us(figures.lookup),
+            us(figures.decode)
         );
     }
     let embedding_calls = if embeddings.is_some() {
@@ -563,8 +607,8 @@ fn main() {
         "hits never reach the simulator"
     );
 
-    match (full, &selection.filter, key, &embeddings, &embedding_table) {
-        (true, None, Some(key), Some(embeddings), Some(embedding_table)) => {
+    match (full, &selection.filter, key, &measured, &embedding_table) {
+        (true, None, Some(key), Some(figures), Some(embedding_table)) => {
             let path = std::env::var_os("LBGPT_BENCH_CACHE_REPORT")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| {
@@ -572,12 +616,14 @@ fn main() {
                 });
             let answer_bytes = rows.first().map_or(0, |row| row.answer_bytes);
             let mut report = report(&table, key, &settings, redis.is_some(), answer_bytes);
-            report.push_str(&embedding_report(
-                embedding_table,
-                embeddings,
-                decode.unwrap_or_default(),
-                &settings,
-            ));
+            report.push_str(&embedding_report(embedding_table, figures, &settings));
+            // Hand-written history (before/after figures) below the generated part is kept.
+            if let Ok(old) = std::fs::read_to_string(&path) {
+                if let Some(at) = old.find(HISTORY_HEADING) {
+                    report.push('\n');
+                    report.push_str(&old[at..]);
+                }
+            }
             std::fs::write(&path, report).expect("write the report");
             println!("wrote {}", path.display());
         }
@@ -590,21 +636,27 @@ fn main() {
     sim_runtime.block_on(sim.shutdown());
 }
 
-fn embedding_report(table: &str, row: &Row, decode: Duration, settings: &Settings) -> String {
+/// The heading of the hand-written part of the report, kept when the report is rewritten.
+const HISTORY_HEADING: &str = "## History";
+
+fn embedding_report(table: &str, figures: &EmbeddingFigures, settings: &Settings) -> String {
+    let row = &figures.row;
     format!(
         "\n## Embedding cache\n\n\
          An `EmbeddingCacheLayer` (namespace `bench`, memory store) wraps the same service. \
          {requests} requests of {inputs} distinct inputs each ({dimensions} dimensions, floats; \
-         one stored vector is {entry_bytes} bytes of JSON) are answered once and each input \
-         stored; then every measured request is an **all-hit request of {inputs} inputs**: \
-         {inputs} keys derived, {inputs} lookups, {inputs} stored vectors decoded and put \
+         one stored vector is an entry of {entry_bytes} bytes: format version 2, the floats as \
+         little-endian bytes) are answered once and each input stored; then every measured \
+         request is an **all-hit request of {inputs} inputs**: {inputs} keys derived, one batch \
+         lookup of them (`CacheStore::get_many`), {inputs} stored vectors decoded and put \
          together in input order, no upstream call. Latency: {latency} requests one at a time \
          on a current-thread runtime; throughput: {throughput} requests with {concurrency} in \
          flight on a two-worker runtime.\n\n\
          {table}\n\
-         Per input, the p50 request costs {per_input} us. Decoding one stored vector alone \
-         (`serde_json` into an `EmbeddingResponse`) costs {decode} us (p50), {inputs} of them \
-         {decode_all} us.\n",
+         Per input, the p50 request costs {per_input} us. Alone (p50): deriving the {inputs} \
+         keys of a request costs {keys} us, one `get_many` of them on the memory store \
+         {lookup} us, decoding one stored vector (`embedding_entry::decode`) {decode} us \
+         ({inputs} of them {decode_all} us).\n",
         requests = settings.embedding_requests,
         inputs = EMBEDDING_INPUTS,
         dimensions = EMBEDDING_DIMENSIONS,
@@ -614,8 +666,10 @@ fn embedding_report(table: &str, row: &Row, decode: Duration, settings: &Setting
             (settings.embedding_throughput_hits / settings.concurrency) * settings.concurrency,
         concurrency = settings.concurrency,
         per_input = us(row.p50 / EMBEDDING_INPUTS as u32),
-        decode = us(decode),
-        decode_all = us(decode * EMBEDDING_INPUTS as u32),
+        keys = us(figures.keys),
+        lookup = us(figures.lookup),
+        decode = us(figures.decode),
+        decode_all = us(figures.decode * EMBEDDING_INPUTS as u32),
     )
 }
 

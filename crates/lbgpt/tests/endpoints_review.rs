@@ -8,7 +8,9 @@ use lbgpt::openai::OpenAiConfig;
 use lbgpt::{
     BalancedGpt, CacheStatus, ChatGpt, CompletionRequest, EmbeddingRequest, Progress, Provider,
 };
-use lbgpt_sim::{expected_completion, expected_embedding, Fault, KeyConfig, SimConfig, Simulator};
+use lbgpt_sim::{
+    expected_completion, expected_embedding, Fault, KeyConfig, Latency, SimConfig, Simulator,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -298,4 +300,77 @@ async fn a_provider_can_be_taken_out_of_every_endpoint_while_the_client_runs() {
         0,
         "the disabled provider got nothing"
     );
+}
+
+/// Waits (polling, no timing asserted) until `done` holds; panics after a generous minute so a
+/// regression fails instead of hanging.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..6000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_embeddings_and_completions_draw_on_one_limit_and_a_dropped_call_gives_its_permits_back(
+) {
+    let sim = Simulator::start(
+        SimConfig::new()
+            .key(KeyConfig::new("sk-1"))
+            .latency(Latency::fixed(Duration::from_secs(3600))),
+    )
+    .await
+    .expect("simulator starts");
+    let gpt = ChatGpt::builder()
+        .openai_config(
+            OpenAiConfig::new()
+                .api_key("sk-1")
+                .base_url(sim.base_url())
+                .name("one")
+                .no_proxy(),
+        )
+        .max_concurrent_requests(2)
+        .build()
+        .expect("builds");
+    let embeddings = gpt.embeddings().expect("served").clone();
+    let completions = gpt.completions().expect("served").clone();
+    assert_eq!(embeddings.max_concurrent(), 2);
+
+    // Five prompts, two at a time at most, then a chat call waiting for a permit.
+    let prompts = tokio::spawn(gpt.completion(CompletionRequest::new(
+        "gpt-3.5-turbo-instruct",
+        texts("slow", 5),
+    )));
+    wait_until("two prompts running", || gpt.in_flight() == 2).await;
+    assert_eq!(
+        embeddings.in_flight(),
+        2,
+        "one semaphore for every endpoint"
+    );
+    assert_eq!(completions.in_flight(), 2);
+    let chat = tokio::spawn(gpt.chat_completion(lbgpt::ChatRequest::new(
+        "gpt-4o-mini",
+        vec![lbgpt::ChatMessage::user("hi")],
+    )));
+
+    // Dropping the prompt list cancels its calls and frees both permits: the chat call takes one.
+    prompts.abort();
+    wait_until("the chat call reached the provider", || {
+        sim.seen_requests()
+            .iter()
+            .any(|seen| seen.path.ends_with("/chat/completions"))
+    })
+    .await;
+    let completions_sent = sim
+        .seen_requests()
+        .iter()
+        .filter(|seen| seen.path.ends_with("/v1/completions"))
+        .count();
+    assert_eq!(completions_sent, 2, "no prompt beyond the limit was sent");
+    wait_until("only the chat call holds a permit", || gpt.in_flight() == 1).await;
+    chat.abort();
+    wait_until("every permit back", || gpt.in_flight() == 0).await;
 }

@@ -1,13 +1,99 @@
-//! The command line, as clap types.
+//! The command line, as clap types, and its help texts.
+//!
+//! Help is wrapped at the width `COLUMNS` gives (clamped to 60..=100), else at the terminal's
+//! width (at most 100), so its snapshot tests (which set `COLUMNS`) are stable.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+/// The widest help, whatever the terminal.
+const MAX_HELP_WIDTH: usize = 100;
+/// The narrowest and widest help `COLUMNS` can ask for.
+const HELP_WIDTHS: std::ops::RangeInclusive<usize> = 60..=100;
+
+const TOP_AFTER_HELP: &str = "\
+Quick start (no API key needed):
+  lbgpt demo                                   a batch on simulated providers, and its summary
+  lbgpt run requests.jsonl -o results.jsonl    send a Batch-API file through your providers
+
+Exit status:
+  0    every request succeeded
+  1    some requests failed (each has its error line in the results)
+  2    usage, config or I/O error (nothing or not everything could run)
+  130  interrupted by Ctrl-C (the results finished so far are written)
+
+Environment:
+  RUST_LOG   log filter for the messages on standard error (default: warn)
+  COLUMNS    width of this help (60 to 100)
+
+Documentation: docs/cli.md (commands), docs/config.md (lbgpt.toml).";
+
+const RUN_AFTER_HELP: &str = "\
+Examples:
+  lbgpt run requests.jsonl -o results.jsonl
+  zcat requests.jsonl.gz | lbgpt run - > results.jsonl
+  lbgpt run requests.jsonl -c prod.toml --max-concurrent 32 -o results.jsonl
+
+Input and output:
+  One request per line: {\"custom_id\": \"q1\", \"method\": \"POST\", \"url\": \"/v1/chat/completions\",
+  \"body\": {...}}. One result line per request, in input order, in the Batch API's output
+  shape plus an \"lbgpt\" object (provider, attempts, latency, cache). Bad lines get an error
+  line; they never stop the run. Results are written as they come; a summary goes to
+  standard error at the end.
+
+Config:
+  The providers, limits, retries, caches and concurrency come from --config FILE, else from
+  ./lbgpt.toml (every key in docs/config.md). Without either, each OPENAI_API_KEY* and
+  AZURE_OPENAI_API_KEY* variable (with AZURE_OPENAI_ENDPOINT*, AZURE_OPENAI_DEPLOYMENTS*) of
+  the environment or ./.env becomes a provider with default settings. API keys are read from
+  the environment (or ./.env, or the file), never from the command line.
+
+Exit status: 0 every line succeeded, 1 some lines failed, 2 usage, config or I/O error,
+130 interrupted by Ctrl-C. More in docs/cli.md.";
+
+const SIM_AFTER_HELP: &str = "\
+Examples:
+  lbgpt sim --config sim.toml
+  lbgpt sim --config sim.toml --listen 127.0.0.1:8080
+
+Then point a provider of lbgpt.toml at it: base_url = \"http://127.0.0.1:8080/v1\" (openai)
+or endpoint = \"http://127.0.0.1:8080\" (azure). The file's keys (limits, latency, faults)
+are described in docs/config.md.
+
+Exit status: 0 after Ctrl-C, 2 for a bad config file or an address in use.";
+
+const DEMO_AFTER_HELP: &str = "\
+Examples:
+  lbgpt demo
+  lbgpt demo --requests 1000 --faults 0.2 --max-concurrent 32
+  cargo run --release -p lbgpt-cli -- demo
+
+What it does: starts the simulator in-process with two rate-limited keys that answer a share
+of requests with faults, sends the requests through the balancer with retries and an exact
+cache, checks every answer against its own request, prints a summary, then sends the same
+requests again (answered from the cache). No API key, no network beyond loopback.
+
+Exit status: 0 when every request got its own answer, 1 otherwise, 2 if the simulator
+cannot start.";
+
+const CONFIG_CHECK_AFTER_HELP: &str = "\
+Example:
+  lbgpt config check lbgpt.toml
+
+Exit status: 0 the config is valid, 2 it is not (the message names the line and key).";
 
 /// lbgpt: fast, reliable chat completions at volume against OpenAI, Azure OpenAI and
 /// OpenAI-compatible servers.
 #[derive(Debug, Parser)]
-#[command(name = "lbgpt", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "lbgpt",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = TOP_AFTER_HELP
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -17,16 +103,16 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Send every request of an OpenAI Batch-API JSONL file; write one result line per
-    /// request, in input order.
-    ///
-    /// Exit status: 0 when every line succeeded, 1 when some failed, 2 for usage, config or
-    /// I/O errors, 130 when interrupted. See docs/config.md for the config file.
+    /// Send every request of an OpenAI Batch-API JSONL file (or standard input) through the
+    /// configured providers; write one result line per request, in input order.
+    #[command(after_help = RUN_AFTER_HELP)]
     Run(RunArgs),
-    /// Serve the simulator of OpenAI and Azure OpenAI endpoints until Ctrl-C.
+    /// Serve the simulator of rate-limited OpenAI and Azure OpenAI endpoints until Ctrl-C.
+    #[command(after_help = SIM_AFTER_HELP)]
     Sim(SimArgs),
     /// Run a few hundred requests through two providers on an in-process simulator with
     /// random faults, check every answer and print a summary. Needs no API key.
+    #[command(after_help = DEMO_AFTER_HELP)]
     Demo(DemoArgs),
     /// Work with config files.
     #[command(subcommand)]
@@ -37,7 +123,8 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Check a config file and print the members it would build (keys redacted), without
-    /// sending anything. Exit status 0 when the config is valid, 2 otherwise.
+    /// sending anything.
+    #[command(after_help = CONFIG_CHECK_AFTER_HELP)]
     Check(ConfigCheckArgs),
 }
 
@@ -49,19 +136,79 @@ pub struct ConfigCheckArgs {
     pub file: PathBuf,
 }
 
+/// Where `lbgpt run` reads its requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputPath {
+    /// Standard input (`-`).
+    Stdin,
+    /// A file.
+    File(PathBuf),
+}
+
+impl InputPath {
+    /// How to name the input in messages: its path, or `standard input`.
+    pub fn describe(&self) -> String {
+        match self {
+            InputPath::Stdin => "standard input".to_owned(),
+            InputPath::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+impl From<&std::ffi::OsStr> for InputPath {
+    fn from(text: &std::ffi::OsStr) -> Self {
+        if text == "-" {
+            InputPath::Stdin
+        } else {
+            InputPath::File(PathBuf::from(text))
+        }
+    }
+}
+
+/// Where `lbgpt run` writes its results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputPath {
+    /// Standard output (`-`).
+    Stdout,
+    /// A file.
+    File(PathBuf),
+}
+
+impl OutputPath {
+    /// How to name the output in messages: its path, or `standard output`.
+    pub fn describe(&self) -> String {
+        match self {
+            OutputPath::Stdout => "standard output".to_owned(),
+            OutputPath::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+impl From<&std::ffi::OsStr> for OutputPath {
+    fn from(text: &std::ffi::OsStr) -> Self {
+        if text == "-" {
+            OutputPath::Stdout
+        } else {
+            OutputPath::File(PathBuf::from(text))
+        }
+    }
+}
+
 /// Arguments of `lbgpt run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The requests: one Batch-API line per request,
-    /// {"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {...}}.
+    /// The requests: one Batch-API line per request ({"custom_id", "method": "POST", "url":
+    /// "/v1/chat/completions", "body": {...}}); `-` reads standard input.
     #[arg(value_name = "REQUESTS.jsonl")]
-    pub requests: PathBuf,
-    /// The config file (providers, retry, concurrency).
-    #[arg(short, long, value_name = "FILE", default_value = "lbgpt.toml")]
-    pub config: PathBuf,
-    /// Where to write the results; `-` for standard output.
+    pub requests: InputPath,
+    /// The config file: providers, limits, retries, caches, concurrency. Default: ./lbgpt.toml,
+    /// or, when that does not exist, every OPENAI_API_KEY* / AZURE_OPENAI_API_KEY* variable of
+    /// the environment (and ./.env) with default settings.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to write the results; `-` for standard output. An existing file is replaced.
     #[arg(short, long, value_name = "RESULTS.jsonl", default_value = "-")]
-    pub output: PathBuf,
+    pub output: OutputPath,
     /// Most requests in flight at once (overrides `max_concurrent_requests` of the config).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: Option<u32>,
@@ -105,33 +252,79 @@ fn probability(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The help's width from `COLUMNS`, clamped to 60..=100, when it is set to a number.
+fn columns() -> Option<usize> {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .map(|width| width.clamp(*HELP_WIDTHS.start(), *HELP_WIDTHS.end()))
+}
+
+/// The clap command. Help wraps at `COLUMNS` (clamped to 60..=100) when it is set, else at the
+/// terminal's width, at most 100.
+pub fn command() -> clap::Command {
+    let command = Cli::command();
+    match columns() {
+        Some(width) => command.term_width(width),
+        None => command.max_term_width(MAX_HELP_WIDTH),
+    }
+}
+
+/// Parses the process's arguments; prints help, version or a usage error and exits (status
+/// 0 for help and version, 2 for usage errors) as clap does.
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+
+    fn parse_from(args: &[&str]) -> Result<Cli, clap::Error> {
+        let matches = command().try_get_matches_from(args)?;
+        Cli::from_arg_matches(&matches)
+    }
 
     #[test]
     fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
     fn run_defaults() {
-        let cli = Cli::try_parse_from(["lbgpt", "run", "in.jsonl"]).expect("parses");
+        let cli = parse_from(&["lbgpt", "run", "in.jsonl"]).expect("parses");
         let Command::Run(args) = cli.command else {
             panic!("run")
         };
-        assert_eq!(args.config, PathBuf::from("lbgpt.toml"));
-        assert_eq!(args.output, PathBuf::from("-"));
+        assert_eq!(args.requests, InputPath::File(PathBuf::from("in.jsonl")));
+        assert_eq!(args.config, None);
+        assert_eq!(args.output, OutputPath::Stdout);
         assert_eq!(args.max_concurrent, None);
     }
 
     #[test]
+    fn dash_means_standard_input_and_output() {
+        let cli = parse_from(&["lbgpt", "run", "-", "-o", "out.jsonl"]).expect("parses");
+        let Command::Run(args) = cli.command else {
+            panic!("run")
+        };
+        assert_eq!(args.requests, InputPath::Stdin);
+        assert_eq!(args.output, OutputPath::File(PathBuf::from("out.jsonl")));
+        assert_eq!(args.requests.describe(), "standard input");
+    }
+
+    #[test]
     fn bad_values_are_usage_errors() {
-        assert!(Cli::try_parse_from(["lbgpt", "run", "x", "--max-concurrent", "0"]).is_err());
-        assert!(Cli::try_parse_from(["lbgpt", "demo", "--faults", "1.5"]).is_err());
-        assert!(Cli::try_parse_from(["lbgpt", "sim", "-c", "s.toml", "--listen", "nope"]).is_err());
-        let cli = Cli::try_parse_from(["lbgpt", "demo", "--requests", "50"]).expect("parses");
+        assert!(parse_from(&["lbgpt", "run", "x", "--max-concurrent", "0"]).is_err());
+        assert!(
+            parse_from(&["lbgpt", "run"]).is_err(),
+            "the input is required"
+        );
+        assert!(parse_from(&["lbgpt", "demo", "--faults", "1.5"]).is_err());
+        assert!(parse_from(&["lbgpt", "demo", "--requests", "0"]).is_err());
+        assert!(parse_from(&["lbgpt", "sim", "-c", "s.toml", "--listen", "nope"]).is_err());
+        let cli = parse_from(&["lbgpt", "demo", "--requests", "50"]).expect("parses");
         assert!(matches!(
             cli.command,
             Command::Demo(DemoArgs { requests: 50, .. })

@@ -1,22 +1,25 @@
 //! Keeps input lines and facade results in step for `lbgpt run`.
 //!
-//! Every non-blank input line becomes exactly one request to the facade's ordered stream: a
-//! good line its chat request, a bad line a *placeholder* that [`LineService`] answers at once
-//! without any network call. The [`Ledger`] remembers, per line still in the stream, its line
-//! number, `custom_id` and problem; results come back in input order, so the writer pairs each
-//! with the ledger's front entry. The ledger holds at most the facade's reorder window of
-//! entries, so memory stays bounded whatever the input size.
+//! Every request handed to the facade's ordered stream is one of three kinds: a good line's
+//! chat request; a *placeholder* for a bad line, which [`LineService`] answers at once without
+//! any network call; or a *wait* for an input line that has not arrived yet (see
+//! [`crate::pump`]), which [`LineService`] answers when the line arrives. The [`Ledger`]
+//! remembers, per request still in the stream, its [`Slot`]; results come back in input
+//! order, so the writer pairs each with the ledger's front slot and writes nothing for waits.
+//! The ledger holds at most the facade's reorder window of slots, so memory stays bounded
+//! whatever the input size.
 //!
 //! Each request carries its ledger index in a reserved body field that [`LineService`]
 //! removes before anything else sees the request; it is used to record how long a failed call
 //! took (a successful answer reports that itself).
 
-use crate::input::{InputLine, InputReader, LineProblem};
+use crate::input::{InputLine, LineProblem};
+use crate::pump::{Pulled, PumpHandle, PumpReceiver};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use lbgpt_core::{ChatRequest, ChatResponse, Error};
 use std::collections::VecDeque;
-use std::io::{self, BufRead};
+use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -26,7 +29,10 @@ use tower::{Service, ServiceExt};
 /// so no real request has it; [`LineService`] always removes it.
 const INDEX_FIELD: &str = "\u{0}lbgpt-cli-index";
 
-/// What the writer needs to know about one line still in the stream.
+/// The reserved body field of a wait request: the pump ticket it waits for.
+const WAIT_FIELD: &str = "\u{0}lbgpt-cli-wait";
+
+/// What the writer needs to know about one input line still in the stream.
 #[derive(Debug)]
 pub struct Entry {
     /// The line number, from 1.
@@ -39,15 +45,24 @@ pub struct Entry {
     pub failed_after: Option<Duration>,
 }
 
+/// One request of the stream, as the writer sees it.
+#[derive(Debug)]
+pub enum Slot {
+    /// An input line: its result gets an output line.
+    Line(Entry),
+    /// A wait for input that had not arrived: its result is dropped.
+    Wait,
+}
+
 #[derive(Debug, Default)]
 struct State {
-    /// Index of `entries[0]`.
+    /// Index of `slots[0]`.
     head: usize,
-    entries: VecDeque<Entry>,
+    slots: VecDeque<Slot>,
     io_error: Option<io::Error>,
 }
 
-/// Lines in the stream, in input order; shared by the feed, the service and the writer.
+/// Requests in the stream, in input order; shared by the feed, the service and the writer.
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
     state: Arc<Mutex<State>>,
@@ -63,33 +78,33 @@ impl Ledger {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn push(&self, entry: Entry) -> usize {
+    fn push(&self, slot: Slot) -> usize {
         let mut state = self.lock();
-        state.entries.push_back(entry);
-        state.head + state.entries.len() - 1
+        state.slots.push_back(slot);
+        state.head + state.slots.len() - 1
     }
 
     fn record_failure_latency(&self, index: usize, latency: Duration) {
         let mut state = self.lock();
         if let Some(offset) = index.checked_sub(state.head) {
-            if let Some(entry) = state.entries.get_mut(offset) {
+            if let Some(Slot::Line(entry)) = state.slots.get_mut(offset) {
                 entry.failed_after = Some(latency);
             }
         }
     }
 
-    /// Takes the oldest entry: the one the next result belongs to.
-    pub fn pop(&self) -> Option<Entry> {
+    /// Takes the oldest slot: the one the next result belongs to.
+    pub fn pop(&self) -> Option<Slot> {
         let mut state = self.lock();
-        let entry = state.entries.pop_front()?;
+        let slot = state.slots.pop_front()?;
         state.head += 1;
-        Some(entry)
+        Some(slot)
     }
 
-    /// Entries held now (bounded by the facade's reorder window).
+    /// Slots held now (bounded by the facade's reorder window).
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().slots.len()
     }
 
     /// The read error that ended the input early, if any.
@@ -98,53 +113,74 @@ impl Ledger {
     }
 }
 
-/// The iterator handed to the facade: reads lines lazily, records each in the ledger and
-/// yields its request (or a placeholder for a bad line).
+/// The iterator handed to the facade: takes parsed lines from the pump, records each in the
+/// ledger and yields its request (or a placeholder for a bad line, or a wait when no line is
+/// ready). Never blocks.
 #[derive(Debug)]
-pub struct Feed<R> {
-    reader: InputReader<R>,
+pub struct Feed {
+    lines: PumpReceiver,
+    pump: PumpHandle,
     ledger: Ledger,
 }
 
-impl<R: BufRead> Feed<R> {
-    /// A feed over `reader`, recording into `ledger`.
-    pub fn new(reader: InputReader<R>, ledger: Ledger) -> Self {
-        Feed { reader, ledger }
+impl Feed {
+    /// A feed over the pump's `lines`, recording into `ledger`.
+    pub fn new(lines: PumpReceiver, pump: PumpHandle, ledger: Ledger) -> Self {
+        Feed {
+            lines,
+            pump,
+            ledger,
+        }
     }
 }
 
-impl<R: BufRead> Iterator for Feed<R> {
+impl Iterator for Feed {
     type Item = ChatRequest;
 
     fn next(&mut self) -> Option<ChatRequest> {
-        let Some(InputLine {
-            line,
-            custom_id,
-            request,
-        }) = self.reader.next()
-        else {
-            if let Some(err) = self.reader.take_io_error() {
-                self.ledger.lock().io_error = Some(err);
+        let (slot, mut request) = match self.lines.pull() {
+            Pulled::Line(line) => line_request(*line),
+            Pulled::Wait(ticket) => {
+                let mut request = placeholder();
+                request.extra.insert(WAIT_FIELD.to_owned(), ticket.into());
+                (Slot::Wait, request)
             }
-            return None;
+            Pulled::Ended => {
+                if let Some(err) = self.pump.take_io_error() {
+                    self.ledger.lock().io_error = Some(err);
+                }
+                return None;
+            }
         };
-        let (mut request, problem) = match request {
-            Ok(request) => (request, None),
-            Err(problem) => (placeholder(), Some(problem)),
-        };
-        let index = self.ledger.push(Entry {
-            line,
-            custom_id,
-            problem,
-            failed_after: None,
-        });
+        let index = self.ledger.push(slot);
         request.extra.insert(INDEX_FIELD.to_owned(), index.into());
         Some(request)
     }
 }
 
-/// The stand-in for a bad line: no model and no messages, which no good line has (they are
-/// checked by [`ChatRequest::validate`]).
+/// The slot and the request of an input line: its chat request, or a placeholder when the
+/// line is bad.
+fn line_request(line: InputLine) -> (Slot, ChatRequest) {
+    let InputLine {
+        line,
+        custom_id,
+        request,
+    } = line;
+    let (request, problem) = match request {
+        Ok(request) => (request, None),
+        Err(problem) => (placeholder(), Some(problem)),
+    };
+    let entry = Entry {
+        line,
+        custom_id,
+        problem,
+        failed_after: None,
+    };
+    (Slot::Line(entry), request)
+}
+
+/// The stand-in for a bad line or a wait: no model and no messages, which no good line has
+/// (they are checked by [`ChatRequest::validate`]).
 fn placeholder() -> ChatRequest {
     ChatRequest::new("", Vec::new())
 }
@@ -153,18 +189,23 @@ fn is_placeholder(request: &ChatRequest) -> bool {
     request.model.is_empty() && request.messages.is_empty()
 }
 
-/// Wraps the provider stack: strips the ledger index, answers placeholders at once, and
-/// records how long failed calls took.
+/// Wraps the provider stack: strips the ledger index, answers placeholders at once and waits
+/// when their input arrives, and records how long failed calls took.
 #[derive(Clone)]
 pub struct LineService<S> {
     inner: S,
     ledger: Ledger,
+    pump: PumpHandle,
 }
 
 impl<S> LineService<S> {
     /// Wraps `inner`.
-    pub fn new(inner: S, ledger: Ledger) -> Self {
-        LineService { inner, ledger }
+    pub fn new(inner: S, ledger: Ledger, pump: PumpHandle) -> Self {
+        LineService {
+            inner,
+            ledger,
+            pump,
+        }
     }
 }
 
@@ -189,6 +230,15 @@ where
             .and_then(|value| value.as_u64())
             .and_then(|value| usize::try_from(value).ok());
         if is_placeholder(&request) {
+            if let Some(ticket) = request.extra.get(WAIT_FIELD).and_then(|v| v.as_u64()) {
+                let pump = self.pump.clone();
+                // The writer drops a wait's result; the error is never shown.
+                return async move {
+                    pump.wait_for(ticket).await;
+                    Err(Error::Cancelled)
+                }
+                .boxed();
+            }
             // The writer reports the line's own problem; this error is never shown.
             return futures::future::ready(Err(Error::invalid_request(
                 "line",
@@ -213,21 +263,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::InputReader;
+    use crate::pump;
     use lbgpt_core::ChatMessage;
+    use std::io::BufRead;
     use tower::service_fn;
 
-    #[tokio::test]
+    fn feed_over(input: Box<dyn BufRead + Send>, ledger: &Ledger) -> (Feed, PumpHandle) {
+        let (lines, handle) = pump::start(input, Box::new(|_| true)).expect("pump starts");
+        (Feed::new(lines, handle.clone(), ledger.clone()), handle)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn placeholders_never_reach_the_inner_service_and_the_index_is_stripped() {
+        use futures::StreamExt;
         let input = concat!(
             r#"{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": [{"role": "user", "content": "x"}]}}"#,
             "\nnot json\n"
         );
         let ledger = Ledger::new();
-        let feed = Feed::new(InputReader::new(input.as_bytes()), ledger.clone());
-        let requests: Vec<ChatRequest> = feed.collect();
-        assert_eq!(requests.len(), 2);
-        assert_eq!(ledger.len(), 2);
+        let (feed, handle) = feed_over(Box::new(io::Cursor::new(input.as_bytes())), &ledger);
 
         let seen = Arc::new(Mutex::new(Vec::new()));
         let recorder = Arc::clone(&seen);
@@ -239,9 +293,13 @@ mod tests {
                 Err::<ChatResponse, Error>(Error::Cancelled)
             }
         });
-        let service = LineService::new(inner, ledger.clone());
-        for request in requests {
-            let _ = service.clone().oneshot(request).await;
+        let client = lbgpt::Lbgpt::new(LineService::new(inner, ledger.clone(), handle));
+        let mut results = client.chat_completion_ordered(feed);
+        let mut lines = Vec::new();
+        while results.next().await.is_some() {
+            if let Some(Slot::Line(entry)) = ledger.pop() {
+                lines.push(entry);
+            }
         }
         let seen = seen.lock().expect("lock");
         assert_eq!(seen.len(), 1, "only the good line is sent");
@@ -251,14 +309,15 @@ mod tests {
             "index field stripped: {}",
             seen[0]
         );
-
-        let first = ledger.pop().expect("entry");
-        assert_eq!(first.custom_id.as_deref(), Some("a"));
-        assert!(first.problem.is_none());
-        assert!(first.failed_after.is_some(), "failure latency recorded");
-        let second = ledger.pop().expect("entry");
-        assert_eq!(second.line, 2);
-        assert_eq!(second.problem.map(|p| p.code), Some("invalid_json"));
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].custom_id.as_deref(), Some("a"));
+        assert!(lines[0].problem.is_none());
+        assert!(lines[0].failed_after.is_some(), "failure latency recorded");
+        assert_eq!(lines[1].line, 2);
+        assert_eq!(
+            lines[1].problem.as_ref().map(|p| p.code),
+            Some("invalid_json")
+        );
         assert!(ledger.pop().is_none());
     }
 
@@ -308,24 +367,26 @@ mod tests {
             }))
             .map_err(|e| Error::Config(e.to_string()))
         };
-        let client = lbgpt::Lbgpt::new(LineService::new(service_fn(answer), ledger.clone()))
-            .max_concurrent_requests(16)
-            .reorder_window(window);
         let input = GeneratedInput {
             next: 0,
             total,
             pending: std::io::Cursor::new(Vec::new()),
         };
-        let feed = Feed::new(
-            InputReader::new(std::io::BufReader::new(input)),
-            ledger.clone(),
-        );
+        let (feed, handle) = feed_over(Box::new(std::io::BufReader::new(input)), &ledger);
+        let client =
+            lbgpt::Lbgpt::new(LineService::new(service_fn(answer), ledger.clone(), handle))
+                .max_concurrent_requests(16)
+                .reorder_window(window);
         let mut results = client.chat_completion_ordered(feed);
         let mut seen = 0;
         let mut most_held = 0;
         while let Some(result) = results.next().await {
+            let slot = ledger.pop().expect("a slot per result");
+            // Besides the one just taken: at most the window.
             most_held = most_held.max(ledger.len());
-            let entry = ledger.pop().expect("an entry per result");
+            let Slot::Line(entry) = slot else {
+                continue;
+            };
             assert_eq!(entry.line, seen + 1);
             match entry.problem {
                 Some(problem) => assert_eq!(problem.code, "invalid_json"),
@@ -337,7 +398,51 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, total);
-        assert!(most_held <= window, "ledger held {most_held} entries");
+        assert!(most_held <= window, "ledger held {most_held} slots");
+        assert!(ledger.pop().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn results_are_yielded_while_the_input_is_still_waiting() {
+        use futures::StreamExt;
+        // A pipe whose writer sends one line and then waits: the first result must come out
+        // before any more input arrives.
+        let (mut writer, reader) = std::os::unix::net::UnixStream::pair().expect("pair");
+        let ledger = Ledger::new();
+        let (feed, handle) = feed_over(Box::new(io::BufReader::new(reader)), &ledger);
+        let answer = |_request: ChatRequest| async move {
+            serde_json::from_value::<ChatResponse>(serde_json::json!({
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]
+            }))
+            .map_err(|e| Error::Config(e.to_string()))
+        };
+        let client =
+            lbgpt::Lbgpt::new(LineService::new(service_fn(answer), ledger.clone(), handle))
+                .max_concurrent_requests(4);
+        let mut results = client.chat_completion_ordered(feed);
+        let first = r#"{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": [{"role": "user", "content": "x"}]}}"#;
+        std::io::Write::write_all(&mut writer, format!("{first}\n").as_bytes()).expect("write");
+        let entry = loop {
+            let result = results
+                .next()
+                .await
+                .expect("a result before the input ends");
+            match ledger.pop().expect("a slot") {
+                Slot::Line(entry) => {
+                    assert!(result.is_ok());
+                    break entry;
+                }
+                Slot::Wait => continue,
+            }
+        };
+        assert_eq!(entry.custom_id.as_deref(), Some("a"));
+        drop(writer);
+        while results.next().await.is_some() {
+            assert!(
+                matches!(ledger.pop(), Some(Slot::Wait)),
+                "only waits remain"
+            );
+        }
         assert!(ledger.pop().is_none());
     }
 

@@ -14,14 +14,14 @@ mod input;
 mod ledger;
 mod member_table;
 mod output;
+mod pump;
 mod run;
 mod semantic;
 mod sim_cmd;
 mod stack;
 mod summary;
 
-use clap::Parser;
-use cli::{Cli, Command};
+use cli::Command;
 use error::CliError;
 use std::process::ExitCode;
 
@@ -35,7 +35,7 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

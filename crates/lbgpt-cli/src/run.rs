@@ -1,13 +1,18 @@
-//! `lbgpt run`: sends every line of an OpenAI Batch-API JSONL file and writes one result line
-//! per input line, in input order, as results become available.
+//! `lbgpt run`: sends every line of an OpenAI Batch-API JSONL file (or standard input) and
+//! writes one result line per input line, in input order, as results become available.
+//!
+//! The path of a line: [`crate::pump`] reads and parses it on its own thread
+//! ([`crate::input`]), [`Feed`] turns it into a request for the facade's ordered stream and
+//! records it in the [`Ledger`], the stack answers it, and [`emit`] writes its output line
+//! ([`crate::output`]) and counts it ([`Tally`]).
 
-use crate::cli::RunArgs;
+use crate::cli::{InputPath, OutputPath, RunArgs};
 use crate::config::Config;
 use crate::error::CliError;
-use crate::input::InputReader;
-use crate::ledger::{Entry, Feed, Ledger, LineService};
+use crate::ledger::{Entry, Feed, Ledger, LineService, Slot};
 use crate::output::{self, IdMaker, OutputLine};
-use crate::stack;
+use crate::pump;
+use crate::stack::{self, Stack};
 use crate::summary::Tally;
 use futures::{FutureExt, StreamExt};
 use lbgpt::Lbgpt;
@@ -16,8 +21,11 @@ use lbgpt_cache::CacheStats;
 use lbgpt_core::{ChatResponse, Error};
 use secrecy::{ExposeSecret, SecretString};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
-use std::path::Path;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// The config file `lbgpt run` reads when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "lbgpt.toml";
 use std::time::{Duration, Instant};
 
 /// How a run ended.
@@ -40,26 +48,15 @@ pub struct RunReport {
 
 /// Runs `lbgpt run`.
 pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
-    let config = Config::load(&args.config)?;
-    let input = File::open(&args.requests).map_err(|err| {
-        CliError::Usage(format!(
-            "cannot read the requests file {}: {}",
-            args.requests.display(),
-            describe_io(&err)
-        ))
-    })?;
-    if args.requests.is_dir() {
-        return Err(CliError::Usage(format!(
-            "the requests file {} is a directory",
-            args.requests.display()
-        )));
-    }
-    let to_stdout = args.output.as_os_str() == "-";
-    if !to_stdout && same_file(&args.requests, &args.output) {
-        return Err(CliError::Usage(format!(
-            "the output file {} is the requests file; choose another output",
-            args.output.display()
-        )));
+    let config = load_config(args)?;
+    let input = open_input(&args.requests)?;
+    if let (InputPath::File(input), OutputPath::File(output)) = (&args.requests, &args.output) {
+        if same_file(input, output) {
+            return Err(CliError::Usage(format!(
+                "the output file {} is the requests file; choose another output",
+                output.display()
+            )));
+        }
     }
 
     let built = stack::build(&config, &|name| std::env::var(name).ok())?;
@@ -72,101 +69,32 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
             );
         }
     }
-    let providers: Vec<String> = config.providers.iter().map(|p| p.describe()).collect();
     let concurrency = args
         .max_concurrent
         .map_or(config.max_concurrent_requests, |n| n as usize);
 
     // Opened only now, so that a config mistake does not truncate an earlier output file.
-    let sink: Box<dyn Write> = if to_stdout {
-        Box::new(io::stdout().lock())
-    } else {
-        let file = File::create(&args.output).map_err(|err| {
-            CliError::Usage(format!(
-                "cannot create the output file {}: {}",
-                args.output.display(),
-                describe_io(&err)
-            ))
-        })?;
-        Box::new(file)
+    let mut out = open_output(&args.output)?;
+    eprintln!("{}", start_line(args, &config, concurrency));
+
+    let batch = Batch {
+        input,
+        service: built.service.clone(),
+        secrets: &built.secrets,
+        concurrency,
     };
-    let mut out = BufWriter::with_capacity(1 << 16, sink);
+    let outcome = batch.execute(&mut out).await;
+    let (tally, elapsed, interrupted) = match outcome {
+        Ok(done) => done,
+        Err(BatchError::Write(err)) => return Err(write_error(&args.output, &err)),
+        Err(BatchError::Read { err, lines }) => {
+            return Err(CliError::Io(format!(
+                "reading {} failed after {lines} lines: {err}",
+                args.requests.describe()
+            )))
+        }
+    };
 
-    let ledger = Ledger::new();
-    let client = Lbgpt::new(LineService::new(built.service, ledger.clone()))
-        .max_concurrent_requests(concurrency);
-    let feed = Feed::new(
-        InputReader::new(BufReader::with_capacity(1 << 16, input)),
-        ledger.clone(),
-    );
-    let mut results = client.chat_completion_ordered(feed);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    // The first poll installs the handler: from here on Ctrl-C ends the run cleanly.
-    let mut interrupted = (&mut ctrl_c).now_or_never().is_some();
-    let mut cache = config.cache.as_ref().map_or_else(
-        || "no cache".to_owned(),
-        |c| format!("cache {}", c.describe()),
-    );
-    if let Some(semantic) = &config.semantic_cache {
-        cache.push_str(&format!(", semantic cache ({})", semantic.describe()));
-    }
-    eprintln!(
-        "lbgpt run: {} -> {}, providers: {}, strategy {}, {cache}, at most {concurrency} in flight",
-        args.requests.display(),
-        if to_stdout {
-            "stdout".into()
-        } else {
-            args.output.display().to_string()
-        },
-        providers.join(", "),
-        config.balance.strategy.name(),
-    );
-
-    let started = Instant::now();
-    let ids = IdMaker::new();
-    let mut tally = Tally::default();
-    let mut progress = Progress::new(io::stderr().is_terminal());
-
-    while !interrupted {
-        // Flush whenever the next result is not ready yet, so the file grows as answers come.
-        let next = match results.next().now_or_never() {
-            Some(next) => next,
-            None => {
-                out.flush().map_err(|err| write_error(&args.output, &err))?;
-                tokio::select! {
-                    next = results.next() => next,
-                    _ = &mut ctrl_c => {
-                        interrupted = true;
-                        break;
-                    }
-                }
-            }
-        };
-        let Some(result) = next else { break };
-        let Some(entry) = ledger.pop() else {
-            // One entry per result is pushed before the request is sent; never taken.
-            return Err(CliError::Io(
-                "internal error: a result without its input line".to_owned(),
-            ));
-        };
-        emit(&mut out, &ids, &entry, result, &built.secrets, &mut tally)
-            .map_err(|err| write_error(&args.output, &err))?;
-        progress.tick(&tally, started);
-        // Also while results keep coming without a pause.
-        interrupted = (&mut ctrl_c).now_or_never().is_some();
-    }
-    drop(results);
-    progress.finish();
-    out.flush().map_err(|err| write_error(&args.output, &err))?;
-
-    if let Some(err) = ledger.take_io_error() {
-        return Err(CliError::Io(format!(
-            "reading {} failed after {} lines: {err}",
-            args.requests.display(),
-            tally.total
-        )));
-    }
     let cache = match (&config.cache, &built.cache) {
         (Some(settings), Some(layer)) => Some((settings.store.kind().as_str(), layer.stats())),
         _ => None,
@@ -183,9 +111,187 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
         members: built.balancer.stats(),
         cache,
         semantic,
-        elapsed: started.elapsed(),
+        elapsed,
         interrupted,
     })
+}
+
+/// The config of a run: `--config`, else `./lbgpt.toml`, else the keys of the environment.
+fn load_config(args: &RunArgs) -> Result<Config, CliError> {
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    Ok(Config::load_for_run(&path, args.config.is_some())?)
+}
+
+/// The line printed on stderr when a run starts: input, output, providers, strategy, caches,
+/// concurrency.
+fn start_line(args: &RunArgs, config: &Config, concurrency: usize) -> String {
+    let providers: Vec<String> = config.providers.iter().map(|p| p.describe()).collect();
+    let mut cache = config.cache.as_ref().map_or_else(
+        || "no cache".to_owned(),
+        |c| format!("cache {}", c.describe()),
+    );
+    if let Some(semantic) = &config.semantic_cache {
+        cache.push_str(&format!(", semantic cache ({})", semantic.describe()));
+    }
+    let output = match &args.output {
+        OutputPath::Stdout => "stdout".to_owned(),
+        OutputPath::File(path) => path.display().to_string(),
+    };
+    let input = match &args.requests {
+        InputPath::Stdin => "stdin".to_owned(),
+        InputPath::File(path) => path.display().to_string(),
+    };
+    let source = if config.path.as_os_str().is_empty() {
+        "config: keys from the environment".to_owned()
+    } else {
+        format!("config {}", config.path.display())
+    };
+    format!(
+        "lbgpt run: {input} -> {output}, {source}, providers: {}, strategy {}, {cache}, at most \
+         {concurrency} in flight",
+        providers.join(", "),
+        config.balance.strategy.name(),
+    )
+}
+
+/// Opens the requests: standard input for `-`, else the file (which must not be a
+/// directory).
+fn open_input(path: &InputPath) -> Result<Box<dyn BufRead + Send>, CliError> {
+    match path {
+        InputPath::Stdin => Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin()))),
+        InputPath::File(path) => {
+            let file = File::open(path).map_err(|err| {
+                CliError::Usage(format!(
+                    "cannot read the requests file {}: {}",
+                    path.display(),
+                    describe_io(&err)
+                ))
+            })?;
+            if path.is_dir() {
+                return Err(CliError::Usage(format!(
+                    "the requests file {} is a directory",
+                    path.display()
+                )));
+            }
+            Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
+        }
+    }
+}
+
+/// Opens where results go: standard output, or the file (created or replaced).
+fn open_output(path: &OutputPath) -> Result<BufWriter<Box<dyn Write>>, CliError> {
+    let sink: Box<dyn Write> = match path {
+        OutputPath::Stdout => Box::new(io::stdout().lock()),
+        OutputPath::File(path) => {
+            let file = File::create(path).map_err(|err| {
+                CliError::Usage(format!(
+                    "cannot create the output file {}: {}",
+                    path.display(),
+                    describe_io(&err)
+                ))
+            })?;
+            Box::new(file)
+        }
+    };
+    Ok(BufWriter::with_capacity(1 << 16, sink))
+}
+
+/// Why a batch stopped before its end.
+#[derive(Debug)]
+pub enum BatchError {
+    /// Writing a result failed.
+    Write(io::Error),
+    /// Reading the input failed after `lines` lines (their results are written).
+    Read {
+        /// The read error.
+        err: io::Error,
+        /// Lines handled before it.
+        lines: u64,
+    },
+}
+
+/// One pass over an input through a stack: what `lbgpt run` and `lbgpt demo` share.
+pub struct Batch<'a> {
+    /// The Batch-API lines.
+    pub input: Box<dyn BufRead + Send>,
+    /// The stack that answers them.
+    pub service: Stack,
+    /// Secrets to scrub from error messages.
+    pub secrets: &'a [SecretString],
+    /// Most requests in flight.
+    pub concurrency: usize,
+}
+
+impl Batch<'_> {
+    /// Sends every line and writes its result line to `out`, in input order, flushing
+    /// whenever the next result is not ready yet. Returns the tally, the time taken and
+    /// whether Ctrl-C stopped it.
+    pub async fn execute(
+        self,
+        out: &mut impl Write,
+    ) -> Result<(Tally, Duration, bool), BatchError> {
+        let (lines, pump) =
+            pump::start(self.input, Box::new(|_| true)).map_err(BatchError::Write)?;
+        let ledger = Ledger::new();
+        let client = Lbgpt::new(LineService::new(self.service, ledger.clone(), pump.clone()))
+            .max_concurrent_requests(self.concurrency);
+        let mut results =
+            client.chat_completion_ordered(Feed::new(lines, pump.clone(), ledger.clone()));
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        // The first poll installs the handler: from here on Ctrl-C ends the run cleanly.
+        let mut interrupted = (&mut ctrl_c).now_or_never().is_some();
+
+        let started = Instant::now();
+        let ids = IdMaker::new();
+        let mut tally = Tally::default();
+        let mut progress = Progress::new(io::stderr().is_terminal());
+
+        while !interrupted {
+            // Flush whenever the next result is not ready yet, so the file grows as answers
+            // come.
+            let next = match results.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    out.flush().map_err(BatchError::Write)?;
+                    tokio::select! {
+                        next = results.next() => next,
+                        _ = &mut ctrl_c => {
+                            interrupted = true;
+                            break;
+                        }
+                    }
+                }
+            };
+            let Some(result) = next else { break };
+            let Some(slot) = ledger.pop() else {
+                // One slot per result is pushed before the request is sent; never taken.
+                return Err(BatchError::Write(io::Error::other(
+                    "internal error: a result without its input line",
+                )));
+            };
+            let Slot::Line(entry) = slot else { continue };
+            emit(out, &ids, &entry, result, self.secrets, &mut tally).map_err(BatchError::Write)?;
+            progress.tick(&tally, started);
+            // Also while results keep coming without a pause.
+            interrupted = (&mut ctrl_c).now_or_never().is_some();
+        }
+        // Nothing more is read (the reader thread ends), and requests in flight are dropped.
+        pump.stop();
+        drop(results);
+        progress.finish();
+        out.flush().map_err(BatchError::Write)?;
+        if let Some(err) = ledger.take_io_error() {
+            return Err(BatchError::Read {
+                err,
+                lines: tally.total,
+            });
+        }
+        Ok((tally, started.elapsed(), interrupted))
+    }
 }
 
 /// Writes the output line of `entry`, whose result is `result`, and counts it.
@@ -228,8 +334,8 @@ fn write_line(out: &mut impl Write, line: &OutputLine<'_>) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
-fn write_error(path: &Path, err: &io::Error) -> CliError {
-    CliError::Io(format!("writing {} failed: {err}", path.display()))
+fn write_error(path: &OutputPath, err: &io::Error) -> CliError {
+    CliError::Io(format!("writing {} failed: {err}", path.describe()))
 }
 
 fn describe_io(err: &io::Error) -> String {

@@ -38,6 +38,10 @@ pub async fn run(args: &SimArgs) -> Result<(), CliError> {
             text
         })
         .collect();
+    // Installed before the banner: whoever reads it may press Ctrl-C at once.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let early = futures::FutureExt::now_or_never(&mut ctrl_c);
     let sim = Simulator::start_on(config, addr)
         .await
         .map_err(|err| CliError::Io(format!("the simulator could not start: {err}")))?;
@@ -55,9 +59,11 @@ pub async fn run(args: &SimArgs) -> Result<(), CliError> {
     }
     println!("Press Ctrl-C to stop.");
 
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|err| CliError::Io(format!("waiting for Ctrl-C failed: {err}")))?;
+    match early {
+        Some(result) => result,
+        None => ctrl_c.await,
+    }
+    .map_err(|err| CliError::Io(format!("waiting for Ctrl-C failed: {err}")))?;
     let stats = sim.stats();
     sim.shutdown().await;
     eprintln!(

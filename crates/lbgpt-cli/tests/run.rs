@@ -479,3 +479,135 @@ async fn ctrl_c_stops_the_run_with_status_130_and_a_summary() {
     assert!(rest.contains("requests:   0"), "{rest}");
     assert_eq!(std::fs::read_to_string(&output_path).expect("output"), "");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_reads_standard_input_and_stdout_gets_only_jsonl() {
+    let h = Harness::new().await;
+    let input: String = (0..6)
+        .map(|i| batch_line(&format!("s{i}"), &chat(i)) + "\n")
+        .collect::<String>()
+        + "not json\n";
+    h.write("lbgpt.toml", &h.openai_config());
+    let run = h.lbgpt_stdin(&["run", "-"], &input).await;
+    assert_eq!(run.code(), 1, "the bad line fails: {}", run.describe());
+    let lines = parse_jsonl(&run.stdout());
+    assert_eq!(lines.len(), 7, "{}", run.describe());
+    for (i, line) in lines.iter().take(6).enumerate() {
+        assert_eq!(line["custom_id"], format!("s{i}"));
+        assert_eq!(answer_text(line), expected_answer(&chat(i)));
+    }
+    assert_eq!(lines[6]["error"]["code"], "invalid_json");
+    assert_eq!(lines[6]["lbgpt"]["line"], 7);
+    let stderr = run.stderr();
+    assert!(stderr.contains("lbgpt run: stdin -> stdout"), "{stderr}");
+    assert!(stderr.contains("requests:   7"), "{stderr}");
+
+    // Standard input to a file works the same.
+    let run = h
+        .lbgpt_stdin(&["run", "-", "-o", "out.jsonl"], &input)
+        .await;
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    assert!(run.stdout().is_empty(), "{}", run.describe());
+    assert_eq!(read_jsonl(&h.path("out.jsonl")).len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_producer_on_stdin_gets_each_result_before_sending_the_next_line() {
+    use std::io::Write as _;
+    let h = Harness::new().await;
+    h.write("lbgpt.toml", &h.openai_config());
+    let mut command = h.command(&["run", "-"], &[(OPENAI_KEY_ENV, OPENAI_KEY)]);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().expect("lbgpt runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    // Result lines as they appear on stdout.
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let result = tokio::task::spawn_blocking(move || {
+        let mut got = Vec::new();
+        for i in 0..3 {
+            stdin
+                .write_all((batch_line(&format!("p{i}"), &chat(i)) + "\n").as_bytes())
+                .expect("write a line");
+            stdin.flush().expect("flush");
+            // The producer waits for this line's result before it writes the next line: if
+            // results were only written once more input came, this would never arrive.
+            let line = lines_rx
+                .recv_timeout(Duration::from_secs(120))
+                .expect("the result arrives while standard input is still open");
+            got.push(line);
+        }
+        drop(stdin);
+        got
+    })
+    .await
+    .expect("join");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("exits");
+    assert_eq!(status.code(), Some(0));
+    for (i, text) in result.iter().enumerate() {
+        let line: serde_json::Value = serde_json::from_str(text).expect("JSON");
+        assert_eq!(line["custom_id"], format!("p{i}"));
+        assert_eq!(answer_text(&line), expected_answer(&chat(i)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_config_file_the_keys_of_the_environment_are_used() {
+    let h = Harness::new().await;
+    let input: String = (0..3)
+        .map(|i| batch_line(&format!("e{i}"), &chat(i)) + "\n")
+        .collect();
+    let input_path = h.write("in.jsonl", &input);
+    let base_url = h.sim.base_url();
+    let run = h
+        .lbgpt_env(
+            &["run", path_str(&input_path)],
+            &[
+                ("OPENAI_API_KEY", OPENAI_KEY),
+                ("OPENAI_BASE_URL", &base_url),
+                ("OPENAI_API_PROXY", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let lines = parse_jsonl(&run.stdout());
+    assert_eq!(lines.len(), 3);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(answer_text(line), expected_answer(&chat(i)));
+        assert_eq!(line["lbgpt"]["member"], "OPENAI_API_KEY");
+    }
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("config: keys from the environment"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(OPENAI_KEY), "{stderr}");
+
+    // A --config that names a missing file is an error, not a silent fallback.
+    let run = h
+        .lbgpt_env(
+            &["run", path_str(&input_path), "--config", "missing.toml"],
+            &[("OPENAI_API_KEY", OPENAI_KEY)],
+        )
+        .await;
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(run.stderr().contains("missing.toml"), "{}", run.stderr());
+    // No key and no file: the error says what to set.
+    let run = h.lbgpt_env(&["run", path_str(&input_path)], &[]).await;
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(run.stderr().contains("OPENAI_API_KEY"), "{}", run.stderr());
+}

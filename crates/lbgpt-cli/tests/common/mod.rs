@@ -108,6 +108,44 @@ proxy = "none"
 
     /// Runs `lbgpt` with `args` and exactly these test variables set.
     pub async fn lbgpt_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(args, env);
+        // The simulator runs on this runtime's other threads while the child runs.
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("join")
+            .expect("lbgpt runs");
+        Run { output }
+    }
+
+    /// Runs `lbgpt` with `args`, both keys, and `stdin` as its standard input.
+    pub async fn lbgpt_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut command = self.command(
+            args,
+            &[(OPENAI_KEY_ENV, OPENAI_KEY), (AZURE_KEY_ENV, AZURE_KEY)],
+        );
+        command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let stdin = stdin.to_owned();
+        let output = tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let mut child = command.spawn().expect("lbgpt runs");
+            let mut pipe = child.stdin.take().expect("stdin");
+            // Written from another thread, so a full stdout pipe cannot deadlock the test.
+            let writer = std::thread::spawn(move || pipe.write_all(stdin.as_bytes()));
+            let output = child.wait_with_output().expect("lbgpt ends");
+            writer.join().expect("writer").expect("stdin written");
+            output
+        })
+        .await
+        .expect("join");
+        Run { output }
+    }
+
+    /// The `lbgpt` command with `args`, run in the temporary directory, with exactly these
+    /// test variables set, no proxy and debug logs.
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_lbgpt"));
         command.args(args).current_dir(self.dir.path());
         for name in [
@@ -132,12 +170,7 @@ proxy = "none"
         for (name, value) in env {
             command.env(name, value);
         }
-        // The simulator runs on this runtime's other threads while the child runs.
-        let output = tokio::task::spawn_blocking(move || command.output())
-            .await
-            .expect("join")
-            .expect("lbgpt runs");
-        Run { output }
+        command
     }
 }
 

@@ -52,7 +52,8 @@ pub(crate) fn write_canonical<W: Write>(out: &mut W, value: &Value) -> io::Resul
     }
 }
 
-fn write_string<W: Write>(out: &mut W, text: &str) -> io::Result<()> {
+/// Writes `text` as a JSON string (serde_json's escaping), as canonical JSON does.
+pub(crate) fn write_string<W: Write>(out: &mut W, text: &str) -> io::Result<()> {
     serde_json::to_writer(out, text).map_err(io::Error::other)
 }
 

@@ -89,8 +89,8 @@
 //! `[1, 2]`): both ask the provider the same thing and get the same answer.
 //! Credentials, URLs and [`CompletionRequest::options`] are never part of a key.
 
-use crate::canonical::write_canonical;
-use lbgpt_core::{ChatRequest, CompletionRequest, EmbeddingRequest};
+use crate::canonical::{write_canonical, write_string};
+use lbgpt_core::{ChatRequest, CompletionRequest, EmbeddingRequest, TextInput};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io::{self, Write};
@@ -195,6 +195,10 @@ impl CacheKey {
     /// The keys of every input of `request`, in input order (see "Embedding keys" in the
     /// [module documentation](self)), with `model` standing for the request's model.
     ///
+    /// The documents of a request's inputs differ only in `input`: the part before it is
+    /// hashed once and the hasher's state copied for each input, the part after it written
+    /// once and hashed after each input.
+    ///
     /// Fails only if the request cannot be turned into JSON.
     pub(crate) fn derive_embeddings(
         request: &EmbeddingRequest,
@@ -211,18 +215,89 @@ impl CacheKey {
         for name in IGNORED_EMBEDDING_FIELDS {
             fields.remove(name);
         }
+        fields.remove("input");
         fields.insert("model".to_owned(), serde_json::Value::from(model));
+        let mut members: Vec<(&String, &serde_json::Value)> = fields.iter().collect();
+        members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let input_at = members.partition_point(|(name, _)| name.as_bytes() < b"input".as_slice());
+        let (before, after) = members.split_at(input_at);
+
+        let mut head = HashWriter(Sha256::new());
+        write_document_head(&mut head, Some(EMBEDDINGS_ENDPOINT), family, namespace)
+            .map_err(serde_json::Error::io)?;
+        let mut tail = Vec::new();
+        write_around_input(&mut head, &mut tail, before, after).map_err(serde_json::Error::io)?;
+
         let mut keys = Vec::with_capacity(request.input.len());
-        for input in request.input.split() {
-            let input = serde_json::to_value(input)?;
-            if let Some(fields) = body.as_object_mut() {
-                fields.insert("input".to_owned(), input);
+        let mut key_of = |input: OneInput<'_>| -> io::Result<()> {
+            let mut out = head.clone();
+            match input {
+                OneInput::Text(text) => write_string(&mut out, text)?,
+                OneInput::Tokens(ids) => write_token_ids(&mut out, ids)?,
             }
-            let key = hash_document(Some(EMBEDDINGS_ENDPOINT), family, namespace, &body);
-            keys.push(key.map_err(serde_json::Error::io)?);
-        }
+            out.write_all(&tail)?;
+            keys.push(CacheKey {
+                digest: out.0.finalize().into(),
+            });
+            Ok(())
+        };
+        let written = match &request.input {
+            TextInput::Text(text) => key_of(OneInput::Text(text)),
+            TextInput::Texts(texts) => texts.iter().try_for_each(|t| key_of(OneInput::Text(t))),
+            TextInput::Tokens(ids) => key_of(OneInput::Tokens(ids)),
+            TextInput::TokenLists(lists) => lists
+                .iter()
+                .try_for_each(|ids| key_of(OneInput::Tokens(ids))),
+        };
+        written.map_err(serde_json::Error::io)?;
         Ok(keys)
     }
+}
+
+/// The request object of an embedding key document around its `input` value: the members
+/// sorted `before` it and `"input":` to `head`, the members `after` it, the request's end and
+/// the document's end to `tail`.
+fn write_around_input(
+    head: &mut impl Write,
+    tail: &mut impl Write,
+    before: &[(&String, &serde_json::Value)],
+    after: &[(&String, &serde_json::Value)],
+) -> io::Result<()> {
+    head.write_all(b"{")?;
+    for (name, value) in before {
+        write_string(head, name)?;
+        head.write_all(b":")?;
+        write_canonical(head, value)?;
+        head.write_all(b",")?;
+    }
+    head.write_all(b"\"input\":")?;
+    for (name, value) in after {
+        tail.write_all(b",")?;
+        write_string(tail, name)?;
+        tail.write_all(b":")?;
+        write_canonical(tail, value)?;
+    }
+    tail.write_all(b"}")?;
+    write_document_tail(tail)
+}
+
+/// One input of an embedding request, borrowed.
+#[derive(Clone, Copy)]
+enum OneInput<'a> {
+    Text(&'a str),
+    Tokens(&'a [u32]),
+}
+
+/// Token ids as canonical JSON: `[1,2,3]` (integers below 2^53 are written as they are).
+fn write_token_ids<W: Write>(out: &mut W, ids: &[u32]) -> io::Result<()> {
+    out.write_all(b"[")?;
+    for (at, id) in ids.iter().enumerate() {
+        if at > 0 {
+            out.write_all(b",")?;
+        }
+        write!(out, "{id}")?;
+    }
+    out.write_all(b"]")
 }
 
 /// The key of the document `{["endpoint":E,]"family":F,"namespace":N,"request":R,"v":1}`.
@@ -233,22 +308,37 @@ fn hash_document(
     body: &serde_json::Value,
 ) -> io::Result<CacheKey> {
     let mut out = HashWriter(Sha256::new());
-    out.write_all(b"{")?;
-    if let Some(endpoint) = endpoint {
-        out.write_all(b"\"endpoint\":")?;
-        serde_json::to_writer(&mut out, endpoint).map_err(io::Error::other)?;
-        out.write_all(b",")?;
-    }
-    out.write_all(b"\"family\":")?;
-    serde_json::to_writer(&mut out, family).map_err(io::Error::other)?;
-    out.write_all(b",\"namespace\":")?;
-    serde_json::to_writer(&mut out, namespace).map_err(io::Error::other)?;
-    out.write_all(b",\"request\":")?;
+    write_document_head(&mut out, endpoint, family, namespace)?;
     write_canonical(&mut out, body)?;
-    write!(out, ",\"v\":{KEY_VERSION}}}")?;
+    write_document_tail(&mut out)?;
     Ok(CacheKey {
         digest: out.0.finalize().into(),
     })
+}
+
+/// A key document up to its request: `{["endpoint":E,]"family":F,"namespace":N,"request":`.
+fn write_document_head<W: Write>(
+    out: &mut W,
+    endpoint: Option<&str>,
+    family: &str,
+    namespace: &str,
+) -> io::Result<()> {
+    out.write_all(b"{")?;
+    if let Some(endpoint) = endpoint {
+        out.write_all(b"\"endpoint\":")?;
+        write_string(out, endpoint)?;
+        out.write_all(b",")?;
+    }
+    out.write_all(b"\"family\":")?;
+    write_string(out, family)?;
+    out.write_all(b",\"namespace\":")?;
+    write_string(out, namespace)?;
+    out.write_all(b",\"request\":")
+}
+
+/// A key document after its request: `,"v":1}`.
+fn write_document_tail<W: Write>(out: &mut W) -> io::Result<()> {
+    write!(out, ",\"v\":{KEY_VERSION}}}")
 }
 
 impl fmt::Display for CacheKey {
@@ -264,6 +354,7 @@ impl fmt::Debug for CacheKey {
 }
 
 /// Feeds written bytes into SHA-256; never fails.
+#[derive(Clone)]
 struct HashWriter(Sha256);
 
 impl Write for HashWriter {

@@ -51,6 +51,48 @@ fn each_key_is_the_documented_sha256_of_its_input_document() {
 }
 
 #[test]
+fn fields_sorting_next_to_input_and_every_input_shape_follow_the_document() {
+    // `inp` sorts before `input`, `input_type` after it; nothing sorts before `inp`.
+    let request = EmbeddingRequest::new(MODEL, vec!["a \"quoted\"\ntext", "x"])
+        .extra_field("input_type", json!("query"))
+        .extra_field("inp", json!([1, 2.0]));
+    let keys = keys(&request);
+    let document = |input: &str| {
+        format!(
+            r#"{{"endpoint":"embeddings","family":"","namespace":"","request":{{"inp":[1,2],"input":{input},"input_type":"query","model":"text-embedding-3-small"}},"v":1}}"#
+        )
+    };
+    assert_eq!(
+        keys[0].digest(),
+        &digest_of(&document(r#""a \"quoted\"\ntext""#))
+    );
+    assert_eq!(keys[1].digest(), &digest_of(&document(r#""x""#)));
+
+    // Only `model` besides the input: one text, several token lists.
+    let only_model = |input: &str| {
+        format!(
+            r#"{{"endpoint":"embeddings","family":"","namespace":"","request":{{"input":{input},"model":"text-embedding-3-small"}},"v":1}}"#
+        )
+    };
+    let one = EmbeddingRequest::new(MODEL, "just one");
+    assert_eq!(key(&one).digest(), &digest_of(&only_model(r#""just one""#)));
+    let lists = EmbeddingRequest::new(MODEL, vec![vec![7u32], vec![4_294_967_295, 0]]);
+    let digests: Vec<[u8; 32]> = CacheConfig::new()
+        .embedding_keys_for(&lists)
+        .expect("keys")
+        .iter()
+        .map(|key| *key.digest())
+        .collect();
+    assert_eq!(
+        digests,
+        vec![
+            digest_of(&only_model("[7]")),
+            digest_of(&only_model("[4294967295,0]")),
+        ]
+    );
+}
+
+#[test]
 fn an_input_has_one_key_whatever_request_and_position_it_comes_in() {
     let listed = keys(&EmbeddingRequest::new(MODEL, vec!["a", "b", "c", "b"]));
     assert_eq!(listed[1], listed[3]);

@@ -232,3 +232,79 @@ async fn inconsistent_variables_stop_the_run_before_anything_is_sent() {
     }
     assert_eq!(sim.stats().requests, 0, "nothing was sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_config_file_the_run_uses_the_keys_of_the_environment() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_input(dir.path(), 4);
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("OPENAI_API_KEY_2={KEY_2}\n"),
+    )
+    .expect(".env written");
+    let base_url = sim.base_url();
+    let vars = [
+        ("OPENAI_API_KEY_1", KEY_1),
+        ("OPENAI_BASE_URL", base_url.as_str()),
+        ("OPENAI_API_PROXY", "none"),
+    ];
+    // No --config, no ./lbgpt.toml: every key of the environment and ./.env.
+    let output = lbgpt(dir.path(), &["run", "in.jsonl", "-o", "out.jsonl"], &vars).await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let lines = read_jsonl(&dir.path().join("out.jsonl"));
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines.iter().all(|line| line["error"].is_null()),
+        "{lines:?}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("OPENAI_API_KEY_1") && stderr.contains("OPENAI_API_KEY_2"),
+        "both keys are providers, named by their variable: {stderr}"
+    );
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    assert_eq!(
+        sim.key_stats(KEY_1).expect("key 1").requests
+            + sim.key_stats(KEY_2).expect("key 2").requests,
+        4
+    );
+
+    // A --config that names a missing file is an error, never a silent fall-back.
+    let output = lbgpt(
+        dir.path(),
+        &[
+            "run",
+            "in.jsonl",
+            "--config",
+            "lbgpt.toml",
+            "-o",
+            "out2.jsonl",
+        ],
+        &vars,
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("lbgpt.toml") && stderr.contains("not found"),
+        "{stderr}"
+    );
+
+    // Without a file and without keys (the .env gone too): the error says what to do.
+    std::fs::remove_file(dir.path().join(".env")).expect(".env removed");
+    let output = lbgpt(
+        dir.path(),
+        &["run", "in.jsonl", "-o", "out3.jsonl"],
+        &[("HOME", "/")],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no config file (lbgpt.toml does not exist)")
+            && stderr.contains("--config"),
+        "{stderr}"
+    );
+    assert_eq!(sim.stats().requests, 4, "the failed runs sent nothing");
+}

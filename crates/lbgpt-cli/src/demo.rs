@@ -6,6 +6,7 @@
 use crate::cli::DemoArgs;
 use crate::error::CliError;
 use crate::member_table;
+use crate::summary::MemberTally;
 use futures::StreamExt;
 use lbgpt::cache::{CacheConfig, MemoryStore};
 use lbgpt::{BalancedGpt, CacheStatus, Provider, Strategy};
@@ -43,8 +44,8 @@ pub struct DemoReport {
     pub mismatched: u64,
     /// Requests that failed, with the first few errors.
     pub failed: u64,
-    /// Successful answers per provider.
-    pub per_member: BTreeMap<String, u64>,
+    /// Successful answers per provider, with their latencies.
+    pub per_member: BTreeMap<String, MemberTally>,
     /// Example errors (at most 5).
     pub sample_errors: Vec<String>,
 }
@@ -163,7 +164,7 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
     let per_member: Vec<String> = report
         .per_member
         .iter()
-        .map(|(name, count)| format!("{name} {count}"))
+        .map(|(name, member)| format!("{name} {}", member.answers))
         .collect();
 
     println!();
@@ -186,7 +187,10 @@ pub async fn run(args: &DemoArgs) -> Result<bool, CliError> {
         stats.resets
     );
     println!("  per provider    {}", per_member.join(", "));
-    print!("{}", member_table::render(&members, "    "));
+    print!(
+        "{}",
+        member_table::render(&members, &report.per_member, "    ")
+    );
     println!(
         "  wall time       {seconds:.2} s ({:.0} requests/s, at most {} in flight)",
         report.requests as f64 / seconds,
@@ -238,7 +242,9 @@ async fn send_all(client: &BalancedGpt, count: u32) -> DemoReport {
                         report.from_cache += 1;
                     } else {
                         let member = answer.meta.member.as_deref().unwrap_or("unknown");
-                        *report.per_member.entry(member.to_owned()).or_default() += 1;
+                        let tally = report.per_member.entry(member.to_owned()).or_default();
+                        tally.answers += 1;
+                        tally.latency.record(answer.meta.latency);
                     }
                 } else {
                     report.mismatched += 1;

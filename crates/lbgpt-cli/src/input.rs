@@ -5,10 +5,10 @@
 //! [`LineProblem`] naming what is wrong; it never stops the other lines. Blank lines
 //! (empty or only whitespace) are skipped: they are not requests and get no output line.
 
+use crate::idset::IdSet;
 use lbgpt_core::{ChatRequest, Error};
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashSet;
 use std::io::{self, BufRead};
 
 /// The request URLs `lbgpt run` can send.
@@ -57,10 +57,11 @@ struct BatchLine {
     body: Option<Value>,
 }
 
-/// Parses lines one by one, remembering the `custom_id`s seen so far.
+/// Parses lines one by one, remembering the `custom_id`s seen so far (as fingerprints:
+/// [`IdSet`], the only memory of a run that grows with the number of lines).
 #[derive(Debug, Default)]
 pub struct LineParser {
-    seen: HashSet<String>,
+    seen: IdSet,
 }
 
 impl LineParser {
@@ -137,7 +138,7 @@ impl LineParser {
                 )
             }
         };
-        if !self.seen.insert(custom_id.clone()) {
+        if !self.seen.insert(&custom_id) {
             let message = format!("duplicate `custom_id` {custom_id:?}: an earlier line has it");
             return reject(
                 Some(custom_id),
@@ -310,11 +311,35 @@ impl<R: BufRead> Iterator for InputReader<R> {
                     })
                 }
             };
-            let text = text.trim();
-            if text.is_empty() {
+            if is_blank(text) {
                 continue;
             }
-            return Some(self.parser.parse(line, text));
+            return Some(self.parser.parse(line, text.trim()));
+        }
+    }
+}
+
+/// Whether a line is blank (empty or only whitespace): not a request, no output line.
+fn is_blank(text: &str) -> bool {
+    text.trim().is_empty()
+}
+
+/// Counts the requests of a Batch-API input: its non-blank lines (invalid ones included,
+/// since each gets an output line), exactly as [`InputReader`] yields them.
+pub fn count_requests(mut reader: impl BufRead) -> io::Result<u64> {
+    let mut buffer = Vec::new();
+    let mut count = 0;
+    loop {
+        buffer.clear();
+        match reader.read_until(b'\n', &mut buffer) {
+            Ok(0) => return Ok(count),
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        }
+        let blank = std::str::from_utf8(&buffer).is_ok_and(is_blank);
+        if !blank {
+            count += 1;
         }
     }
 }
@@ -446,6 +471,15 @@ mod tests {
         assert!(problem(&parse_all(text)[0])
             .message
             .contains("`body` is missing"));
+    }
+
+    #[test]
+    fn counting_agrees_with_reading() {
+        let mut bytes = format!("\n{GOOD}\r\n   \n{{broken\n\u{a0}\n").into_bytes();
+        bytes.extend_from_slice(b"\xff\n\t\nlast line without newline");
+        let read = InputReader::new(&bytes[..]).count() as u64;
+        assert_eq!(read, 4);
+        assert_eq!(count_requests(&bytes[..]).expect("counts"), read);
     }
 
     #[test]

@@ -10,10 +10,14 @@ mod cli;
 mod config;
 mod demo;
 mod error;
+mod failures;
+mod histogram;
+mod idset;
 mod input;
 mod ledger;
 mod member_table;
 mod output;
+mod progress;
 mod pump;
 mod run;
 mod semantic;
@@ -54,22 +58,14 @@ fn main() -> ExitCode {
 async fn dispatch(command: Command) -> u8 {
     let outcome: Result<u8, CliError> = match command {
         Command::Run(args) => run::run(&args).await.map(|report| {
-            let label = if report.interrupted {
-                "lbgpt run interrupted"
-            } else {
-                "lbgpt run finished"
-            };
-            eprintln!("{label}\n{}", report.tally.summary(report.elapsed));
-            if let Some((kind, stats)) = &report.cache {
-                eprintln!("cache:      {}", cache::describe_stats(kind, stats));
+            if !args.quiet {
+                let label = if report.interrupted {
+                    "lbgpt run interrupted"
+                } else {
+                    "lbgpt run finished"
+                };
+                eprint!("{label}\n{}", report.render());
             }
-            if let Some(semantic) = &report.semantic {
-                eprintln!("semantic:   {}", semantic::describe(semantic));
-            }
-            eprint!(
-                "per provider:\n{}",
-                member_table::render(&report.members, "  ")
-            );
             if report.interrupted {
                 EXIT_INTERRUPTED
             } else if report.tally.failed() > 0 {

@@ -1,10 +1,16 @@
 //! The per-provider statistics table printed at the end of `lbgpt run` and `lbgpt demo`.
 
+use crate::histogram::format_latency;
+use crate::summary::MemberTally;
 use lbgpt_balance::usage::UsageSnapshot;
 use lbgpt_balance::MemberStats;
+use std::collections::BTreeMap;
+
+/// How many columns the table has.
+const COLUMNS: usize = 13;
 
 /// The column titles; every column but the first and the last two is a right-aligned number.
-const HEADERS: [&str; 11] = [
+const HEADERS: [&str; COLUMNS] = [
     "provider",
     "requests",
     "ok",
@@ -14,6 +20,8 @@ const HEADERS: [&str; 11] = [
     "429s",
     "retries",
     "failovers",
+    "p50",
+    "p95",
     "headroom",
     "state",
 ];
@@ -22,10 +30,18 @@ const HEADERS: [&str; 11] = [
 /// starting with `indent`.
 ///
 /// `requests` counts upstream calls, `retries` the calls a provider received as another's
-/// failover, `failovers` the calls that failed on it and moved on; `headroom` is what is left
-/// of its limits in the current minute.
-pub fn render(stats: &[MemberStats], indent: &str) -> String {
-    let rows: Vec<[String; 11]> = stats.iter().map(row).collect();
+/// failover, `failovers` the calls that failed on it and moved on; `p50` / `p95` are the
+/// latencies of the answers it gave (from `answers`, counted by the writer); `headroom` is what
+/// is left of its limits in the current minute.
+pub fn render(
+    stats: &[MemberStats],
+    answers: &BTreeMap<String, MemberTally>,
+    indent: &str,
+) -> String {
+    let rows: Vec<[String; COLUMNS]> = stats
+        .iter()
+        .map(|member| row(member, answers.get(&member.name)))
+        .collect();
     let mut widths = HEADERS.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -41,7 +57,7 @@ pub fn render(stats: &[MemberStats], indent: &str) -> String {
             if i > 0 {
                 line.push_str("  ");
             }
-            let numeric = (1..=8).contains(&i);
+            let numeric = (1..=10).contains(&i);
             if numeric {
                 line.push_str(&format!("{cell:>width$}"));
             } else if i == row.len() - 1 {
@@ -56,7 +72,8 @@ pub fn render(stats: &[MemberStats], indent: &str) -> String {
     text
 }
 
-fn row(stats: &MemberStats) -> [String; 11] {
+fn row(stats: &MemberStats, answers: Option<&MemberTally>) -> [String; COLUMNS] {
+    let latency = |quantile| format_latency(answers.and_then(|a| a.latency.percentile(quantile)));
     [
         stats.name.clone(),
         stats.requests.to_string(),
@@ -67,6 +84,8 @@ fn row(stats: &MemberStats) -> [String; 11] {
         stats.rate_limited_seen.to_string(),
         stats.retries.to_string(),
         stats.failovers.to_string(),
+        latency(0.5),
+        latency(0.95),
         headroom(stats.headroom.as_ref()),
         stats.state.to_string(),
     ]

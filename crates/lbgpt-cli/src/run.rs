@@ -9,11 +9,14 @@
 use crate::cli::{InputPath, OutputPath, RunArgs};
 use crate::config::Config;
 use crate::error::CliError;
+use crate::failures;
+use crate::input;
 use crate::ledger::{Entry, Feed, Ledger, LineService, Slot};
 use crate::output::{self, IdMaker, OutputLine};
+use crate::progress::{Counts, ProgressDisplay, ProgressMode, TotalLines};
 use crate::pump;
 use crate::stack::{self, Stack};
-use crate::summary::Tally;
+use crate::summary::{self, Tally};
 use futures::{FutureExt, StreamExt};
 use lbgpt::Lbgpt;
 use lbgpt_balance::MemberStats;
@@ -44,6 +47,23 @@ pub struct RunReport {
     pub elapsed: Duration,
     /// Whether Ctrl-C stopped it early.
     pub interrupted: bool,
+    /// The process's peak memory at the end, when known.
+    pub peak_memory: Option<u64>,
+}
+
+impl RunReport {
+    /// The summary, the caches' counters and the per-provider table.
+    pub fn render(&self) -> String {
+        summary::Report {
+            tally: &self.tally,
+            elapsed: self.elapsed,
+            members: &self.members,
+            cache: self.cache.as_ref().map(|(kind, stats)| (*kind, stats)),
+            semantic: self.semantic.as_ref(),
+            peak_memory: self.peak_memory,
+        }
+        .to_string()
+    }
 }
 
 /// Runs `lbgpt run`.
@@ -75,13 +95,21 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
 
     // Opened only now, so that a config mistake does not truncate an earlier output file.
     let mut out = open_output(&args.output)?;
-    eprintln!("{}", start_line(args, &config, concurrency));
+    if !args.quiet {
+        eprintln!("{}", start_line(args, &config, concurrency));
+    }
 
     let batch = Batch {
         input,
+        total: count_in_background(&args.requests),
         service: built.service.clone(),
         secrets: &built.secrets,
         concurrency,
+        progress: ProgressMode::choose(
+            args.quiet,
+            io::stderr().is_terminal(),
+            Duration::from_secs_f64(args.progress_interval),
+        ),
     };
     let outcome = batch.execute(&mut out).await;
     let (tally, elapsed, interrupted) = match outcome {
@@ -113,7 +141,31 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
         semantic,
         elapsed,
         interrupted,
+        peak_memory: summary::peak_memory(),
     })
+}
+
+/// The number of requests of a file input, counted on a thread of its own while the run goes
+/// on (unknown for standard input, or when counting fails).
+fn count_in_background(input: &InputPath) -> TotalLines {
+    let total = TotalLines::unknown();
+    if let InputPath::File(path) = input {
+        let path = path.clone();
+        let counted = total.clone();
+        let spawned = std::thread::Builder::new()
+            .name("lbgpt-count".to_owned())
+            .spawn(move || {
+                let file = File::open(&path)?;
+                counted.set(input::count_requests(BufReader::with_capacity(
+                    1 << 16,
+                    file,
+                ))?);
+                Ok::<(), io::Error>(())
+            });
+        // Without the count the progress shows a spinner instead of a bar; nothing else.
+        drop(spawned);
+    }
+    total
 }
 
 /// The config of a run: `--config`, else `./lbgpt.toml`, else the keys of the environment.
@@ -217,12 +269,16 @@ pub enum BatchError {
 pub struct Batch<'a> {
     /// The Batch-API lines.
     pub input: Box<dyn BufRead + Send>,
+    /// How many requests the input has, once known.
+    pub total: TotalLines,
     /// The stack that answers them.
     pub service: Stack,
     /// Secrets to scrub from error messages.
     pub secrets: &'a [SecretString],
     /// Most requests in flight.
     pub concurrency: usize,
+    /// How progress is shown on standard error.
+    pub progress: ProgressMode,
 }
 
 impl Batch<'_> {
@@ -248,7 +304,12 @@ impl Batch<'_> {
         let started = Instant::now();
         let ids = IdMaker::new();
         let mut tally = Tally::default();
-        let mut progress = Progress::new(io::stderr().is_terminal());
+        let mut progress = ProgressDisplay::new(self.progress, self.total);
+        let mut ticks = self.progress.tick_every().map(|every| {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks
+        });
 
         while !interrupted {
             // Flush whenever the next result is not ready yet, so the file grows as answers
@@ -263,6 +324,10 @@ impl Batch<'_> {
                             interrupted = true;
                             break;
                         }
+                        _ = tick(&mut ticks) => {
+                            progress.tick(Counts::of(&tally, 0));
+                            continue;
+                        }
                     }
                 }
             };
@@ -275,15 +340,15 @@ impl Batch<'_> {
             };
             let Slot::Line(entry) = slot else { continue };
             emit(out, &ids, &entry, result, self.secrets, &mut tally).map_err(BatchError::Write)?;
-            progress.tick(&tally, started);
+            progress.update(Counts::of(&tally, 0));
             // Also while results keep coming without a pause.
             interrupted = (&mut ctrl_c).now_or_never().is_some();
         }
         // Nothing more is read (the reader thread ends), and requests in flight are dropped.
         pump.stop();
         drop(results);
-        progress.finish();
         out.flush().map_err(BatchError::Write)?;
+        progress.finish(Counts::of(&tally, 0));
         if let Some(err) = ledger.take_io_error() {
             return Err(BatchError::Read {
                 err,
@@ -291,6 +356,16 @@ impl Batch<'_> {
             });
         }
         Ok((tally, started.elapsed(), interrupted))
+    }
+}
+
+/// The next tick of `ticks`; never, without ticks.
+async fn tick(ticks: &mut Option<tokio::time::Interval>) {
+    match ticks {
+        Some(ticks) => {
+            ticks.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -314,7 +389,11 @@ fn emit(
             if output::from_cache(&answer) {
                 tally.cached(output::semantic_score(&answer).is_some());
             } else {
-                tally.success(answer.meta.member.as_deref(), answer.meta.attempts.max(1));
+                tally.success(
+                    answer.meta.member.as_deref(),
+                    answer.meta.attempts.max(1),
+                    answer.meta.latency,
+                );
             }
             write_line(out, &output::success(id, custom_id, entry.line, &answer))
         }
@@ -323,7 +402,7 @@ fn emit(
                 error.redact(secret.expose_secret());
             }
             let line = output::failure(id, custom_id, entry.line, &error, entry.failed_after);
-            tally.failure(line.lbgpt.attempts);
+            tally.failure(line.lbgpt.attempts, failures::kind_of(&error));
             write_line(out, &line)
         }
     }
@@ -350,47 +429,5 @@ fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
-    }
-}
-
-/// A one-line progress display on a terminal's stderr, redrawn at most once a second.
-struct Progress {
-    enabled: bool,
-    last: Option<Instant>,
-}
-
-impl Progress {
-    fn new(enabled: bool) -> Self {
-        Progress {
-            enabled,
-            last: None,
-        }
-    }
-
-    fn tick(&mut self, tally: &Tally, started: Instant) {
-        if !self.enabled {
-            return;
-        }
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|last| now - last < Duration::from_secs(1))
-        {
-            return;
-        }
-        self.last = Some(now);
-        let seconds = started.elapsed().as_secs_f64().max(1e-3);
-        eprint!(
-            "\r{} done, {} failed, {:.1} requests/s   ",
-            tally.total,
-            tally.failed(),
-            tally.total as f64 / seconds
-        );
-    }
-
-    fn finish(&self) {
-        if self.enabled && self.last.is_some() {
-            eprintln!();
-        }
     }
 }

@@ -1,13 +1,31 @@
 //! Counting outcomes and printing the end-of-run summary.
+//!
+//! Everything counted is bounded whatever the number of lines: counters, one
+//! [`LatencyHistogram`] per provider and one overall, and a count per failure kind.
 
+use crate::failures;
+use crate::histogram::{format_latency, LatencyHistogram};
+use crate::member_table;
+use crate::semantic::SemanticReport;
+use lbgpt_balance::MemberStats;
+use lbgpt_cache::CacheStats;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+/// What one provider answered in a batch (answers from the cache not included).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberTally {
+    /// Successful answers it gave.
+    pub answers: u64,
+    /// Their latencies: from the request's first attempt (on any provider) to the answer.
+    pub latency: LatencyHistogram,
+}
+
 /// What a batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
-    /// Requests (non-blank lines) seen.
+    /// Result lines written (one per non-blank input line handled in this run).
     pub total: u64,
     /// Lines answered successfully.
     pub succeeded: u64,
@@ -21,8 +39,12 @@ pub struct Tally {
     pub from_cache: u64,
     /// Of those, lines answered from the semantic cache (a similar earlier request's answer).
     pub from_semantic: u64,
-    /// Successful answers per provider (answers from the cache not included).
-    pub per_member: BTreeMap<String, u64>,
+    /// Per provider: answers and their latencies.
+    pub per_member: BTreeMap<String, MemberTally>,
+    /// Failed lines per kind ([`failures::kind_of`], or `invalid_input`).
+    pub failures: BTreeMap<&'static str, u64>,
+    /// Latencies of every answer from a provider.
+    pub latency: LatencyHistogram,
 }
 
 impl Tally {
@@ -31,15 +53,20 @@ impl Tally {
         self.rejected + self.failed_calls
     }
 
-    /// Counts a success served by `member` after `attempts` attempts.
-    pub fn success(&mut self, member: Option<&str>, attempts: u32) {
+    /// Counts a success served by `member` after `attempts` attempts, `latency` after the
+    /// first attempt started.
+    pub fn success(&mut self, member: Option<&str>, attempts: u32, latency: Duration) {
         self.total += 1;
         self.succeeded += 1;
         self.retries += u64::from(attempts.saturating_sub(1));
-        *self
-            .per_member
-            .entry(member.unwrap_or("unknown").to_owned())
-            .or_default() += 1;
+        let name = member.unwrap_or("unknown");
+        let entry = match self.per_member.get_mut(name) {
+            Some(entry) => entry,
+            None => self.per_member.entry(name.to_owned()).or_default(),
+        };
+        entry.answers += 1;
+        entry.latency.record(latency);
+        self.latency.record(latency);
     }
 
     /// Counts a success answered from a cache (`semantic`: from the semantic cache).
@@ -52,17 +79,19 @@ impl Tally {
         }
     }
 
-    /// Counts a failed call after `attempts` attempts.
-    pub fn failure(&mut self, attempts: u32) {
+    /// Counts a failed call of kind `kind` after `attempts` attempts.
+    pub fn failure(&mut self, attempts: u32, kind: &'static str) {
         self.total += 1;
         self.failed_calls += 1;
         self.retries += u64::from(attempts.saturating_sub(1));
+        *self.failures.entry(kind).or_default() += 1;
     }
 
     /// Counts a bad input line.
     pub fn rejection(&mut self) {
         self.total += 1;
         self.rejected += 1;
+        *self.failures.entry(failures::INVALID_INPUT).or_default() += 1;
     }
 
     /// The summary of a batch that took `elapsed`.
@@ -70,14 +99,24 @@ impl Tally {
         Summary {
             tally: self,
             elapsed,
+            peak_memory: None,
         }
     }
 }
 
-/// A readable multi-line summary (for stderr).
+/// A readable multi-line summary of a [`Tally`] (for stderr).
 pub struct Summary<'a> {
     tally: &'a Tally,
     elapsed: Duration,
+    peak_memory: Option<u64>,
+}
+
+impl Summary<'_> {
+    /// Adds the process's peak memory (bytes) to the `elapsed` line.
+    pub fn peak_memory(mut self, bytes: Option<u64>) -> Self {
+        self.peak_memory = bytes;
+        self
+    }
 }
 
 impl fmt::Display for Summary<'_> {
@@ -112,32 +151,132 @@ impl fmt::Display for Summary<'_> {
             )?;
         }
         writeln!(f)?;
+        if !t.failures.is_empty() {
+            let kinds: Vec<String> = t
+                .failures
+                .iter()
+                .map(|(kind, count)| format!("{kind} {count}"))
+                .collect();
+            writeln!(f, "failures:   {}", kinds.join(", "))?;
+        }
         writeln!(f, "retries:    {}", t.retries)?;
         if !t.per_member.is_empty() {
             let members: Vec<String> = t
                 .per_member
                 .iter()
-                .map(|(name, count)| format!("{name} {count}"))
+                .map(|(name, member)| format!("{name} {}", member.answers))
                 .collect();
             writeln!(f, "providers:  {}", members.join(", "))?;
         }
-        write!(f, "elapsed:    {seconds:.2} s ({rate:.1} requests/s)")
+        if t.latency.samples() > 0 {
+            writeln!(
+                f,
+                "latency:    p50 {}, p95 {} (answers from providers, retries included)",
+                format_latency(t.latency.percentile(0.5)),
+                format_latency(t.latency.percentile(0.95))
+            )?;
+        }
+        write!(f, "elapsed:    {seconds:.2} s ({rate:.1} requests/s)")?;
+        if let Some(bytes) = self.peak_memory {
+            write!(f, ", peak memory {}", format_bytes(bytes))?;
+        }
+        Ok(())
     }
+}
+
+/// Everything printed at the end of a run: the [`Summary`], the caches' counters and the
+/// per-provider table.
+pub struct Report<'a> {
+    /// What happened to the lines.
+    pub tally: &'a Tally,
+    /// How long the batch took.
+    pub elapsed: Duration,
+    /// Every provider's statistics.
+    pub members: &'a [MemberStats],
+    /// The exact cache's kind and counters, when there is one.
+    pub cache: Option<(&'a str, &'a CacheStats)>,
+    /// The semantic cache's report, when there is one.
+    pub semantic: Option<&'a SemanticReport>,
+    /// The process's peak memory, when known.
+    pub peak_memory: Option<u64>,
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}",
+            self.tally
+                .summary(self.elapsed)
+                .peak_memory(self.peak_memory)
+        )?;
+        if let Some((kind, stats)) = self.cache {
+            writeln!(
+                f,
+                "cache:      {}",
+                crate::cache::describe_stats(kind, stats)
+            )?;
+        }
+        if let Some(semantic) = self.semantic {
+            writeln!(f, "semantic:   {}", crate::semantic::describe(semantic))?;
+        }
+        write!(
+            f,
+            "per provider:\n{}",
+            member_table::render(self.members, &self.tally.per_member, "  ")
+        )
+    }
+}
+
+/// `812 KB`, `23.4 MB`, `1.20 GB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const KB: f64 = 1e3;
+    const MB: f64 = 1e6;
+    const GB: f64 = 1e9;
+    let value = bytes as f64;
+    if value < MB {
+        format!("{:.0} KB", value / KB)
+    } else if value < GB {
+        format!("{:.1} MB", value / MB)
+    } else {
+        format!("{:.2} GB", value / GB)
+    }
+}
+
+/// The process's peak resident memory so far (`VmHWM` of `/proc/self/status`), on Linux.
+pub fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kilobytes: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kilobytes * 1024)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const MS: Duration = Duration::from_millis(1);
+
     #[test]
     fn counts_and_prints() {
         let mut tally = Tally::default();
-        tally.success(Some("a"), 3);
-        tally.success(Some("b"), 1);
-        tally.failure(2);
+        tally.success(Some("a"), 3, 100 * MS);
+        tally.success(Some("b"), 1, 300 * MS);
+        tally.failure(2, "rate_limited");
         tally.rejection();
         let plain = tally.summary(Duration::from_secs(2)).to_string();
         assert!(plain.contains("succeeded:  2\n"), "{plain}");
+        assert!(
+            plain.contains("failures:   invalid_input 1, rate_limited 1\n"),
+            "{plain}"
+        );
+        assert!(plain.contains("latency:    p50 "), "{plain}");
         tally.cached(false);
         let text = tally.summary(Duration::from_secs(2)).to_string();
         assert!(text.contains("succeeded:  3 (1 from the cache)"), "{text}");
@@ -154,21 +293,52 @@ mod tests {
         );
         assert_eq!(tally.total, 5);
         assert_eq!(tally.retries, 3);
+        assert_eq!(tally.latency.samples(), 2, "hits have no provider latency");
         let mut tally = Tally::default();
-        tally.success(Some("a"), 3);
-        tally.success(Some("b"), 1);
-        tally.failure(2);
+        tally.success(Some("a"), 3, MS);
+        tally.success(Some("b"), 1, MS);
+        tally.failure(2, "server_error");
         tally.rejection();
         assert_eq!(tally.total, 4);
         assert_eq!(tally.failed(), 2);
         assert_eq!(tally.retries, 3);
-        let text = tally.summary(Duration::from_secs(2)).to_string();
+        let text = tally
+            .summary(Duration::from_secs(2))
+            .peak_memory(Some(23_400_000))
+            .to_string();
         assert!(text.contains("requests:   4"), "{text}");
         assert!(
             text.contains("1 invalid input lines, 1 failed calls"),
             "{text}"
         );
         assert!(text.contains("a 1, b 1"), "{text}");
-        assert!(text.contains("2.0 requests/s"), "{text}");
+        assert!(
+            text.contains("2.0 requests/s), peak memory 23.4 MB"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn per_member_latencies_are_kept_apart() {
+        let mut tally = Tally::default();
+        for _ in 0..10 {
+            tally.success(Some("fast"), 1, 10 * MS);
+            tally.success(Some("slow"), 1, 200 * MS);
+        }
+        let fast = tally.per_member["fast"].latency.percentile(0.95);
+        let slow = tally.per_member["slow"].latency.percentile(0.5);
+        assert!(fast.expect("samples") < 11 * MS, "{fast:?}");
+        assert!(slow.expect("samples") > 190 * MS, "{slow:?}");
+        assert_eq!(tally.latency.samples(), 20);
+    }
+
+    #[test]
+    fn bytes_and_peak_memory() {
+        assert_eq!(format_bytes(812_000), "812 KB");
+        assert_eq!(format_bytes(23_400_000), "23.4 MB");
+        assert_eq!(format_bytes(1_200_000_000), "1.20 GB");
+        if cfg!(target_os = "linux") {
+            assert!(peak_memory().is_some_and(|bytes| bytes > 1_000_000));
+        }
     }
 }

@@ -611,3 +611,135 @@ async fn without_a_config_file_the_keys_of_the_environment_are_used() {
     assert_eq!(run.code(), 2, "{}", run.describe());
     assert!(run.stderr().contains("OPENAI_API_KEY"), "{}", run.stderr());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_terminal_progress_comes_as_plain_lines_and_the_summary_counts_everything() {
+    // Each answer takes 150 ms and one runs at a time, so the run lasts at least 1.2 s: long
+    // enough for several progress lines at a 0.1 s interval, however fast the machine.
+    let h = Harness::with_config(
+        SimConfig::new()
+            .key(KeyConfig::new(OPENAI_KEY))
+            .latency(Latency::fixed(Duration::from_millis(150))),
+    )
+    .await;
+    h.sim.script(
+        OPENAI_KEY,
+        [
+            Fault::RateLimited {
+                retry_after: Duration::from_millis(1),
+            },
+            Fault::Status(400),
+        ],
+    );
+    let mut input: String = (0..8)
+        .map(|i| batch_line(&format!("g{i}"), &chat(i)) + "\n")
+        .collect();
+    input.push_str("{oops\n");
+    let input_path = h.write("in.jsonl", &input);
+    let config_path = h.write("lbgpt.toml", &h.openai_config());
+    let run = h
+        .lbgpt(&[
+            "run",
+            path_str(&input_path),
+            "-c",
+            path_str(&config_path),
+            "--max-concurrent",
+            "1",
+            "--progress-interval",
+            "0.1",
+        ])
+        .await;
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    // Standard output: result lines only.
+    let lines = parse_jsonl(&run.stdout());
+    assert_eq!(lines.len(), 9);
+    let stderr = run.stderr();
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    assert!(progress.len() >= 2, "periodic lines and the end: {stderr}");
+    for line in &progress {
+        assert!(
+            line.contains("/9 done") && line.contains(" failed, ") && line.contains("cache hits"),
+            "{line}"
+        );
+        assert!(line.contains("requests/s"), "{line}");
+    }
+    let last = progress.last().expect("a last line");
+    assert!(
+        last.starts_with("progress: 9/9 done (100.0 %), 2 failed, 0 cache hits")
+            && last.ends_with("(end)"),
+        "{last}"
+    );
+    assert!(!stderr.contains('\r'), "no bar redraws without a terminal");
+
+    // The summary: failures by kind, the 429 and its retry, latencies per provider.
+    assert!(
+        stderr.contains("failures:   invalid_input 1, invalid_request 1\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("retries:    1\n"),
+        "the 429 was retried: {stderr}"
+    );
+    assert!(stderr.contains("latency:    p50 "), "{stderr}");
+    let table: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("per provider:"))
+        .skip(1)
+        .collect();
+    let header = table.first().expect("a header");
+    for column in [
+        "requests",
+        "prompt tok",
+        "429s",
+        "retries",
+        "failovers",
+        "p50",
+        "p95",
+    ] {
+        assert!(header.contains(column), "{column}: {stderr}");
+    }
+    let row = table.get(1).expect("a row");
+    assert!(row.starts_with("  openai-sim"), "{stderr}");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    // provider, requests, ok, failed, prompt tok, completion tok, 429s, ...
+    assert_eq!(cells[1], "9", "8 lines sent, one of them twice: {row}");
+    assert_eq!(cells[6], "1", "one 429: {row}");
+    assert!(row.contains(" ms"), "latencies in ms: {row}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_prints_nothing_but_errors_and_the_exit_status_tells() {
+    let h = Harness::new().await;
+    let input = batch_line("q0", &chat(0)) + "\n" + "not json\n";
+    let input_path = h.write("in.jsonl", &input);
+    let config_path = h.write("lbgpt.toml", &h.openai_config());
+    let output_path = h.path("out.jsonl");
+    let run = h
+        .lbgpt_env(
+            &[
+                "run",
+                path_str(&input_path),
+                "-c",
+                path_str(&config_path),
+                "-o",
+                path_str(&output_path),
+                "-q",
+            ],
+            &[(OPENAI_KEY_ENV, OPENAI_KEY), ("RUST_LOG", "warn")],
+        )
+        .await;
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    assert_eq!(run.stderr(), "", "quiet: {}", run.describe());
+    assert_eq!(run.stdout(), "");
+    assert_eq!(read_jsonl(&output_path).len(), 2);
+
+    // Errors are still printed.
+    let run = h
+        .lbgpt(&["run", "missing.jsonl", "-c", path_str(&config_path), "-q"])
+        .await;
+    assert_eq!(run.code(), 2);
+    assert!(run.stderr().contains("missing.jsonl"), "{}", run.describe());
+}

@@ -1,0 +1,96 @@
+//! `lbgpt run` keeps nothing per line beyond its reorder window, except one fingerprint per
+//! distinct `custom_id` (duplicate detection): the peak memory the summary reports grows by
+//! at most a few bytes per line. Lines here are never sent (each is an invalid request), so
+//! many pass quickly.
+
+mod common;
+
+use common::*;
+
+fn path_str(path: &std::path::Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+/// `count` lines with unique `custom_id`s (when `with_ids`) whose method is refused.
+fn unsent_lines(count: usize, with_ids: bool) -> String {
+    let body = serde_json::json!({
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "x".repeat(200)}],
+    });
+    let mut text = String::with_capacity(count * 330);
+    for i in 0..count {
+        let line = if with_ids {
+            serde_json::json!({"custom_id": format!("request-number-{i:08}"), "method": "GET",
+                               "url": "/v1/chat/completions", "body": body})
+        } else {
+            serde_json::json!({"method": "GET", "url": "/v1/chat/completions", "body": body})
+        };
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    text
+}
+
+/// Runs `lines` lines and returns the peak memory the summary reports, in bytes.
+async fn peak_memory(h: &Harness, config: &str, lines: usize, with_ids: bool) -> f64 {
+    let input = h.write("in.jsonl", &unsent_lines(lines, with_ids));
+    let output = h.path(&format!("out-{lines}-{with_ids}.jsonl"));
+    let run = h
+        .lbgpt(&[
+            "run",
+            path_str(&input),
+            "-c",
+            config,
+            "-o",
+            path_str(&output),
+        ])
+        .await;
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains(&format!("requests:   {lines}\n")),
+        "{stderr}"
+    );
+    let peak = stderr
+        .lines()
+        .find_map(|l| l.split_once(", peak memory "))
+        .map(|(_, peak)| peak.to_owned())
+        .unwrap_or_else(|| panic!("no peak memory in the summary: {stderr}"));
+    let (number, unit) = peak.split_once(' ').expect("number and unit");
+    let number: f64 = number.parse().expect("a number");
+    number
+        * match unit {
+            "KB" => 1e3,
+            "MB" => 1e6,
+            "GB" => 1e9,
+            other => panic!("unit {other}"),
+        }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_does_not_grow_with_the_number_of_lines() {
+    if !cfg!(target_os = "linux") {
+        return; // The peak memory comes from /proc/self/status.
+    }
+    let h = Harness::new().await;
+    let config = h.write("lbgpt.toml", &h.openai_config());
+    let config = path_str(&config);
+
+    // Without ids nothing at all is kept per line.
+    // (A leak of 45 bytes or more per line would show.)
+    let small = peak_memory(&h, config, 5_000, false).await;
+    let large = peak_memory(&h, config, 60_000, false).await;
+    assert!(
+        large - small < 2.5e6,
+        "5k lines: {small} bytes, 60k lines: {large} bytes"
+    );
+
+    // With ids: a fingerprint each (20 to 40 bytes with the table's spare room).
+    let small = peak_memory(&h, config, 5_000, true).await;
+    let large = peak_memory(&h, config, 60_000, true).await;
+    assert!(
+        large - small < 55_000.0 * 64.0 + 2e6,
+        "5k ids: {small} bytes, 60k ids: {large} bytes"
+    );
+    assert_eq!(h.sim.stats().requests, 0, "nothing was sent");
+}

@@ -9,8 +9,10 @@
 //! `.../embeddings`, `.../completions` for the other request types) with the
 //! `api-key` header or a bearer token ([`AzureAuth`]). The api-version defaults to
 //! [`DEFAULT_API_VERSION`] (`2024-10-21`, the latest dated GA version; see its docs for why).
-//! A model without a deployment is an [`Error::InvalidRequest`](lbgpt_core::Error) before any
-//! network call.
+//! A model without a deployment is an
+//! [`Error::ModelNotServed`](lbgpt_core::Error::ModelNotServed) before any network call (the
+//! model's name is never used as a deployment name); a balancer moves such a request on to a
+//! member that serves the model.
 //!
 //! HTTP handling, error mapping and response metadata are shared with `lbgpt-openai` (its
 //! [`transport`](lbgpt_openai::transport) module), so errors and metadata look the same for

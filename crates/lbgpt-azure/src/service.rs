@@ -21,8 +21,11 @@ use std::time::Instant;
 ///
 /// A request naming model `M` goes to
 /// `{endpoint}/openai/deployments/{deployment of M}/{chat/completions | embeddings |
-/// completions}?api-version=...` (URLs are built once per deployment and endpoint). A model missing from the map fails with
-/// [`Error::InvalidRequest`] on `model` before any network call.
+/// completions}?api-version=...` (URLs are built once per deployment and endpoint). A model
+/// missing from the map is never sent under its own name as a deployment: the request fails
+/// with [`Error::ModelNotServed`] (naming the model, this member and the mapped models) before
+/// any network call, so a balancer holding this service as a member moves the request on to a
+/// member that serves the model, at no cost to this one.
 ///
 /// One pooled HTTP client per service; cloning is cheap (an `Arc`). Always ready. Answers and
 /// errors are as for `lbgpt_openai::OpenAiService` (Azure's `x-ms-retry-after-ms` and
@@ -103,6 +106,12 @@ impl AzureService {
         self.inner.caller.member()
     }
 
+    /// Whether a deployment is mapped to `model` (requests naming any other model fail with
+    /// [`Error::ModelNotServed`]).
+    pub fn serves(&self, model: &str) -> bool {
+        self.inner.urls.contains_key(model)
+    }
+
     /// The URL chat requests for `model` are sent to, if the model is mapped.
     pub fn url_for(&self, model: &str) -> Option<&str> {
         self.endpoint_url_for(model, Endpoint::ChatCompletions)
@@ -144,21 +153,18 @@ impl AzureService {
 
     /// Validates `request`, finds its model's deployment, serialises it and POSTs it to the
     /// deployment's URL for the request's endpoint.
+    ///
+    /// An invalid request fails with [`Error::InvalidRequest`], a model without a deployment
+    /// with [`Error::ModelNotServed`], both before any network call.
     pub fn send<R: EndpointRequest>(&self, request: R) -> BoxFuture<'static, Result<R::Response>> {
         let started = Instant::now();
         let prepared = request.validate().and_then(|()| {
             let model = request.model();
-            let url = self.inner.urls.get(model).ok_or_else(|| {
-                Error::invalid_request(
-                    "model",
-                    format!(
-                        "names `{}`, which has no deployment on Azure member `{}`; known models: {}",
-                        model,
-                        self.name(),
-                        self.inner.known_models
-                    ),
-                )
-            })?;
+            let url = self
+                .inner
+                .urls
+                .get(model)
+                .ok_or_else(|| self.not_served(model))?;
             Ok((
                 url.get(R::ENDPOINT).clone(),
                 self.inner.caller.encode(&request)?,
@@ -173,6 +179,20 @@ impl AzureService {
         };
         let inner = Arc::clone(&self.inner);
         Box::pin(async move { inner.caller.post_json(url, body, started).await })
+    }
+}
+
+impl AzureService {
+    /// The error for a request naming a model without a deployment here.
+    fn not_served(&self, model: &str) -> Error {
+        Error::ModelNotServed {
+            model: model.to_owned(),
+            members: vec![self.name().to_owned()],
+            detail: format!(
+                "no Azure deployment is mapped to it (mapped models: {})",
+                self.inner.known_models
+            ),
+        }
     }
 }
 

@@ -114,7 +114,18 @@ async fn unmapped_models_fail_before_any_call_and_faults_map_as_for_chat() {
         .embeddings(EmbeddingRequest::new("text-embedding-3-large", "x"))
         .await
         .expect_err("no deployment");
-    assert!(matches!(err, Error::InvalidRequest { ref field, .. } if field == "model"));
+    assert!(
+        matches!(err, Error::ModelNotServed { ref model, ref members, .. }
+            if model == "text-embedding-3-large" && members == &["azure-eu"]),
+        "{err:?}"
+    );
+    assert!(service.serves("text-embedding-3-small"));
+    assert!(!service.serves("text-embedding-3-large"));
+    let err = service
+        .completions(CompletionRequest::new("gpt-4o", "x"))
+        .await
+        .expect_err("no deployment");
+    assert_eq!(err.class(), "model_not_served");
     assert_eq!(sim.stats().requests, 0);
 
     sim.script(

@@ -147,14 +147,22 @@ async fn an_unmapped_model_fails_before_any_request() {
         .await
         .expect_err("unmapped");
     match &err {
-        Error::InvalidRequest { field, message } => {
-            assert_eq!(field, "model");
-            assert!(message.contains("gpt-5"), "{message}");
-            assert!(message.contains("gpt-4o, gpt-4o-mini"), "{message}");
-            assert!(message.contains("azure-eu"), "{message}");
+        Error::ModelNotServed {
+            model,
+            members,
+            detail,
+        } => {
+            assert_eq!(model, "gpt-5");
+            assert_eq!(members, &["azure-eu"]);
+            assert!(detail.contains("gpt-4o, gpt-4o-mini"), "{detail}");
         }
-        other => panic!("expected an invalid request, got {other:?}"),
+        other => panic!("expected a model nobody serves, got {other:?}"),
     }
+    assert_eq!(
+        err.to_string(),
+        "model `gpt-5` is not served by azure-eu: no Azure deployment is mapped to it \
+         (mapped models: gpt-4o, gpt-4o-mini)"
+    );
     assert!(!err.is_retryable());
     assert_eq!(sim.stats().requests, 0, "nothing reached the server");
     assert_eq!(sim.key_stats(KEY).expect("stats").requests, 0);

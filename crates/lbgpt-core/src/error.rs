@@ -53,6 +53,23 @@ pub enum Error {
         message: String,
     },
 
+    /// No provider serves the request's model: an Azure resource has no deployment mapped to
+    /// it, or no member of a balancer serves it. Decided before any network call, so nothing
+    /// was sent and nothing was counted against any limit; trying again cannot help.
+    ///
+    /// A balancer treats this answer from one member as "ask another member": the member is
+    /// not penalised (no failure, no breaker count, no failover), and the request fails with
+    /// this error only when no member serves the model.
+    #[error("model `{model}` is not served by {}: {detail}", .members.join(", "))]
+    ModelNotServed {
+        /// The model the request names.
+        model: String,
+        /// The providers (balancer members) that do not serve it.
+        members: Vec<String>,
+        /// Why, and what they serve instead (e.g. an Azure resource's mapped models).
+        detail: String,
+    },
+
     /// No provider or member could take the request.
     #[error("no member available: {reason}{}", fmt_retry(.retry_after))]
     NoMemberAvailable {
@@ -275,6 +292,7 @@ impl Error {
             Error::Decode { kind, .. } => *kind == DecodeKind::InvalidJson,
             Error::NoMemberAvailable { retry_after, .. } => retry_after.is_some(),
             Error::InvalidRequest { .. }
+            | Error::ModelNotServed { .. }
             | Error::RetriesExhausted { .. }
             | Error::DeadlineExceeded { .. }
             | Error::Cancelled
@@ -333,8 +351,8 @@ impl Error {
 
     /// A short, stable, machine-readable name of the error class, e.g. for JSONL output:
     /// `api_error`, `transport_error`, `timeout`, `decode_error`, `invalid_request`,
-    /// `no_member_available`, `retries_exhausted`, `deadline_exceeded`, `cancelled`,
-    /// `config_error`, `internal_error`.
+    /// `model_not_served`, `no_member_available`, `retries_exhausted`, `deadline_exceeded`,
+    /// `cancelled`, `config_error`, `internal_error`.
     pub fn class(&self) -> &'static str {
         match self {
             Error::Api(_) => "api_error",
@@ -342,6 +360,7 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::Decode { .. } => "decode_error",
             Error::InvalidRequest { .. } => "invalid_request",
+            Error::ModelNotServed { .. } => "model_not_served",
             Error::NoMemberAvailable { .. } => "no_member_available",
             Error::RetriesExhausted { .. } => "retries_exhausted",
             Error::DeadlineExceeded { .. } => "deadline_exceeded",
@@ -376,6 +395,7 @@ impl Error {
                 scrub(excerpt);
             }
             Error::InvalidRequest { message, .. } => scrub(message),
+            Error::ModelNotServed { detail, .. } => scrub(detail),
             Error::NoMemberAvailable { reason, .. } => scrub(reason),
             Error::RetriesExhausted { last, .. } => last.redact(secret),
             Error::DeadlineExceeded { last, .. } => {
@@ -434,6 +454,24 @@ mod tests {
         assert!(!wrapped.is_retryable());
         assert!(wrapped.to_string().contains("gave up after 3 attempts"));
         assert!(wrapped.to_string().contains("HTTP 503"));
+    }
+
+    #[test]
+    fn a_model_nobody_serves_names_the_model_and_the_members_and_is_final() {
+        let mut error = Error::ModelNotServed {
+            model: "text-embedding-3-small".into(),
+            members: vec!["azure-eu".into(), "azure-us".into()],
+            detail: "no deployment is mapped to it (key sk-secret-1)".into(),
+        };
+        assert!(!error.is_retryable());
+        assert_eq!(error.class(), "model_not_served");
+        assert_eq!(error.retry_after(), None);
+        error.redact("sk-secret-1");
+        assert_eq!(
+            error.to_string(),
+            "model `text-embedding-3-small` is not served by azure-eu, azure-us: no deployment \
+             is mapped to it (key [REDACTED])"
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub type AzureGptService = MaybeCached<MaybeSemantic<Retry<AzureService>>>;
 /// Requests name OpenAI models (`gpt-4o-mini`); the model -> deployment map turns them into
 /// `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...`, so the same
 /// requests work against OpenAI and Azure. A model missing from the map fails with
-/// [`Error::InvalidRequest`] before any network call.
+/// [`Error::ModelNotServed`] (naming the model and the mapped ones) before any network call.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), lbgpt::Error> {

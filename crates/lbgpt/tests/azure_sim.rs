@@ -70,7 +70,7 @@ async fn an_unmapped_model_fails_alone_without_a_call() {
     for (i, (request, result)) in requests.iter().zip(&results).enumerate() {
         if i == 4 {
             match result {
-                Err(Error::InvalidRequest { field, .. }) => assert_eq!(field, "model"),
+                Err(Error::ModelNotServed { model, .. }) => assert_eq!(model, "gpt-5-unmapped"),
                 other => panic!("the unmapped model should be refused, got {other:?}"),
             }
         } else {

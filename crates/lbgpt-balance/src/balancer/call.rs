@@ -3,6 +3,7 @@
 use super::attempt::{Attempt, ProbeClaim};
 use super::entry::MemberEntry;
 use super::health::{BreakerChange, DisplayWait};
+use super::not_served::NotServed;
 use super::report::Report;
 use super::shared::{MemberList, Shared};
 use super::stats::{add, bump};
@@ -20,7 +21,8 @@ use tracing::Instrument;
 
 /// What one request has been through so far.
 struct Progress<R: BalancedRequest> {
-    /// Upstream calls made.
+    /// Upstream calls made (members that passed the request on before any network call
+    /// excluded).
     attempts: u32,
     /// Failovers after retryable failures (bounded by `max_failovers`).
     failovers: usize,
@@ -28,6 +30,9 @@ struct Progress<R: BalancedRequest> {
     tried: Vec<u64>,
     /// The last upstream failure.
     last_error: Option<Error>,
+    /// Members that passed the request on because they do not serve its model; they are in
+    /// `tried` too.
+    not_served: NotServed,
     /// The last attempt failed with a retryable error: fail over only to a member with room
     /// now, else give the error back (the retry layer above decides about waiting).
     failing_over: bool,
@@ -58,6 +63,7 @@ pub(crate) async fn run<R: BalancedRequest>(
         failovers: 0,
         tried: Vec::new(),
         last_error: None,
+        not_served: NotServed::default(),
         failing_over: false,
         estimate: None,
         failed_on: None,
@@ -75,10 +81,19 @@ pub(crate) async fn run<R: BalancedRequest>(
         let mut report = Report::default();
         let (primary, standby) = candidates(&members, &progress.tried, now, &mut report);
         if primary.is_empty() && standby.is_empty() {
+            if let Some(error) = progress.last_error.take() {
+                return Err(error);
+            }
+            // Every member was asked and none serves the model.
+            if report.blocked.is_empty() {
+                if let Some(error) = progress.not_served.error() {
+                    return Err(error);
+                }
+            }
+            let others = members.len().saturating_sub(progress.not_served.len());
             return Err(progress
-                .last_error
-                .take()
-                .unwrap_or_else(|| report.nobody_available(members.len(), now)));
+                .not_served
+                .annotate(report.nobody_available(others, now)));
         }
 
         let mut declined = false;
@@ -114,13 +129,13 @@ pub(crate) async fn run<R: BalancedRequest>(
                 return Err(give_up(&mut progress));
             }
             if declined && report.at_limit.is_empty() {
-                return Err(Error::NoMemberAvailable {
+                return Err(progress.not_served.annotate(Error::NoMemberAvailable {
                     reason: format!(
                         "the {} strategy picked none of the members that could take the request",
                         shared.strategy
                     ),
                     retry_after: None,
-                });
+                }));
             }
             let now = Instant::now();
             let tokens = progress.estimate.map_or(0, |estimate| estimate.total());
@@ -129,9 +144,18 @@ pub(crate) async fn run<R: BalancedRequest>(
                 // Every candidate turned unavailable between the check and the pick (a
                 // half-open probe taken meanwhile): nothing to wait for by the clock.
                 None if report.at_limit.is_empty() => {
-                    return Err(report.nobody_available(members.len(), now))
+                    let others = members.len().saturating_sub(progress.not_served.len());
+                    return Err(progress
+                        .not_served
+                        .annotate(report.nobody_available(others, now)));
                 }
-                _ => return Err(report.at_capacity(now, settings.max_wait, tokens)),
+                _ => {
+                    return Err(progress.not_served.annotate(report.at_capacity(
+                        now,
+                        settings.max_wait,
+                        tokens,
+                    )))
+                }
             };
             // Computed, not polled: sleep until the first moment a member has room (never a
             // busy loop, even if a tracker reports a moment already past), or until the
@@ -154,20 +178,13 @@ pub(crate) async fn run<R: BalancedRequest>(
         };
 
         // The attempt.
-        progress.attempts += 1;
-        let attempt_number = progress.attempts;
+        let attempt_number = progress.attempts + 1;
         let mut attempt = Attempt::new(
             Arc::clone(&entry),
             Arc::clone(shared.tracker()),
             reservation,
             probe,
         );
-        if attempt_number > 1 {
-            bump(&entry.counters.retries);
-        }
-        if let Some(previous) = progress.failed_on.take() {
-            bump(&previous.counters.failovers);
-        }
         let outgoing = if members.len() > 1 {
             pending.clone()
         } else {
@@ -192,6 +209,35 @@ pub(crate) async fn run<R: BalancedRequest>(
         .instrument(span.clone())
         .await;
         let now = Instant::now();
+
+        // The member does not serve the model: it decided so before any network call. Not a
+        // failure, not an attempt: refund the reservation and ask another member.
+        let result = match result {
+            Err(error) if verdict(&error, settings.default_cooldown) == Verdict::NotServed => {
+                attempt.settle(Outcome::Failed {
+                    reached_provider: false,
+                });
+                drop(attempt);
+                entry.passed_on_model();
+                tracing::debug!(
+                    parent: &span,
+                    member = %entry.name,
+                    %error,
+                    "the member does not serve the model; asking another member"
+                );
+                progress.tried.push(entry.id);
+                progress.not_served.record(&entry.name, error);
+                continue;
+            }
+            other => other,
+        };
+        progress.attempts = attempt_number;
+        if attempt_number > 1 {
+            bump(&entry.counters.retries);
+        }
+        if let Some(previous) = progress.failed_on.take() {
+            bump(&previous.counters.failovers);
+        }
 
         match result {
             Ok(mut response) => {
@@ -226,7 +272,8 @@ pub(crate) async fn run<R: BalancedRequest>(
                 attempt.settle(Outcome::failed(&error));
                 let _entered = span.enter();
                 match verdict(&error, settings.default_cooldown) {
-                    Verdict::Final => {
+                    // Taken care of above; were it to reach here, it is the request's end.
+                    Verdict::Final | Verdict::NotServed => {
                         entry.record_alive();
                         attempt.probe_done();
                         return Err(error);
@@ -291,11 +338,16 @@ pub(crate) async fn run<R: BalancedRequest>(
     }
 }
 
-/// The error to return when no other member can take a failed request.
+/// The error to return when no other member can take a failed request: the last failure,
+/// else (every member asked passed it on) that nobody serves its model.
 fn give_up<R: BalancedRequest>(progress: &mut Progress<R>) -> Error {
-    progress.last_error.take().unwrap_or_else(|| {
-        Error::Internal("balancer: a request was lost between attempts".to_owned())
-    })
+    progress
+        .last_error
+        .take()
+        .or_else(|| progress.not_served.error())
+        .unwrap_or_else(|| {
+            Error::Internal("balancer: a request was lost between attempts".to_owned())
+        })
 }
 
 /// The members that can be tried now, split into those of positive weight and the

@@ -167,6 +167,14 @@ impl<R: BalancedRequest> MemberEntry<R> {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// The call [`enter`](Self::enter) counted turned out to be no upstream call: the
+    /// member's service refused the request's model before any network call. Counted as
+    /// passed on instead of as a request.
+    pub(crate) fn passed_on_model(&self) {
+        self.counters.requests.fetch_sub(1, Ordering::Relaxed);
+        bump(&self.counters.model_not_served);
+    }
+
     pub(crate) fn stats(&self, tracker: &dyn UsageTracker, now: Instant) -> MemberStats {
         let (state, consecutive_failures) = {
             let health = lock(&self.health);
@@ -189,6 +197,7 @@ impl<R: BalancedRequest> MemberEntry<R> {
             rate_limited_seen: read(&counters.rate_limited_seen),
             retries: read(&counters.retries),
             failovers: read(&counters.failovers),
+            model_not_served: read(&counters.model_not_served),
             in_flight: self.in_flight(),
             headroom: tracker.snapshot(&self.name),
             latency_ewma: self.latency(now),

@@ -11,6 +11,15 @@
 //! A [`BalancerHandle`] adds, removes, disables and re-enables members while requests run
 //! and reports [`MemberStats`].
 //!
+//! A member that does not serve the request's model (it answers
+//! [`Error::ModelNotServed`](lbgpt_core::Error::ModelNotServed) before any network call, as an
+//! Azure resource without a deployment for the model does) passes the request on: the next
+//! member is asked at once, and the first one is not penalised (no failure, no breaker
+//! count, no failover; its reservation is refunded and the call is not counted as an
+//! attempt). When no member serves the model the request fails with `ModelNotServed` naming
+//! the model and every member with its reason; when the members that might serve it are
+//! unavailable, with `NoMemberAvailable` whose reason also names those that do not serve it.
+//!
 //! Put a [`Retry`](crate::retry::Retry) layer above the balancer: it only sees what the
 //! balancer could not absorb (every member failing, or all of them cooling down).
 //!
@@ -112,6 +121,7 @@ mod handle;
 mod health;
 mod latency;
 mod member;
+mod not_served;
 mod report;
 mod request;
 mod service;

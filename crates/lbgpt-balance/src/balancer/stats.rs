@@ -36,6 +36,11 @@ pub struct MemberStats {
     pub retries: u64,
     /// Requests that failed on it and were moved on to another member.
     pub failovers: u64,
+    /// Requests it passed on, before any network call, because it does not serve their
+    /// model ([`Error::ModelNotServed`](lbgpt_core::Error::ModelNotServed), e.g. an Azure
+    /// resource without a deployment for it). They count nowhere else: not in `requests`,
+    /// `failed` or `failovers`, and not against its circuit breaker.
+    pub model_not_served: u64,
     /// Requests in flight on it now.
     pub in_flight: u64,
     /// The usage tracker's view: window usage, reservations, headroom.
@@ -57,6 +62,7 @@ pub(crate) struct Counters {
     pub(crate) rate_limited_seen: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) failovers: AtomicU64,
+    pub(crate) model_not_served: AtomicU64,
 }
 
 /// Adds one to a counter.

@@ -19,6 +19,9 @@ pub(crate) enum Verdict {
         /// A 429.
         rate_limited: bool,
     },
+    /// The member does not serve the request's model ([`Error::ModelNotServed`], decided
+    /// before any network call): ask another member; the member is not at fault.
+    NotServed,
     /// The request itself is at fault, or retrying cannot help: return the error as is.
     Final,
 }
@@ -67,6 +70,7 @@ pub(crate) fn verdict(error: &Error, default_cooldown: Duration) -> Verdict {
             breaker: true,
             rate_limited: false,
         },
+        Error::ModelNotServed { .. } => Verdict::NotServed,
         // A member that is itself a balancer.
         Error::NoMemberAvailable {
             reason,
@@ -149,6 +153,16 @@ mod tests {
             verdict(&Error::invalid_request("model", "unknown"), COOL),
             Verdict::Final
         );
+    }
+
+    #[test]
+    fn a_model_the_member_does_not_serve_is_neither_final_nor_a_failure() {
+        let error = Error::ModelNotServed {
+            model: "text-embedding-3-small".into(),
+            members: vec!["azure".into()],
+            detail: "no deployment".into(),
+        };
+        assert_eq!(verdict(&error, COOL), Verdict::NotServed);
     }
 
     #[test]

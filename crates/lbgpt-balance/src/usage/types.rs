@@ -142,6 +142,7 @@ impl Outcome {
                 ..
             }
             | Error::InvalidRequest { .. }
+            | Error::ModelNotServed { .. }
             | Error::Config(_)
             | Error::NoMemberAvailable { .. } => Outcome::Failed {
                 reached_provider: false,

@@ -5,6 +5,7 @@
 
 pub mod completion;
 pub mod embedding;
+pub mod fixed_answer;
 
 use lbgpt_core::{ChatMessage, ChatRequest};
 use lbgpt_openai::{OpenAiConfig, OpenAiService};

@@ -115,19 +115,33 @@ pub(crate) fn merge_error(message: impl Into<String>) -> crate::Error {
     }
 }
 
-/// The metadata of a merged answer: the first part's, with attempts summed and the longest
-/// latency (the parts ran side by side).
+/// The metadata of a merged answer: attempts summed, the longest latency (the parts ran side
+/// by side), and each of `member`, `request_id`, `rate_limit` and `cache_match` from the first
+/// part that has one (a part answered from a cache has no member, request id or rate-limit
+/// headers, so a merged answer whose first part was cached still names who answered the
+/// rest). `cache` is the first part's; the facade replaces it with the status over all parts.
 pub(crate) fn merge_meta<'a>(
     metas: impl Iterator<Item = &'a crate::ResponseMeta>,
 ) -> crate::ResponseMeta {
     let mut merged: Option<crate::ResponseMeta> = None;
     for meta in metas {
-        match &mut merged {
-            None => merged = Some(meta.clone()),
-            Some(merged) => {
-                merged.attempts += meta.attempts;
-                merged.latency = merged.latency.max(meta.latency);
-            }
+        let Some(merged) = &mut merged else {
+            merged = Some(meta.clone());
+            continue;
+        };
+        merged.attempts += meta.attempts;
+        merged.latency = merged.latency.max(meta.latency);
+        if merged.member.is_none() {
+            merged.member.clone_from(&meta.member);
+        }
+        if merged.request_id.is_none() {
+            merged.request_id.clone_from(&meta.request_id);
+        }
+        if merged.rate_limit.is_none() {
+            merged.rate_limit.clone_from(&meta.rate_limit);
+        }
+        if merged.cache_match.is_none() {
+            merged.cache_match.clone_from(&meta.cache_match);
         }
     }
     merged.unwrap_or_default()
@@ -156,6 +170,53 @@ mod tests {
         );
         assert_eq!(TextInput::Tokens(vec![5]).split().len(), 1);
         assert!(TextInput::Texts(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn merged_metadata_takes_each_answering_field_from_the_first_part_that_has_one() {
+        use crate::{CacheStatus, RateLimitInfo, ResponseMeta};
+        use std::time::Duration;
+
+        let cached = ResponseMeta {
+            cache: CacheStatus::Exact,
+            latency: Duration::from_millis(2),
+            ..ResponseMeta::default()
+        };
+        let answered = ResponseMeta {
+            member: Some("key-2".into()),
+            request_id: Some("req-2".into()),
+            attempts: 2,
+            latency: Duration::from_millis(40),
+            ..ResponseMeta::default()
+        };
+        let limited = ResponseMeta {
+            member: Some("key-3".into()),
+            request_id: Some("req-3".into()),
+            rate_limit: Some(RateLimitInfo {
+                remaining_requests: Some(7),
+                ..RateLimitInfo::default()
+            }),
+            attempts: 1,
+            ..ResponseMeta::default()
+        };
+
+        let merged = merge_meta([&cached, &answered, &limited].into_iter());
+        assert_eq!(merged.member.as_deref(), Some("key-2"));
+        assert_eq!(merged.request_id.as_deref(), Some("req-2"));
+        assert_eq!(
+            merged
+                .rate_limit
+                .and_then(|limits| limits.remaining_requests),
+            Some(7)
+        );
+        assert_eq!(merged.attempts, 3);
+        assert_eq!(merged.latency, Duration::from_millis(40));
+        assert_eq!(
+            merged.cache,
+            CacheStatus::Exact,
+            "the facade sets the merged status"
+        );
+        assert_eq!(merge_meta(std::iter::empty()), ResponseMeta::default());
     }
 
     #[test]

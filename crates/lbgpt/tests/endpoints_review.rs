@@ -374,3 +374,43 @@ async fn chat_embeddings_and_completions_draw_on_one_limit_and_a_dropped_call_gi
     chat.abort();
     wait_until("every permit back", || gpt.in_flight() == 0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merged_answer_names_the_member_that_answered_even_when_its_first_part_was_cached() {
+    let sim = simulator("sk-1").await;
+    let gpt = cached_client(&sim);
+    let model = "text-embedding-3-small";
+    let known = texts("known", 2048);
+    gpt.embedding(EmbeddingRequest::new(model, known.clone()))
+        .await
+        .expect("first run embeds");
+
+    // The first chunk comes from the cache (no member, no request id); the second from "one".
+    let mut all = known;
+    all.extend(texts("new", 10));
+    let answer = gpt
+        .embedding(EmbeddingRequest::new(model, all))
+        .await
+        .expect("embeds");
+    assert_eq!(answer.meta.member.as_deref(), Some("one"));
+    assert!(
+        answer.meta.request_id.is_some(),
+        "the answering part's request id: {:?}",
+        answer.meta
+    );
+
+    let completion_model = "gpt-3.5-turbo-instruct";
+    gpt.completion(CompletionRequest::new(completion_model, vec!["a"]))
+        .await
+        .expect("completes");
+    let answer = gpt
+        .completion(CompletionRequest::new(completion_model, vec!["a", "b"]))
+        .await
+        .expect("completes");
+    assert_eq!(
+        answer.meta.cache,
+        CacheStatus::Partial { hits: 1, misses: 1 }
+    );
+    assert_eq!(answer.meta.member.as_deref(), Some("one"));
+    assert!(answer.meta.request_id.is_some(), "{:?}", answer.meta);
+}

@@ -118,8 +118,9 @@ impl CompletionResponse {
     /// back together, in the order given (the prompts' order): each part's choices follow
     /// the previous parts' with indices renumbered from 0 (so `n` choices per prompt give
     /// `prompt_index * n + j`), usage is summed, and `id`, `object`, `created`, `model` and
-    /// unknown fields come from the first part. The metadata is the first part's with
-    /// attempts summed and the longest latency.
+    /// unknown fields come from the first part. The metadata sums attempts, takes the longest
+    /// latency, the first part's cache status, and member, request id, rate-limit headers and
+    /// cache match from the first part that has one (a cached part has none).
     ///
     /// Fails with [`Error::Decode`](crate::Error::Decode) when there is no part, a part has
     /// no choice, or the parts hold different numbers of choices (different `n`).

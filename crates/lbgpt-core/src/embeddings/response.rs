@@ -165,8 +165,9 @@ impl EmbeddingResponse {
     /// Puts the answers to the parts of a [split](crate::EmbeddingRequest::split) request
     /// back together, in the order given (the parts' order): each part's embeddings follow
     /// the previous parts' with indices renumbered from 0, usage is summed, `model`, `object`
-    /// and unknown fields come from the first part. The metadata is the first part's with
-    /// attempts summed and the longest latency.
+    /// and unknown fields come from the first part. The metadata sums attempts, takes the
+    /// longest latency, the first part's cache status, and member, request id, rate-limit
+    /// headers and cache match from the first part that has one (a cached part has none).
     ///
     /// Fails with [`Error::Decode`](crate::Error::Decode) when there is no part or a part
     /// has no embedding.

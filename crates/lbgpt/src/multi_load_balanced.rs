@@ -170,8 +170,14 @@ impl MultiLoadBalancedGptBuilder {
         self
     }
 
-    /// Where requests and tokens per provider are counted (default: in this process). Share
-    /// one tracker between clients that use the same keys.
+    /// Where requests and tokens per provider are counted (default: in this process, see
+    /// [`InMemoryUsage`](crate::balance::usage::InMemoryUsage)). Share one tracker between
+    /// clients that use the same keys.
+    ///
+    /// This is the chat balancer's tracker only. The embeddings and legacy-completions
+    /// balancers each count in a tracker of their own, in this process, because OpenAI and
+    /// Azure limit each model (deployment) separately: sharing this tracker shares the chat
+    /// limits only (as [`BalancedGptBuilder::usage`](crate::BalancedGptBuilder::usage)).
     pub fn usage(mut self, usage: Arc<dyn UsageTracker>) -> Self {
         self.usage = Some(usage);
         self

@@ -414,3 +414,46 @@ async fn a_merged_answer_names_the_member_that_answered_even_when_its_first_part
     assert_eq!(answer.meta.member.as_deref(), Some("one"));
     assert!(answer.meta.request_id.is_some(), "{:?}", answer.meta);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_load_balanced_clients_usage_tracker_counts_chat_only() {
+    use lbgpt::balance::usage::{InMemoryUsage, PacingConfig, UsageTracker};
+
+    let sim = simulator("sk-1").await;
+    let tracker = Arc::new(InMemoryUsage::new(PacingConfig::unpaced()));
+    let gpt = lbgpt::MultiLoadBalancedGpt::builder()
+        .gpt(
+            Provider::openai(
+                OpenAiConfig::new()
+                    .api_key("sk-1")
+                    .base_url(sim.base_url())
+                    .name("one")
+                    .no_proxy(),
+            )
+            .limit_rpm(1_000),
+        )
+        .usage(Arc::clone(&tracker) as Arc<dyn UsageTracker>)
+        .build()
+        .expect("builds");
+    gpt.chat_completion(lbgpt::ChatRequest::new(
+        "gpt-4o-mini",
+        vec![lbgpt::ChatMessage::user("hi")],
+    ))
+    .await
+    .expect("chat answers");
+    gpt.embedding(EmbeddingRequest::new("text-embedding-3-small", vec!["x"]))
+        .await
+        .expect("embeds");
+    gpt.completion(CompletionRequest::new("gpt-3.5-turbo-instruct", vec!["p"]))
+        .await
+        .expect("completes");
+    assert_eq!(sim.stats().keys["sk-1"].requests, 3);
+    assert_eq!(
+        tracker
+            .snapshot("one")
+            .expect("registered")
+            .requests_in_window,
+        1,
+        "the shared tracker counts the chat call only (as MultiLoadBalancedGptBuilder::usage says)"
+    );
+}

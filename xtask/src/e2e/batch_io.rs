@@ -94,3 +94,83 @@ pub fn check_output(path: &Path) -> Result<OutputCheck, String> {
     }
     Ok(check)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch file of this test process, removed when dropped.
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir();
+            Scratch(dir.join(format!("lbgpt-xtask-e2e-{}-{name}", std::process::id())))
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn answer(id: &str) -> String {
+        format!(
+            "{{\"custom_id\":\"{id}\",\"response\":{{\"status_code\":200,\"body\":\
+             {{\"choices\":[]}}}},\"error\":null}}"
+        )
+    }
+
+    #[test]
+    fn input_lines_are_batch_lines_with_distinct_ids_and_prompts() {
+        let file = Scratch::new("input.jsonl");
+        write_input(&file.0, 3).expect("writes");
+        let text = std::fs::read_to_string(&file.0).expect("reads");
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("JSON"))
+            .collect();
+        assert_eq!(lines.len(), 3);
+        for (k, line) in lines.iter().enumerate() {
+            assert_eq!(line["custom_id"], custom_id(k as u64 + 1));
+            assert_eq!(line["url"], "/v1/chat/completions");
+            assert_eq!(line["body"]["model"], MODEL);
+        }
+        assert_ne!(
+            lines[0]["body"]["messages"][0]["content"],
+            lines[1]["body"]["messages"][0]["content"]
+        );
+        // A file of the right size is kept; another size is rewritten.
+        write_input(&file.0, 3).expect("kept");
+        write_input(&file.0, 5).expect("rewritten");
+        assert_eq!(count_lines(&file.0).expect("counts"), 5);
+    }
+
+    #[test]
+    fn a_complete_output_passes_and_each_defect_is_counted() {
+        let file = Scratch::new("output.jsonl");
+        let good = [answer("req-0000001"), answer("req-0000002")].join("\n");
+        std::fs::write(&file.0, &good).expect("writes");
+        let check = check_output(&file.0).expect("checks");
+        assert!(check.complete(2), "{check:?}");
+        assert!(!check.complete(3), "a missing line");
+
+        let swapped = [answer("req-0000002"), answer("req-0000001")].join("\n");
+        std::fs::write(&file.0, swapped).expect("writes");
+        let check = check_output(&file.0).expect("checks");
+        assert_eq!((check.lines, check.in_order, check.succeeded), (2, 0, 2));
+
+        let failed = format!(
+            "{}\n{{\"custom_id\":\"req-0000002\",\"response\":null,\
+             \"error\":{{\"code\":\"timeout\",\"message\":\"...\"}}}}",
+            answer("req-0000001")
+        );
+        std::fs::write(&file.0, failed).expect("writes");
+        let check = check_output(&file.0).expect("checks");
+        assert_eq!((check.lines, check.in_order, check.succeeded), (2, 2, 1));
+
+        std::fs::write(&file.0, "not json\n").expect("writes");
+        assert!(check_output(&file.0).is_err());
+    }
+}

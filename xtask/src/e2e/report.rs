@@ -255,9 +255,10 @@ pub fn render(results: &Results) -> String {
         text,
         "\n## Machine\n\n{}. Load average (1, 5, 15 min) {:.2} / {:.2} / {:.2} before the runs \
          and {:.2} / {:.2} / {:.2} after; the \"load before\" column is the 1-minute figure \
-         just before each run. The machine has two cores and was shared with other builds, \
-         and the simulator runs on the same two cores: read the ratios, not the absolute \
-         figures.\n",
+         just before each run; it counts the benchmark's own client and simulator (about 2 \
+         while a run goes on) and, before the first run, the release build. The machine has \
+         two cores and was shared with other builds, and the simulator runs on the same two \
+         cores: read the ratios, not the absolute figures.\n",
         machine(),
         before[0],
         before[1],
@@ -286,8 +287,9 @@ admitted request as one 64-byte `Entry` (admission time, charge, and the window 
 admission, to compare with the provider's `x-ratelimit-remaining-*`) in
 `entries: VecDeque<Entry>`, and drops it only when it leaves the 60.05 s window
 (`Ledger::prune`), also for a provider without `rpm` / `tpm` limits, as here. So the
-ledgers hold every request of the last minute: their size is bounded by throughput x 60 s,
-not by the input. Here a whole 1M-line run lasts about a minute, so they hold nearly all of
+ledgers hold every request of the last minute: 64 bytes per request per minute of
+throughput (up to twice that with the `VecDeque`'s spare room), bounded by the rate, not by the
+input. Here a whole 1M-line run lasts about a minute, so they hold nearly all of
 it: 4 providers x 2^18 entries (the `VecDeque` doubles) x 64 bytes = 67 MB at 1M lines, 8 MB at
 100k, which is the facade's growth. A longer run at this rate stays at its one-minute level;
 against real providers (thousands of requests per minute) the ledgers take well under a

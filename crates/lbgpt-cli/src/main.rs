@@ -9,6 +9,7 @@ mod cache;
 mod cli;
 mod config;
 mod demo;
+mod endpoint;
 mod error;
 mod failures;
 mod histogram;

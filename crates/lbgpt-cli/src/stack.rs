@@ -1,55 +1,216 @@
-//! Builds the service stack a config describes: one provider service per `[[providers]]`
-//! table, the [`Balancer`] over them (weights, limits, strategy, failover, health), the retry
-//! layer around it, the semantic cache of a `[semantic_cache]` table around that, and the
-//! exact cache of a `[cache]` table in front of it all
-//! (`Cache<SemanticCache<Retry<Balancer>>>`).
+//! Builds the service stack a config describes, for the endpoint a run sends to: one provider
+//! service per `[[providers]]` table, the [`Balancer`] of that endpoint over them (weights,
+//! limits, strategy, failover, health), the retry layer around it, and the caches of the
+//! endpoint in front:
+//!
+//! - chat: the exact cache of a `[cache]` table over the semantic cache of a
+//!   `[semantic_cache]` table over retry over the balancer
+//!   (`Cache<SemanticCache<Retry<Balancer>>>`);
+//! - embeddings: the per-input embedding cache (the `[cache]` store and settings) over retry
+//!   over the balancer (`EmbeddingCache<Retry<Balancer<EmbeddingRequest>>>`): only the inputs
+//!   the cache lacks are sent;
+//! - legacy completions: one request per prompt ([`SplitPrompts`]) over the exact cache over
+//!   retry over the balancer (`SplitPrompts<Cache<Retry<Balancer<CompletionRequest>>>>`): each
+//!   prompt is balanced, paced, retried and cached on its own.
+//!
+//! A run uses one endpoint, so only that endpoint's balancer is built ([`build_for`]).
 
 use crate::config::{
     AzureCredential, BalanceSettings, Config, ConfigError, ProviderApi, ProviderSettings,
     RetrySettings, SecretSource, TransportSettings, NO_PROXY,
 };
+use crate::endpoint::{Answer, CliEndpoint, SplitPrompts, SplitPromptsLayer};
 use lbgpt::semantic::SemanticCacheLayer;
 use lbgpt_azure::{AzureConfig, AzureService};
 use lbgpt_balance::retry::{RetryLayer, RetryPolicy};
-use lbgpt_balance::{Balancer, BalancerHandle, BreakerConfig, Member};
-use lbgpt_cache::{CacheConfig, CacheLayer};
-use lbgpt_core::{ChatRequest, ChatResponse, Error};
-use lbgpt_openai::transport::HttpOptions;
+use lbgpt_balance::{
+    BalancedRequest, Balancer, BalancerHandle, BreakerConfig, Member, MemberStats,
+};
+use lbgpt_cache::{CacheConfig, CacheLayer, CacheStats, EmbeddingCacheLayer};
+use lbgpt_core::{ChatRequest, ChatResponse, CompletionRequest, EmbeddingRequest, Error};
+use lbgpt_openai::transport::{EndpointRequest, HttpOptions};
 use lbgpt_openai::{OpenAiConfig, OpenAiService};
 use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
 use tower::util::BoxCloneService;
-use tower::{Layer, ServiceBuilder};
+use tower::Layer;
 
-/// The whole stack as one cloneable service.
+/// The chat stack as one cloneable service.
 pub type Stack = BoxCloneService<ChatRequest, ChatResponse, Error>;
 
-/// One provider's service, before it joins the balancer.
-type ProviderService = BoxCloneService<ChatRequest, ChatResponse, Error>;
+/// The stack of requests of type `R` as one cloneable service.
+pub type EndpointService<R> = BoxCloneService<R, Answer<R>, Error>;
 
-/// A built stack and the secrets it holds (to scrub from anything printed).
-pub struct BuiltStack {
-    /// The exact cache (if any) around the semantic cache (if any) around retry around the
-    /// balancer around the providers.
-    pub service: Stack,
-    /// The balancer's handle, for the per-provider statistics.
-    pub balancer: BalancerHandle,
-    /// The exact cache in front, for its counters.
+/// The built chat stack (what [`build`] returns).
+pub type BuiltStack = EndpointStack<ChatRequest>;
+
+/// A built stack of one endpoint, the handles to read its counters, and the secrets it holds
+/// (to scrub from anything printed).
+pub struct EndpointStack<R: BalancedRequest> {
+    /// The caches (if any) over retry over the balancer over the providers.
+    pub service: EndpointService<R>,
+    /// The endpoint's balancer's handle, for the per-provider statistics.
+    pub balancer: BalancerHandle<R>,
+    /// The exact cache of a `[cache]` table: in front of chat and completions (its counters
+    /// count their lookups); for embeddings it holds the store and settings the embedding
+    /// cache uses (to check the store at start) and its counters stay at zero. Read the
+    /// counters with [`EndpointStack::cache_stats`].
     pub cache: Option<CacheLayer>,
-    /// The semantic cache under it, for its counters and to save its index.
+    /// Embeddings with a `[cache]` table: the per-input cache in front, counting inputs.
+    // Read by the run once it sends embeddings (wired next).
+    #[allow(dead_code)]
+    pub embedding_cache: Option<EmbeddingCacheLayer>,
+    /// Chat with a `[semantic_cache]` table: the semantic cache under the exact cache, for its
+    /// counters and to save its index. Other endpoints have none.
     pub semantic: Option<SemanticCacheLayer>,
     /// Every API key and token in use (and a Redis URL, which may hold a password).
     pub secrets: Vec<SecretString>,
 }
 
-/// Builds the stack for `config`, reading keys through `env` (then from the variables the
-/// config kept from `./.env`, [`Config::lookup`]). Errors name the provider and, for missing
-/// keys, the config line.
+// Used by the run once it sends every endpoint (wired next).
+#[allow(dead_code)]
+impl<R: BalancedRequest> EndpointStack<R> {
+    /// Every provider's statistics on this endpoint's balancer, in config order.
+    pub fn member_stats(&self) -> Vec<MemberStats> {
+        self.balancer.stats()
+    }
+
+    /// The counters of the cache in front, when there is a `[cache]` table: per input for
+    /// embeddings, per request (per prompt, for completions) otherwise.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        match (&self.embedding_cache, &self.cache) {
+            (Some(embeddings), _) => Some(embeddings.stats()),
+            (None, Some(exact)) => Some(exact.stats()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A request type the stacks are built for: the caches of its endpoint over the retried
+/// balancer. Implemented for [`ChatRequest`], [`EmbeddingRequest`] and [`CompletionRequest`].
+pub trait StackEndpoint:
+    CliEndpoint + EndpointRequest<Response = <Self as BalancedRequest>::Response>
+{
+    /// This endpoint's caches over `retried` (retry over the balancer); `cache` is the exact
+    /// cache of the `[cache]` table, if any.
+    fn with_caches(
+        config: &Config,
+        cache: Option<&CacheLayer>,
+        retried: EndpointService<Self>,
+    ) -> Result<Cached<Self>, ConfigError>;
+}
+
+/// What [`StackEndpoint::with_caches`] builds.
+pub struct Cached<R: BalancedRequest> {
+    /// The whole stack.
+    pub service: EndpointService<R>,
+    /// The per-input embedding cache in it, if any.
+    pub embedding_cache: Option<EmbeddingCacheLayer>,
+    /// The semantic cache in it, if any.
+    pub semantic: Option<SemanticCacheLayer>,
+}
+
+impl StackEndpoint for ChatRequest {
+    /// The exact cache over the semantic cache over `retried`.
+    fn with_caches(
+        config: &Config,
+        cache: Option<&CacheLayer>,
+        retried: Stack,
+    ) -> Result<Cached<Self>, ConfigError> {
+        let semantic = match &config.semantic_cache {
+            None => None,
+            Some(section) => {
+                // The scope keys like the exact cache (namespace, family), so both agree on
+                // what may share an answer; without one, the providers' family.
+                let scope = cache.map_or_else(
+                    || CacheConfig::new().family(crate::cache::family(&config.providers)),
+                    |layer| layer.config().clone(),
+                );
+                let layer = section.settings.build_with_scope(scope).map_err(|err| {
+                    section
+                        .site
+                        .error(&config.path, format!("`[semantic_cache]`: {err}"))
+                })?;
+                Some(layer)
+            }
+        };
+        let below_exact = match &semantic {
+            Some(layer) => BoxCloneService::new(layer.layer(retried)),
+            None => retried,
+        };
+        let service = match cache {
+            Some(layer) => BoxCloneService::new(layer.layer(below_exact)),
+            None => below_exact,
+        };
+        Ok(Cached {
+            service,
+            embedding_cache: None,
+            semantic,
+        })
+    }
+}
+
+impl StackEndpoint for EmbeddingRequest {
+    /// The per-input embedding cache (the exact cache's store and settings) over `retried`.
+    fn with_caches(
+        _config: &Config,
+        cache: Option<&CacheLayer>,
+        retried: EndpointService<Self>,
+    ) -> Result<Cached<Self>, ConfigError> {
+        let embedding_cache = cache.map(|layer| {
+            EmbeddingCacheLayer::with_config(Arc::clone(layer.store()), layer.config().clone())
+        });
+        let service = match &embedding_cache {
+            Some(layer) => BoxCloneService::new(layer.layer(retried)),
+            None => retried,
+        };
+        Ok(Cached {
+            service,
+            embedding_cache,
+            semantic: None,
+        })
+    }
+}
+
+impl StackEndpoint for CompletionRequest {
+    /// One request per prompt over the exact cache over `retried`.
+    fn with_caches(
+        _config: &Config,
+        cache: Option<&CacheLayer>,
+        retried: EndpointService<Self>,
+    ) -> Result<Cached<Self>, ConfigError> {
+        let cached = match cache {
+            Some(layer) => BoxCloneService::new(layer.layer(retried)),
+            None => retried,
+        };
+        let split: SplitPrompts<_> = SplitPromptsLayer::default().layer(cached);
+        let service = BoxCloneService::new(split);
+        Ok(Cached {
+            service,
+            embedding_cache: None,
+            semantic: None,
+        })
+    }
+}
+
+/// Builds the chat stack for `config`: [`build_for`] of [`ChatRequest`].
 pub fn build(
     config: &Config,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<BuiltStack, ConfigError> {
+    build_for::<ChatRequest>(config, env)
+}
+
+/// Builds the stack of requests of type `R` for `config`, reading keys through `env` (then
+/// from the variables the config kept from `./.env`, [`Config::lookup`]): the providers, the
+/// balancer of `R`'s endpoint only, retry, and the endpoint's caches. Errors name the provider
+/// and, for missing keys, the config line.
+pub fn build_for<R: StackEndpoint>(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<EndpointStack<R>, ConfigError> {
     let env = &|name: &str| config.lookup(name, env);
-    let (balancer, mut secrets) = balancer(config, env)?;
+    let (balancer, mut secrets) = balancer::<R>(config, env)?;
     let handle = balancer.handle();
     let cache = match &config.cache {
         None => None,
@@ -59,38 +220,18 @@ pub fn build(
             Some(layer)
         }
     };
-    let semantic = match &config.semantic_cache {
-        None => None,
-        Some(section) => {
-            // The scope keys like the exact cache (namespace, family), so both agree on what
-            // may share an answer; without one, the providers' family.
-            let scope = cache.as_ref().map_or_else(
-                || CacheConfig::new().family(crate::cache::family(&config.providers)),
-                |layer| layer.config().clone(),
-            );
-            let layer = section.settings.build_with_scope(scope).map_err(|err| {
-                section
-                    .site
-                    .error(&config.path, format!("`[semantic_cache]`: {err}"))
-            })?;
-            Some(layer)
-        }
-    };
-    let retry = ServiceBuilder::new()
-        .layer(RetryLayer::new(retry_policy(&config.retry)))
-        .service(balancer);
-    let below_exact = match &semantic {
-        Some(layer) => BoxCloneService::new(layer.layer(retry)),
-        None => BoxCloneService::new(retry),
-    };
-    let service = match &cache {
-        Some(layer) => BoxCloneService::new(layer.layer(below_exact)),
-        None => below_exact,
-    };
-    Ok(BuiltStack {
+    let retried =
+        BoxCloneService::new(RetryLayer::new(retry_policy(&config.retry)).layer(balancer));
+    let Cached {
+        service,
+        embedding_cache,
+        semantic,
+    } = R::with_caches(config, cache.as_ref(), retried)?;
+    Ok(EndpointStack {
         service,
         balancer: handle,
         cache,
+        embedding_cache,
         semantic,
         secrets,
     })
@@ -104,20 +245,25 @@ pub fn check_providers(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<SecretString>, ConfigError> {
     let env = &|name: &str| config.lookup(name, env);
-    balancer(config, env).map(|(_, secrets)| secrets)
+    balancer::<ChatRequest>(config, env).map(|(_, secrets)| secrets)
 }
 
-/// The balancer over one service per provider, and the providers' keys (in provider order).
-fn balancer(
+/// The balancer of `R`'s endpoint over one service per provider, and the providers' keys (in
+/// provider order). Every endpoint's balancer has the same members, weights, limits and
+/// settings; each counts its own usage (providers limit each model separately).
+fn balancer<R>(
     config: &Config,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(Balancer, Vec<SecretString>), ConfigError> {
-    let mut balancer = balancer_builder(&config.balance);
+) -> Result<(Balancer<R>, Vec<SecretString>), ConfigError>
+where
+    R: BalancedRequest + EndpointRequest<Response = <R as BalancedRequest>::Response>,
+{
+    let mut balancer = balancer_builder::<R>(&config.balance);
     let mut secrets = Vec::new();
     for provider in &config.providers {
-        let (service, secret) = provider_service(config, provider, env)?;
+        let (client, secret) = provider_client(config, provider, env)?;
         secrets.push(secret);
-        let mut member = Member::new(provider.name.as_str(), service).weight(provider.weight);
+        let mut member = client.member::<R>(&provider.name).weight(provider.weight);
         if let Some(rpm) = provider.rpm {
             member = member.rpm(rpm);
         }
@@ -132,10 +278,13 @@ fn balancer(
     Ok((balancer, secrets))
 }
 
-/// The balancer settings of a `[balance]` table (members are added by the caller).
-fn balancer_builder(balance: &BalanceSettings) -> lbgpt_balance::BalancerBuilder {
-    let builder = Balancer::builder()
-        .strategy(balance.strategy.clone())
+/// The balancer settings of a `[balance]` table (members are added by the caller). The
+/// strategy is the table's built-in strategy for requests of type `R`.
+fn balancer_builder<R: BalancedRequest>(
+    balance: &BalanceSettings,
+) -> lbgpt_balance::BalancerBuilder<R> {
+    let builder = Balancer::<R>::builder()
+        .strategy(balance.strategy.built_in_for::<R>().unwrap_or_default())
         .max_wait(balance.max_wait)
         .breaker(BreakerConfig::new(
             balance.breaker_failures,
@@ -160,11 +309,31 @@ pub fn retry_policy(retry: &RetrySettings) -> RetryPolicy {
     }
 }
 
-fn provider_service(
+/// One provider's HTTP client, before it joins a balancer: it serves every endpoint.
+enum ProviderClient {
+    OpenAi(OpenAiService),
+    Azure(AzureService),
+}
+
+impl ProviderClient {
+    /// The client as a member named `name` of a balancer of `R` (weight 1, no limits).
+    fn member<R>(self, name: &str) -> Member<R>
+    where
+        R: BalancedRequest + EndpointRequest<Response = <R as BalancedRequest>::Response>,
+    {
+        match self {
+            ProviderClient::OpenAi(service) => Member::new(name, service),
+            ProviderClient::Azure(service) => Member::new(name, service),
+        }
+    }
+}
+
+/// The client of one `[[providers]]` table and its key (or token).
+fn provider_client(
     config: &Config,
     provider: &ProviderSettings,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(ProviderService, SecretString), ConfigError> {
+) -> Result<(ProviderClient, SecretString), ConfigError> {
     let resolve = |source: &SecretSource| source.resolve(&config.path, &provider.name, env);
     let http = http_options(&provider.transport);
     let (built, secret) = match &provider.api {
@@ -186,7 +355,7 @@ fn provider_service(
             if let Some(project) = project {
                 openai = openai.project(project);
             }
-            let built = OpenAiService::new(openai).map(BoxCloneService::new);
+            let built = OpenAiService::new(openai).map(ProviderClient::OpenAi);
             (built, key)
         }
         ProviderApi::Azure {
@@ -213,7 +382,7 @@ fn provider_service(
             if let Some(version) = api_version {
                 azure = azure.api_version(version);
             }
-            let built = AzureService::new(azure).map(BoxCloneService::new);
+            let built = AzureService::new(azure).map(ProviderClient::Azure);
             (built, secret)
         }
     };
@@ -349,6 +518,66 @@ mod tests {
         })
         .expect("checks");
         assert_eq!(checked[1].expose_secret(), "sk-process", "the process wins");
+    }
+
+    #[tokio::test]
+    async fn every_endpoint_gets_the_same_members_and_its_own_caches() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = config(&format!(
+            "[balance]\nstrategy = \"round_robin\"\n\
+             [cache]\nkind = \"disk\"\npath = \"{}\"\nnamespace = \"ns\"\n\
+             [[providers]]\nkind = \"openai\"\nname = \"a\"\napi_key = \"sk-a\"\nrpm = 60\n\
+             [[providers]]\nkind = \"azure\"\nname = \"b\"\nendpoint = \"https://x.example\"\n\
+             deployments = {{ m = \"d\" }}\napi_key = \"k-b\"\nweight = 2\n",
+            dir.path().display()
+        ));
+        let names = |stats: Vec<MemberStats>| -> Vec<String> {
+            stats.into_iter().map(|m| m.name.to_string()).collect()
+        };
+
+        let chat = build_for::<ChatRequest>(&config, &|_| None).expect("chat");
+        assert_eq!(names(chat.member_stats()), ["a", "b"]);
+        assert!(chat.cache.is_some() && chat.embedding_cache.is_none());
+
+        let embeddings = build_for::<EmbeddingRequest>(&config, &|_| None).expect("embeddings");
+        assert_eq!(names(embeddings.member_stats()), ["a", "b"]);
+        let per_input = embeddings
+            .embedding_cache
+            .as_ref()
+            .expect("a per-input cache");
+        let exact = embeddings.cache.as_ref().expect("the [cache] store");
+        assert!(Arc::ptr_eq(per_input.store(), exact.store()), "one store");
+        assert_eq!(per_input.config().get_namespace(), "ns");
+        assert_eq!(per_input.config().get_family(), "openai+azure");
+        assert!(embeddings.semantic.is_none());
+
+        let completions = build_for::<CompletionRequest>(&config, &|_| None).expect("completions");
+        assert_eq!(names(completions.member_stats()), ["a", "b"]);
+        assert!(completions.cache.is_some() && completions.embedding_cache.is_none());
+        let secrets: Vec<&str> = completions
+            .secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .collect();
+        assert_eq!(secrets, ["sk-a", "k-b"]);
+    }
+
+    #[tokio::test]
+    async fn only_chat_loads_the_semantic_cache() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = config(&format!(
+            "[semantic_cache]\nmodel_dir = \"{}\"\n\
+             [[providers]]\nkind = \"openai\"\napi_key = \"sk-a\"\n",
+            dir.path().join("no-model-here").display()
+        ));
+        let err = match build_for::<ChatRequest>(&config, &|_| None) {
+            Ok(_) => panic!("the model is missing"),
+            Err(err) => err,
+        };
+        assert!(err.message.contains("[semantic_cache]"), "{err}");
+        let embeddings = build_for::<EmbeddingRequest>(&config, &|_| None).expect("builds");
+        assert!(embeddings.semantic.is_none() && embeddings.cache_stats().is_none());
+        assert!(build_for::<CompletionRequest>(&config, &|_| None).is_ok());
     }
 
     #[test]

@@ -33,8 +33,8 @@ impl Plan {
             return None;
         }
         let single = matches!(input, TextInput::Text(_) | TextInput::Tokens(_));
-        let mut distinct: Vec<DistinctInput> = Vec::new();
-        let mut slot_by_key: HashMap<CacheKey, usize> = HashMap::new();
+        let mut distinct: Vec<DistinctInput> = Vec::with_capacity(keys.len());
+        let mut slot_by_key: HashMap<CacheKey, usize> = HashMap::with_capacity(keys.len());
         let mut slot_of = Vec::with_capacity(keys.len());
         for (input, key) in inputs.into_iter().zip(keys) {
             let slot = *slot_by_key.entry(key).or_insert_with(|| {

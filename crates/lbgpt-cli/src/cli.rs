@@ -21,7 +21,7 @@ Exit status:
   0    every request succeeded
   1    some requests failed (each has its error line in the results)
   2    usage, config or I/O error (nothing or not everything could run)
-  130  interrupted by Ctrl-C (the results finished so far are written)
+  130  interrupted by Ctrl-C (finished results are written; `lbgpt run` resumes on rerun)
 
 Environment:
   RUST_LOG   log filter for the messages on standard error (default: warn)
@@ -31,7 +31,8 @@ Documentation: docs/cli.md (commands), docs/config.md (lbgpt.toml).";
 
 const RUN_AFTER_HELP: &str = "\
 Examples:
-  lbgpt run requests.jsonl -o results.jsonl
+  lbgpt run requests.jsonl -o results.jsonl          results to a file; rerun to resume
+  lbgpt run requests.jsonl -o results.jsonl --fresh  start over, replacing results.jsonl
   zcat requests.jsonl.gz | lbgpt run - > results.jsonl
   lbgpt run requests.jsonl -c prod.toml --max-concurrent 32 -q -o results.jsonl
 
@@ -41,6 +42,16 @@ Input and output:
   shape plus an \"lbgpt\" object (provider, attempts, latency, cache). Bad lines get an error
   line; they never stop the run. Results are written as they come; a summary goes to
   standard error at the end.
+
+Resuming:
+  When the output file exists, the run appends to it and skips every custom_id that already
+  has a successful line there; failed lines are tried again and their new result is appended
+  below the old one. A reader takes, per custom_id, the line whose \"error\" is null if there
+  is one, else the last line. A line cut off by a crash is removed first. --fresh starts over.
+
+Ctrl-C:
+  The first stops reading input, lets the requests in flight finish and writes them; the
+  second stops at once. Either way the summary is printed and the exit status is 130.
 
 Progress and summary:
   On a terminal, a progress bar on standard error (done/total, rate, ETA, failures, cache
@@ -176,7 +187,7 @@ impl From<&std::ffi::OsStr> for InputPath {
 pub enum OutputPath {
     /// Standard output (`-`).
     Stdout,
-    /// A file.
+    /// A file: appended to (resumed) when it exists, unless `--fresh`.
     File(PathBuf),
 }
 
@@ -212,9 +223,13 @@ pub struct RunArgs {
     /// the environment (and ./.env) with default settings.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Where to write the results; `-` for standard output. An existing file is replaced.
+    /// Where to write the results; `-` for standard output. An existing file is resumed:
+    /// custom_ids answered there are skipped and new results appended.
     #[arg(short, long, value_name = "RESULTS.jsonl", default_value = "-")]
     pub output: OutputPath,
+    /// Start over: replace an existing output file instead of resuming it.
+    #[arg(long, visible_alias = "overwrite")]
+    pub fresh: bool,
     /// Most requests in flight at once (overrides `max_concurrent_requests` of the config).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: Option<u32>,
@@ -326,13 +341,14 @@ mod tests {
         assert_eq!(args.config, None);
         assert_eq!(args.output, OutputPath::Stdout);
         assert_eq!(args.max_concurrent, None);
-        assert!(!args.quiet);
+        assert!(!args.quiet && !args.fresh);
         assert!((args.progress_interval - 5.0).abs() < f64::EPSILON);
     }
 
     #[test]
     fn dash_means_standard_input_and_output() {
-        let cli = parse_from(&["lbgpt", "run", "-", "-o", "out.jsonl", "-q"]).expect("parses");
+        let cli = parse_from(&["lbgpt", "run", "-", "-o", "out.jsonl", "-q", "--overwrite"])
+            .expect("parses");
         let Command::Run(args) = cli.command else {
             panic!("run")
         };
@@ -340,6 +356,7 @@ mod tests {
         assert_eq!(args.output, OutputPath::File(PathBuf::from("out.jsonl")));
         assert_eq!(args.requests.describe(), "standard input");
         assert!(args.quiet);
+        assert!(args.fresh, "--overwrite is --fresh");
     }
 
     #[test]

@@ -39,6 +39,21 @@ impl IdSet {
         let fingerprint = self.fingerprint(id);
         self.fingerprints.insert(fingerprint)
     }
+
+    /// Whether `id` is in the set.
+    pub fn contains(&self, id: &str) -> bool {
+        self.fingerprints.contains(&self.fingerprint(id))
+    }
+
+    /// How many ids the set holds.
+    pub fn len(&self) -> usize {
+        self.fingerprints.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.fingerprints.is_empty()
+    }
 }
 
 /// Fingerprints are random already: the table's hash is their low 64 bits.
@@ -72,8 +87,10 @@ mod tests {
         assert!(set.insert("a"));
         assert!(set.insert("b"));
         assert!(!set.insert("a"));
-        assert!(!set.insert("b"));
-        assert!(set.insert("c"));
+        assert!(set.contains("b"));
+        assert!(!set.contains("c"));
+        assert_eq!(set.len(), 2);
+        assert!(!set.is_empty());
     }
 
     #[test]
@@ -82,7 +99,8 @@ mod tests {
         for i in 0..200_000 {
             assert!(set.insert(&format!("request-{i}")), "{i}");
         }
-        assert!(!set.insert("request-199999"));
-        assert!(set.insert("request-200000"));
+        assert_eq!(set.len(), 200_000);
+        assert!(set.contains("request-199999"));
+        assert!(!set.contains("request-200000"));
     }
 }

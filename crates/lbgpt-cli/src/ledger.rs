@@ -101,6 +101,15 @@ impl Ledger {
         Some(slot)
     }
 
+    /// Input lines in the stream now: sent and not yet written (waits not counted).
+    pub fn pending_lines(&self) -> usize {
+        self.lock()
+            .slots
+            .iter()
+            .filter(|slot| matches!(slot, Slot::Line(_)))
+            .count()
+    }
+
     /// Slots held now (bounded by the facade's reorder window).
     #[cfg(test)]
     pub fn len(&self) -> usize {

@@ -5,6 +5,7 @@
 //! Exit status: 0 success, 1 some requests failed, 2 usage, config or I/O error, 130
 //! interrupted by Ctrl-C.
 
+mod batch;
 mod cache;
 mod cli;
 mod config;
@@ -15,11 +16,13 @@ mod failures;
 mod histogram;
 mod idset;
 mod input;
+mod interrupt;
 mod ledger;
 mod member_table;
 mod output;
 mod progress;
 mod pump;
+mod resume;
 mod run;
 mod semantic;
 mod sim_cmd;
@@ -60,14 +63,9 @@ async fn dispatch(command: Command) -> u8 {
     let outcome: Result<u8, CliError> = match command {
         Command::Run(args) => run::run(&args).await.map(|report| {
             if !args.quiet {
-                let label = if report.interrupted {
-                    "lbgpt run interrupted"
-                } else {
-                    "lbgpt run finished"
-                };
-                eprint!("{label}\n{}", report.render());
+                eprint!("{}\n{}", run_label(&report, &args), report.render());
             }
-            if report.interrupted {
+            if report.stop != batch::Stop::Finished {
                 EXIT_INTERRUPTED
             } else if report.tally.failed() > 0 {
                 EXIT_SOME_FAILED
@@ -88,6 +86,23 @@ async fn dispatch(command: Command) -> u8 {
         Err(err) => {
             eprintln!("error: {err}");
             EXIT_USAGE
+        }
+    }
+}
+
+/// The first line of the summary: how the run ended and, after Ctrl-C, how to go on.
+fn run_label(report: &run::RunReport, args: &cli::RunArgs) -> String {
+    let resume = match &args.output {
+        cli::OutputPath::File(_) => "; run the same command again to resume",
+        cli::OutputPath::Stdout => "",
+    };
+    match report.stop {
+        batch::Stop::Finished => "lbgpt run finished".to_owned(),
+        batch::Stop::Interrupted => format!(
+            "lbgpt run interrupted: the requests in flight were finished and written{resume}"
+        ),
+        batch::Stop::Aborted => {
+            format!("lbgpt run interrupted: the requests in flight were dropped{resume}")
         }
     }
 }

@@ -93,11 +93,11 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// The counts of `tally` with `skipped` lines skipped.
-    pub fn of(tally: &Tally, skipped: u64) -> Self {
+    /// The counts of `tally`.
+    pub fn of(tally: &Tally) -> Self {
         Counts {
-            done: tally.total + skipped,
-            skipped,
+            done: tally.total + tally.skipped,
+            skipped: tally.skipped,
             failed: tally.failed(),
             cache_hits: tally.from_cache,
         }
@@ -170,6 +170,15 @@ impl ProgressDisplay {
             }
             ProgressMode::Plain { .. } => eprintln!("progress: {} (end)", self.line(counts)),
             ProgressMode::Off => {}
+        }
+    }
+
+    /// Prints `message` on standard error without garbling the bar; nothing when off.
+    pub fn message(&self, message: &str) {
+        match (&self.bar, self.mode) {
+            (_, ProgressMode::Off) => {}
+            (Some(bar), _) => bar.suspend(|| eprintln!("{message}")),
+            (None, _) => eprintln!("{message}"),
         }
     }
 

@@ -170,6 +170,11 @@ impl PumpHandle {
         self.shared.notify.notify_waiters();
     }
 
+    /// Lines the filter skipped so far.
+    pub fn skipped(&self) -> u64 {
+        self.shared.skipped.load(Ordering::Relaxed)
+    }
+
     /// The read error that ended the input early, if any.
     pub fn take_io_error(&self) -> Option<io::Error> {
         self.shared
@@ -337,5 +342,6 @@ mod tests {
             ids.push(line.custom_id.expect("id"));
         }
         assert_eq!(ids, ["0", "1", "2", "4", "5", "6", "8", "9"]);
+        assert_eq!(handle.skipped(), 2);
     }
 }

@@ -1,35 +1,29 @@
 //! `lbgpt run`: sends every line of an OpenAI Batch-API JSONL file (or standard input) and
 //! writes one result line per input line, in input order, as results become available.
 //!
-//! The path of a line: [`crate::pump`] reads and parses it on its own thread
-//! ([`crate::input`]), [`Feed`] turns it into a request for the facade's ordered stream and
-//! records it in the [`Ledger`], the stack answers it, and [`emit`] writes its output line
-//! ([`crate::output`]) and counts it ([`Tally`]).
+//! This module loads the config, opens the input and the output (resuming an existing output
+//! file: [`crate::resume`]), builds the stack and reports; the lines themselves go through a
+//! [`Batch`].
 
+use crate::batch::{Batch, BatchError, Stop};
 use crate::cli::{InputPath, OutputPath, RunArgs};
 use crate::config::Config;
 use crate::error::CliError;
-use crate::failures;
 use crate::input;
-use crate::ledger::{Entry, Feed, Ledger, LineService, Slot};
-use crate::output::{self, IdMaker, OutputLine};
-use crate::progress::{Counts, ProgressDisplay, ProgressMode, TotalLines};
-use crate::pump;
-use crate::stack::{self, Stack};
+use crate::interrupt::Interrupts;
+use crate::progress::{ProgressMode, TotalLines};
+use crate::resume::{self, Answered, ResumeError};
+use crate::stack;
 use crate::summary::{self, Tally};
-use futures::{FutureExt, StreamExt};
-use lbgpt::Lbgpt;
 use lbgpt_balance::MemberStats;
 use lbgpt_cache::CacheStats;
-use lbgpt_core::{ChatResponse, Error};
-use secrecy::{ExposeSecret, SecretString};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The config file `lbgpt run` reads when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "lbgpt.toml";
-use std::time::{Duration, Instant};
 
 /// How a run ended.
 #[derive(Debug)]
@@ -45,8 +39,8 @@ pub struct RunReport {
     pub semantic: Option<crate::semantic::SemanticReport>,
     /// How long it took.
     pub elapsed: Duration,
-    /// Whether Ctrl-C stopped it early.
-    pub interrupted: bool,
+    /// How it stopped.
+    pub stop: Stop,
     /// The process's peak memory at the end, when known.
     pub peak_memory: Option<u64>,
 }
@@ -93,8 +87,14 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
         .max_concurrent
         .map_or(config.max_concurrent_requests, |n| n as usize);
 
-    // Opened only now, so that a config mistake does not truncate an earlier output file.
-    let mut out = open_output(&args.output)?;
+    // Opened only now, so that a config mistake does not touch an earlier output file.
+    let opened = open_output(&args.output, args.fresh)?;
+    if let Some(answered) = &opened.answered {
+        report_resume(&args.output, answered, args.quiet);
+    }
+    let mut out = opened.writer;
+    // Before the start line: whoever reads it may press Ctrl-C at once.
+    let interrupts = Interrupts::install().ok();
     if !args.quiet {
         eprintln!("{}", start_line(args, &config, concurrency));
     }
@@ -102,6 +102,7 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
     let batch = Batch {
         input,
         total: count_in_background(&args.requests),
+        skip: opened.answered.map(|answered| answered.ids),
         service: built.service.clone(),
         secrets: &built.secrets,
         concurrency,
@@ -110,10 +111,10 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
             io::stderr().is_terminal(),
             Duration::from_secs_f64(args.progress_interval),
         ),
+        interrupts,
     };
-    let outcome = batch.execute(&mut out).await;
-    let (tally, elapsed, interrupted) = match outcome {
-        Ok(done) => done,
+    let outcome = match batch.execute(&mut out).await {
+        Ok(outcome) => outcome,
         Err(BatchError::Write(err)) => return Err(write_error(&args.output, &err)),
         Err(BatchError::Read { err, lines }) => {
             return Err(CliError::Io(format!(
@@ -135,12 +136,12 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
         _ => None,
     };
     Ok(RunReport {
-        tally,
+        tally: outcome.tally,
         members: built.balancer.stats(),
         cache,
         semantic,
-        elapsed,
-        interrupted,
+        elapsed: outcome.elapsed,
+        stop: outcome.stop,
         peak_memory: summary::peak_memory(),
     })
 }
@@ -233,184 +234,81 @@ fn open_input(path: &InputPath) -> Result<Box<dyn BufRead + Send>, CliError> {
     }
 }
 
-/// Opens where results go: standard output, or the file (created or replaced).
-fn open_output(path: &OutputPath) -> Result<BufWriter<Box<dyn Write>>, CliError> {
-    let sink: Box<dyn Write> = match path {
-        OutputPath::Stdout => Box::new(io::stdout().lock()),
-        OutputPath::File(path) => {
-            let file = File::create(path).map_err(|err| {
-                CliError::Usage(format!(
-                    "cannot create the output file {}: {}",
-                    path.display(),
-                    describe_io(&err)
-                ))
-            })?;
-            Box::new(file)
+/// Where results go, and what an existing output file answered already.
+struct OpenedOutput {
+    writer: BufWriter<Box<dyn Write>>,
+    /// `Some` when an existing file is resumed.
+    answered: Option<Answered>,
+}
+
+/// Opens where results go: standard output; a new file (or an existing one with `fresh`,
+/// emptied); or an existing file to resume, appended to.
+fn open_output(path: &OutputPath, fresh: bool) -> Result<OpenedOutput, CliError> {
+    let buffered = |sink: Box<dyn Write>| BufWriter::with_capacity(1 << 16, sink);
+    let path = match path {
+        OutputPath::Stdout => {
+            return Ok(OpenedOutput {
+                writer: buffered(Box::new(io::stdout().lock())),
+                answered: None,
+            })
         }
+        OutputPath::File(path) => path,
     };
-    Ok(BufWriter::with_capacity(1 << 16, sink))
-}
-
-/// Why a batch stopped before its end.
-#[derive(Debug)]
-pub enum BatchError {
-    /// Writing a result failed.
-    Write(io::Error),
-    /// Reading the input failed after `lines` lines (their results are written).
-    Read {
-        /// The read error.
-        err: io::Error,
-        /// Lines handled before it.
-        lines: u64,
-    },
-}
-
-/// One pass over an input through a stack: what `lbgpt run` and `lbgpt demo` share.
-pub struct Batch<'a> {
-    /// The Batch-API lines.
-    pub input: Box<dyn BufRead + Send>,
-    /// How many requests the input has, once known.
-    pub total: TotalLines,
-    /// The stack that answers them.
-    pub service: Stack,
-    /// Secrets to scrub from error messages.
-    pub secrets: &'a [SecretString],
-    /// Most requests in flight.
-    pub concurrency: usize,
-    /// How progress is shown on standard error.
-    pub progress: ProgressMode,
-}
-
-impl Batch<'_> {
-    /// Sends every line and writes its result line to `out`, in input order, flushing
-    /// whenever the next result is not ready yet. Returns the tally, the time taken and
-    /// whether Ctrl-C stopped it.
-    pub async fn execute(
-        self,
-        out: &mut impl Write,
-    ) -> Result<(Tally, Duration, bool), BatchError> {
-        let (lines, pump) =
-            pump::start(self.input, Box::new(|_| true)).map_err(BatchError::Write)?;
-        let ledger = Ledger::new();
-        let client = Lbgpt::new(LineService::new(self.service, ledger.clone(), pump.clone()))
-            .max_concurrent_requests(self.concurrency);
-        let mut results =
-            client.chat_completion_ordered(Feed::new(lines, pump.clone(), ledger.clone()));
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
-        // The first poll installs the handler: from here on Ctrl-C ends the run cleanly.
-        let mut interrupted = (&mut ctrl_c).now_or_never().is_some();
-
-        let started = Instant::now();
-        let ids = IdMaker::new();
-        let mut tally = Tally::default();
-        let mut progress = ProgressDisplay::new(self.progress, self.total);
-        let mut ticks = self.progress.tick_every().map(|every| {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks
+    if fresh || !path.exists() {
+        let file = File::create(path).map_err(|err| {
+            CliError::Usage(format!(
+                "cannot create the output file {}: {}",
+                path.display(),
+                describe_io(&err)
+            ))
+        })?;
+        return Ok(OpenedOutput {
+            writer: buffered(Box::new(file)),
+            answered: None,
         });
-
-        while !interrupted {
-            // Flush whenever the next result is not ready yet, so the file grows as answers
-            // come.
-            let next = match results.next().now_or_never() {
-                Some(next) => next,
-                None => {
-                    out.flush().map_err(BatchError::Write)?;
-                    tokio::select! {
-                        next = results.next() => next,
-                        _ = &mut ctrl_c => {
-                            interrupted = true;
-                            break;
-                        }
-                        _ = tick(&mut ticks) => {
-                            progress.tick(Counts::of(&tally, 0));
-                            continue;
-                        }
-                    }
-                }
-            };
-            let Some(result) = next else { break };
-            let Some(slot) = ledger.pop() else {
-                // One slot per result is pushed before the request is sent; never taken.
-                return Err(BatchError::Write(io::Error::other(
-                    "internal error: a result without its input line",
-                )));
-            };
-            let Slot::Line(entry) = slot else { continue };
-            emit(out, &ids, &entry, result, self.secrets, &mut tally).map_err(BatchError::Write)?;
-            progress.update(Counts::of(&tally, 0));
-            // Also while results keep coming without a pause.
-            interrupted = (&mut ctrl_c).now_or_never().is_some();
-        }
-        // Nothing more is read (the reader thread ends), and requests in flight are dropped.
-        pump.stop();
-        drop(results);
-        out.flush().map_err(BatchError::Write)?;
-        progress.finish(Counts::of(&tally, 0));
-        if let Some(err) = ledger.take_io_error() {
-            return Err(BatchError::Read {
-                err,
-                lines: tally.total,
-            });
-        }
-        Ok((tally, started.elapsed(), interrupted))
+    }
+    match resume::open_for_append(path) {
+        Ok((file, answered)) => Ok(OpenedOutput {
+            writer: buffered(Box::new(file)),
+            answered: Some(answered),
+        }),
+        Err(ResumeError::NotResults { reason }) => Err(CliError::Usage(format!(
+            "the output file {} exists but is not a results file (its first line: {reason}); \
+             use --fresh to replace it, or choose another output",
+            path.display()
+        ))),
+        Err(ResumeError::Io(err)) => Err(CliError::Usage(format!(
+            "cannot resume the output file {}: {}",
+            path.display(),
+            describe_io(&err)
+        ))),
     }
 }
 
-/// The next tick of `ticks`; never, without ticks.
-async fn tick(ticks: &mut Option<tokio::time::Interval>) {
-    match ticks {
-        Some(ticks) => {
-            ticks.tick().await;
-        }
-        None => std::future::pending().await,
+/// Says what resuming an existing output file found (warnings even when `quiet`).
+fn report_resume(output: &OutputPath, answered: &Answered, quiet: bool) {
+    let name = output.describe();
+    if answered.truncated > 0 {
+        eprintln!(
+            "warning: removed a cut-off last line ({} bytes) from {name}, left by an \
+             interrupted run; its request runs again",
+            answered.truncated
+        );
     }
-}
-
-/// Writes the output line of `entry`, whose result is `result`, and counts it.
-fn emit(
-    out: &mut impl Write,
-    ids: &IdMaker,
-    entry: &Entry,
-    result: Result<ChatResponse, Error>,
-    secrets: &[SecretString],
-    tally: &mut Tally,
-) -> io::Result<()> {
-    let id = ids.id(entry.line);
-    let custom_id = entry.custom_id.as_deref();
-    if let Some(problem) = &entry.problem {
-        tally.rejection();
-        return write_line(out, &output::rejected(id, custom_id, entry.line, problem));
+    if answered.unreadable > 0 {
+        eprintln!(
+            "warning: {} lines of {name} are not result lines; they are ignored",
+            answered.unreadable
+        );
     }
-    match result {
-        Ok(answer) => {
-            if output::from_cache(&answer) {
-                tally.cached(output::semantic_score(&answer).is_some());
-            } else {
-                tally.success(
-                    answer.meta.member.as_deref(),
-                    answer.meta.attempts.max(1),
-                    answer.meta.latency,
-                );
-            }
-            write_line(out, &output::success(id, custom_id, entry.line, &answer))
-        }
-        Err(mut error) => {
-            for secret in secrets {
-                error.redact(secret.expose_secret());
-            }
-            let line = output::failure(id, custom_id, entry.line, &error, entry.failed_after);
-            tally.failure(line.lbgpt.attempts, failures::kind_of(&error));
-            write_line(out, &line)
-        }
+    if !quiet && (answered.succeeded > 0 || answered.failed > 0) {
+        eprintln!(
+            "resuming {name}: {} custom_ids answered there are skipped; {} failed lines there \
+             are tried again (their new result is appended; --fresh starts over)",
+            answered.ids.len(),
+            answered.failed
+        );
     }
-}
-
-fn write_line(out: &mut impl Write, line: &OutputLine<'_>) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, line).map_err(io::Error::other)?;
-    out.write_all(b"\n")
 }
 
 fn write_error(path: &OutputPath, err: &io::Error) -> CliError {

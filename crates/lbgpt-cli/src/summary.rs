@@ -45,6 +45,8 @@ pub struct Tally {
     pub failures: BTreeMap<&'static str, u64>,
     /// Latencies of every answer from a provider.
     pub latency: LatencyHistogram,
+    /// Lines skipped because an earlier run answered their `custom_id` (no result line).
+    pub skipped: u64,
 }
 
 impl Tally {
@@ -129,6 +131,13 @@ impl fmt::Display for Summary<'_> {
             0.0
         };
         writeln!(f, "requests:   {}", t.total)?;
+        if t.skipped > 0 {
+            writeln!(
+                f,
+                "skipped:    {} (answered in the output file by an earlier run)",
+                t.skipped
+            )?;
+        }
         write!(f, "succeeded:  {}", t.succeeded)?;
         if t.from_semantic > 0 {
             write!(

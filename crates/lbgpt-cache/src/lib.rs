@@ -14,9 +14,10 @@
 //!   parameters, unknown fields, ...), plus a namespace and a provider family; JSON key order
 //!   and number spelling do not matter. Never the API key, nor `user`. Completion keys
 //!   (`"endpoint":"completions"`) and embedding keys never collide with chat keys.
-//! - Stores ([`CacheStore`]: get / put with TTL / delete): [`MemoryStore`] (bounded, the
-//!   default), [`DiskStore`] (persistent, crash-safe, shared by processes) and `RedisStore`
-//!   (feature `redis`, on by default: shared by machines). A failing store degrades to misses.
+//! - Stores ([`CacheStore`]: get / put with TTL / delete, and `get_many` for many keys at
+//!   once): [`MemoryStore`] (bounded, the default), [`DiskStore`] (persistent, crash-safe,
+//!   shared by processes) and `RedisStore` (feature `redis`, on by default: shared by
+//!   machines; `MGET` for many keys). A failing store degrades to misses.
 //! - Per-request control: [`CacheMode`] in [`ChatRequest::options`](lbgpt_core::ChatRequest::options)
 //!   (and the `options` of the other requests: use, bypass, refresh, no-store), never sent to
 //!   the provider.
@@ -26,7 +27,10 @@
 //!   encoding_format, the input, unknown fields; never `user` or credentials), send only the
 //!   missing inputs upstream in one request (each once, in order) and put the answer back
 //!   together in input order; `meta.cache` is `Exact`, `Miss` or `Partial { hits, misses }`.
-//!   See the second example below.
+//!   A request's inputs are looked up in one batch ([`CacheStore::get_many`]); each vector is
+//!   stored as a compact binary [`embedding_entry`] (floats as their little-endian bytes, base64
+//!   as the provider's text), so a hit costs about a microsecond per input and gives back the
+//!   provider's exact bits. See the third example below.
 //!
 //! Only successful answers are stored; errors reach every waiting caller and are never
 //! cached. `docs/cache.md` in the repository describes the key and file formats in full.

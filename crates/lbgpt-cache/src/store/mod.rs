@@ -26,7 +26,8 @@ const GET_MANY_CONCURRENCY: usize = 32;
 
 /// A place to keep cached answers: small and async, so any key-value store fits in a few lines.
 ///
-/// Values are opaque bytes (the cache layer stores the answer's JSON). A store must never
+/// Values are opaque bytes (the exact cache stores the answer's JSON, the embedding cache one
+/// [embedding entry](crate::embedding_entry) per input). A store must never
 /// return bytes other than those last `put` under the key (or nothing): when it cannot vouch
 /// for an entry (torn, corrupt, expired), it answers `Ok(None)`. Errors are for a store that
 /// cannot answer at all (I/O failure, server down, timeout); the layer treats them as a miss

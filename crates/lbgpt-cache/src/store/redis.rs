@@ -211,7 +211,7 @@ impl CacheStore for RedisStore {
         Ok(value.map(Bytes::from))
     }
 
-    /// One `MGET` per [`MGET_KEYS`] keys, all sent at once on the multiplexed connection,
+    /// One `MGET` per 64 keys, all sent at once on the multiplexed connection,
     /// each within the timeout; a failed `MGET` is an error for each of its keys.
     async fn get_many(&self, keys: &[CacheKey]) -> Vec<Result<Option<Bytes>, StoreError>> {
         let batches = keys.chunks(MGET_KEYS).map(|batch| async move {

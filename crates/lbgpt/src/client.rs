@@ -21,6 +21,21 @@ const MIN_DEFAULT_REORDER_WINDOW: usize = 1024;
 /// The default reorder window per allowed concurrent request.
 const REORDER_WINDOW_PER_REQUEST: usize = 64;
 
+/// The default reorder window of the embedding methods ([`Lbgpt::embedding_ordered`],
+/// [`Lbgpt::embedding_list`], a chunked [`Lbgpt::embedding`]) per allowed concurrent request:
+/// 4 chunks.
+///
+/// Their window counts calls (chunks of up to
+/// [`MAX_EMBEDDING_INPUTS_PER_CALL`](crate::MAX_EMBEDDING_INPUTS_PER_CALL) = 2048 inputs), and
+/// one chunk's answer is large (2048 vectors of 1536 dimensions are 12.6 MB as `f32`), so it is
+/// not the chat window of at least 1024 answers: with `c` requests allowed at once, at most
+/// `4 x c` chunks beyond the oldest unanswered one are pulled (running, or finished and
+/// waiting), that is at most `8192 x c` vectors, about 50 MB per allowed concurrent request
+/// at 1536 dimensions. The calls in flight alone already hold `c` chunks (and their JSON
+/// bodies, larger still), so this keeps the waiting answers of the same order. Set
+/// [`Lbgpt::reorder_window`] on the embeddings client for another bound.
+pub const EMBEDDING_REORDER_WINDOW_PER_REQUEST: usize = 4;
+
 /// A batch client over any `tower::Service<ChatRequest>`: single calls, lists in input order,
 /// streams, progress, and a concurrency limit shared by every call.
 ///
@@ -102,9 +117,17 @@ impl<S> Lbgpt<S> {
         self
     }
 
-    /// Sets the reorder window of [`Lbgpt::chat_completion_ordered`]: how many inputs, counted
-    /// from the oldest one not yet yielded, may be pulled (running or finished and waiting for
-    /// their turn). At least 1. Default `max(1024, 64 x max_concurrent_requests)`.
+    /// Sets the reorder window of the ordered lists and streams: how many calls, counted from
+    /// the oldest one not yet handed on, may be pulled (running or finished and waiting for
+    /// their turn). At least 1.
+    ///
+    /// For chat a call is one input. For legacy completions a call is one prompt (a request
+    /// with several prompts is several calls), and for embeddings a chunk of up to 2048
+    /// inputs. Default for chat and completions: `max(1024, 64 x max_concurrent_requests)`
+    /// ([`current_reorder_window`](Self::current_reorder_window)); for embeddings:
+    /// [`EMBEDDING_REORDER_WINDOW_PER_REQUEST`]` x max_concurrent_requests`
+    /// ([`current_embedding_reorder_window`](Self::current_embedding_reorder_window)). A
+    /// window set here applies to both.
     pub fn reorder_window(mut self, window: usize) -> Self {
         self.reorder_window = Some(window.max(1));
         self
@@ -115,11 +138,20 @@ impl<S> Lbgpt<S> {
         self.max_concurrent
     }
 
-    /// The reorder window [`Lbgpt::chat_completion_ordered`] uses.
+    /// The reorder window the chat and legacy-completions methods use (in calls).
     pub fn current_reorder_window(&self) -> usize {
         self.reorder_window.unwrap_or_else(|| {
             MIN_DEFAULT_REORDER_WINDOW
                 .max(REORDER_WINDOW_PER_REQUEST.saturating_mul(self.max_concurrent))
+        })
+    }
+
+    /// The reorder window the embedding methods use, in chunks: the one set with
+    /// [`Lbgpt::reorder_window`], else [`EMBEDDING_REORDER_WINDOW_PER_REQUEST`]` x
+    /// max_concurrent_requests`.
+    pub fn current_embedding_reorder_window(&self) -> usize {
+        self.reorder_window.unwrap_or_else(|| {
+            EMBEDDING_REORDER_WINDOW_PER_REQUEST.saturating_mul(self.max_concurrent)
         })
     }
 
@@ -142,7 +174,8 @@ impl<S> Lbgpt<S> {
 
 impl<S> Lbgpt<S> {
     /// A client over `service` sharing `other`'s concurrency limit (the ready-made clients'
-    /// endpoint clients: chat, embeddings and completions draw on one set of permits).
+    /// endpoint clients: chat, embeddings and completions draw on one set of permits) and its
+    /// reorder window setting.
     pub(crate) fn sharing_limit_with<T>(service: S, other: &Lbgpt<T>) -> Self {
         Lbgpt {
             service,
@@ -150,6 +183,14 @@ impl<S> Lbgpt<S> {
             max_concurrent: other.max_concurrent,
             reorder_window: other.reorder_window,
         }
+    }
+
+    /// The client with its default reorder windows, whatever was set before (the embeddings
+    /// client of a ready-made client: a chat window counts answers of chat size, not chunks of
+    /// 2048 vectors).
+    pub(crate) fn with_default_reorder_window(mut self) -> Self {
+        self.reorder_window = None;
+        self
     }
 
     /// Sends one request of any type the service takes, waiting for a permit first.
@@ -223,7 +264,7 @@ impl<S> Lbgpt<S> {
         CompletionStream::new(self.engine(requests))
     }
 
-    /// Results in input order, within the reorder window.
+    /// Results in input order, within the (chat) reorder window.
     pub(crate) fn send_ordered<I>(&self, requests: I) -> OrderedCompletionStream<S, I>
     where
         I: Iterator,
@@ -232,7 +273,23 @@ impl<S> Lbgpt<S> {
         S::Future: Send,
         S::Response: Send + 'static,
     {
-        OrderedCompletionStream::new(self.engine(requests), self.current_reorder_window())
+        self.send_ordered_within(requests, self.current_reorder_window())
+    }
+
+    /// Results in input order, within a reorder window of `window` calls.
+    pub(crate) fn send_ordered_within<I>(
+        &self,
+        requests: I,
+        window: usize,
+    ) -> OrderedCompletionStream<S, I>
+    where
+        I: Iterator,
+        I::Item: Send + 'static,
+        S: Service<I::Item, Error = Error> + Clone + Send + 'static,
+        S::Future: Send,
+        S::Response: Send + 'static,
+    {
+        OrderedCompletionStream::new(self.engine(requests), window)
     }
 
     fn engine<I>(&self, inputs: I) -> Engine<S, I>

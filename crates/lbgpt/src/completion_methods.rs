@@ -98,7 +98,9 @@ where
     }
 
     /// Completes every request, yielding one result per request in input order, pulling
-    /// requests lazily within the client's reorder window.
+    /// requests lazily within the client's reorder window, which counts calls (one per
+    /// prompt). A request's prompts are split into calls all at once when the stream reaches
+    /// it, and their answers are held until the last one arrives and they are merged.
     pub fn completion_ordered<R>(&self, requests: R) -> CompletionAnswerStream<'static>
     where
         R: IntoIterator<Item = CompletionRequest>,

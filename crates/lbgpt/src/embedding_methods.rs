@@ -105,13 +105,30 @@ where
     {
         let parts = Parts::new(requests.into_iter(), chunks);
         let counts = parts.counts();
-        Regrouped::new(self.send_ordered(parts), counts, merge_chunks)
-            .on_part(move |calls: &OrderedCompletionStream<S, _>| on_progress(&calls.progress()))
-            .collect()
+        let window = self.current_embedding_reorder_window();
+        Regrouped::new(
+            self.send_ordered_within(parts, window),
+            counts,
+            merge_chunks,
+        )
+        .on_part(move |calls: &OrderedCompletionStream<S, _>| on_progress(&calls.progress()))
+        .collect()
     }
 
     /// Embeds every request, yielding one result per request in input order, pulling
-    /// requests lazily within the client's reorder window (bounded memory for any input size).
+    /// requests lazily.
+    ///
+    /// # Memory
+    /// The window ([`current_embedding_reorder_window`](Lbgpt::current_embedding_reorder_window),
+    /// default [`EMBEDDING_REORDER_WINDOW_PER_REQUEST`](crate::EMBEDDING_REORDER_WINDOW_PER_REQUEST)
+    /// chunks per allowed concurrent request) counts chunks: at most that many chunks beyond
+    /// the oldest unanswered one are pulled, running or finished and waiting, so at most
+    /// `window x 2048` vectors wait behind a slow call. One request is not bounded by it: when
+    /// the stream reaches a request, the request is split into all its chunks at once (its
+    /// inputs are copied into them), and its chunks' answers are held until the last one has
+    /// answered and they are merged, so a request of a million inputs holds a million vectors
+    /// however small the window. To embed a huge input in bounded memory, give it as many
+    /// requests (an iterator of them), not as one.
     pub fn embedding_ordered<R>(&self, requests: R) -> EmbeddingStream<'static>
     where
         R: IntoIterator<Item = EmbeddingRequest>,
@@ -119,8 +136,9 @@ where
     {
         let parts = Parts::new(requests.into_iter(), chunks);
         let counts = parts.counts();
+        let window = self.current_embedding_reorder_window();
         Box::pin(Regrouped::new(
-            self.send_ordered(parts),
+            self.send_ordered_within(parts, window),
             counts,
             merge_chunks,
         ))

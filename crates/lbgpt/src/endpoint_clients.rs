@@ -38,8 +38,8 @@ pub(crate) fn unserved(endpoint: &str) -> Error {
 }
 
 impl<E, C> EndpointClients<E, C> {
-    /// Clients over `embeddings` and `completions` sharing `chat`'s concurrency limit and
-    /// reorder window, retried by `retry`; embeddings cached per input in `cache`'s store
+    /// Clients over `embeddings` and `completions` sharing `chat`'s concurrency limit (and,
+    /// for completions, its reorder window setting), retried by `retry`; embeddings cached per input in `cache`'s store
     /// (with its configuration) when there is one.
     pub(crate) fn new<T>(
         chat: &Lbgpt<T>,
@@ -60,7 +60,9 @@ impl<E, C> EndpointClients<E, C> {
                 Some(layer) => Either::Left(layer.layer(retried)),
                 None => Either::Right(retried),
             };
-            Lbgpt::sharing_limit_with(stack, chat)
+            // A chat window counts answers of chat size; the embeddings client keeps its own
+            // default, counted in chunks of up to 2048 vectors.
+            Lbgpt::sharing_limit_with(stack, chat).with_default_reorder_window()
         });
         let completions = completions.map(|service| {
             let retried = Retry::new(service, retry.clone());

@@ -299,7 +299,7 @@ pub use azuregpt::{AzureGpt, AzureGptBuilder, AzureGptService};
 pub use balanced::{BalancedGpt, BalancedGptBuilder, BalancedService};
 pub use caching::MaybeCached;
 pub use chatgpt::{ChatGpt, ChatGptBuilder, ChatGptService};
-pub use client::{Lbgpt, DEFAULT_MAX_CONCURRENT_REQUESTS};
+pub use client::{Lbgpt, DEFAULT_MAX_CONCURRENT_REQUESTS, EMBEDDING_REORDER_WINDOW_PER_REQUEST};
 pub use completion_methods::CompletionAnswerStream;
 pub use embedding_methods::{EmbeddingStream, MAX_EMBEDDING_INPUTS_PER_CALL};
 pub use endpoint_clients::{CompletionStack, EmbeddingStack};

@@ -4,8 +4,11 @@
 //! [`Parts`] pulls requests lazily and hands the engine their parts, noting how many parts each
 //! request had; [`Regrouped`] reads the engine's results in input order and merges each
 //! request's parts into one answer. Both share the queue of part counts, filled as the engine
-//! pulls a request (always before any of its parts' results can arrive), so nothing per
-//! request is kept beyond the engine's reorder window.
+//! pulls a request (always before any of its parts' results can arrive). What is held: the
+//! unsent parts of the request being split (all its parts are made at once), the parts the
+//! engine's reorder window lets run ahead, and the answered parts of the oldest unanswered
+//! request until its last part answers and they are merged (so one request's answers are all
+//! in memory together, whatever the window).
 
 use futures::Stream;
 use lbgpt_core::{CacheStatus, Error};

@@ -56,9 +56,13 @@ macro_rules! batch_settings_methods {
             self
         }
 
-        /// The reorder window of `chat_completion_ordered` (default
-        /// `max(1024, 64 x max_concurrent_requests)`); see
-        /// [`OrderedCompletionStream`](crate::OrderedCompletionStream).
+        /// The reorder window of the ordered chat and legacy-completions lists and streams, in
+        /// calls (default `max(1024, 64 x max_concurrent_requests)`); see
+        /// [`OrderedCompletionStream`](crate::OrderedCompletionStream). The embeddings client
+        /// keeps its own default, counted in chunks of up to 2048 vectors
+        /// ([`EMBEDDING_REORDER_WINDOW_PER_REQUEST`](crate::EMBEDDING_REORDER_WINDOW_PER_REQUEST));
+        /// set [`Lbgpt::reorder_window`](crate::Lbgpt::reorder_window) on a clone of
+        /// `embeddings()` to change it.
         pub fn reorder_window(mut self, window: usize) -> Self {
             self.settings.reorder_window = Some(window);
             self

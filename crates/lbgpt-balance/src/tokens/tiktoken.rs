@@ -72,9 +72,9 @@ impl Encoding {
     /// Tokens of `text` in this encoding (special-token text counts as ordinary text, as the
     /// API treats it).
     ///
-    /// ASCII text is split by [`pretokenize`](super::pretokenize) and counted from the
-    /// encoding's ranks, with exactly tiktoken's result at a fraction of its cost (its split
-    /// runs a backtracking regex); other text goes through tiktoken.
+    /// ASCII text is split by a hand-written pre-tokenizer and counted from the encoding's
+    /// ranks, with exactly tiktoken's result at a fraction of its cost (its split runs a
+    /// backtracking regex); other text goes through tiktoken.
     pub fn count(self, text: &str) -> u64 {
         if text.is_empty() {
             return 0;

@@ -5,7 +5,9 @@
 //!   robin, max headroom, least latency, least busy, or your own [`PickStrategy`]), keeps
 //!   each member under its RPM/TPM limits (waiting for the computed moment capacity returns
 //!   instead of drawing 429s), fails over at once, cools members down on `retry-after`,
-//!   opens per-member circuit breakers and retires dead keys; members change at run time
+//!   opens per-member circuit breakers, retires dead keys, and passes a request a member
+//!   does not serve (its model: `Error::ModelNotServed`) on to another member at no cost to
+//!   the first; members change at run time
 //!   through a [`BalancerHandle`]. It serves every endpoint, one balancer per endpoint:
 //!   `Balancer` (chat, the default), `Balancer<EmbeddingRequest>` and
 //!   `Balancer<CompletionRequest>` (legacy completions); see [`BalancedRequest`].

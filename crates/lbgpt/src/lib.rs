@@ -81,7 +81,11 @@
 //! room under their `rpm`/`tpm` limits (requests in flight counted), waits for the computed
 //! moment one has room when none has, and fails over at once when a provider fails. Providers
 //! answering 429/503 cool down, repeated failures open a provider's circuit breaker, and a
-//! revoked key (401/403, `insufficient_quota`) is retired. `stats()` reports each provider's
+//! revoked key (401/403, `insufficient_quota`) is retired. An Azure provider without a
+//! deployment for a request's model (say, a chat deployment only, on the embeddings endpoint)
+//! passes the request on to a provider that serves it, at no cost to itself; when none does,
+//! the request fails with [`Error::ModelNotServed`] naming the model and the providers.
+//! `stats()` reports each provider's
 //! requests, tokens, 429s, failovers, headroom and state; `handle()` adds, removes, disables
 //! and re-enables providers while requests run.
 //!

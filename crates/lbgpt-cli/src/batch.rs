@@ -26,6 +26,9 @@ use secrecy::{ExposeSecret, SecretString};
 use std::io::{self, BufRead, Write};
 use std::time::{Duration, Instant};
 
+/// Called after each result line with the tally so far.
+pub type Observer<'a> = Box<dyn FnMut(&Tally) + 'a>;
+
 /// One pass over an input through a stack.
 pub struct Batch<'a> {
     /// The Batch-API lines.
@@ -45,6 +48,8 @@ pub struct Batch<'a> {
     /// Ctrl-C, taken over by the caller (before it printed anything a user may react to);
     /// `None`: taken over when the batch starts.
     pub interrupts: Option<Interrupts>,
+    /// Called after each result line with the tally so far (the demo revokes a key with it).
+    pub observer: Option<Observer<'a>>,
 }
 
 /// How a batch ended.
@@ -85,7 +90,7 @@ pub enum BatchError {
 
 impl Batch<'_> {
     /// Sends every line and writes its result line to `out`, in input order.
-    pub async fn execute(self, out: &mut impl Write) -> Result<Outcome, BatchError> {
+    pub async fn execute(mut self, out: &mut impl Write) -> Result<Outcome, BatchError> {
         // From here on, Ctrl-C ends the batch cleanly.
         let mut interrupts = match self.interrupts {
             Some(interrupts) => Some(interrupts),
@@ -143,6 +148,9 @@ impl Batch<'_> {
             };
             let Slot::Line(entry) = slot else { continue };
             emit(out, &ids, &entry, result, self.secrets, &mut tally).map_err(BatchError::Write)?;
+            if let Some(observer) = &mut self.observer {
+                observer(&tally);
+            }
             tally.skipped = pump.skipped();
             progress.update(Counts::of(&tally));
             // Also while results keep coming without a pause.

@@ -83,16 +83,18 @@ Exit status: 0 after Ctrl-C, 2 for a bad config file or an address in use.";
 const DEMO_AFTER_HELP: &str = "\
 Examples:
   lbgpt demo
-  lbgpt demo --requests 1000 --faults 0.2 --max-concurrent 32
+  lbgpt demo --requests 1000 --max-concurrent 32
   cargo run --release -p lbgpt-cli -- demo
 
-What it does: starts the simulator in-process with two rate-limited keys that answer a share
-of requests with faults, sends the requests through the balancer with retries and an exact
-cache, checks every answer against its own request, prints a summary, then sends the same
-requests again (answered from the cache). No API key, no network beyond loopback.
+What it does: starts four simulated providers in this process (OpenAI-style and Azure-style,
+each with its own rate limits and latency; one key is revoked part-way), runs a batch through
+the max-headroom balancer with retries and an exact cache (the machinery of `lbgpt run`),
+shows its progress and summary, runs it again with some new requests (the repeats come from
+the cache), and explains what happened. Every answer is checked against its own request. No
+API key, no network beyond loopback; the default takes a few seconds.
 
-Exit status: 0 when every request got its own answer, 1 otherwise, 2 if the simulator
-cannot start.";
+Exit status: 0 when every request got its own answer, 1 otherwise, 2 if a simulator cannot
+start, 130 when interrupted.";
 
 const CONFIG_CHECK_AFTER_HELP: &str = "\
 Example:
@@ -127,8 +129,8 @@ pub enum Command {
     /// Serve the simulator of rate-limited OpenAI and Azure OpenAI endpoints until Ctrl-C.
     #[command(after_help = SIM_AFTER_HELP)]
     Sim(SimArgs),
-    /// Run a few hundred requests through two providers on an in-process simulator with
-    /// random faults, check every answer and print a summary. Needs no API key.
+    /// Run a batch through a simulated fleet of providers (one fails part-way) and explain
+    /// what the balancer, the retries and the cache did. Needs no API key.
     #[command(after_help = DEMO_AFTER_HELP)]
     Demo(DemoArgs),
     /// Work with config files.
@@ -257,15 +259,20 @@ pub struct SimArgs {
 /// Arguments of `lbgpt demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// How many requests to send.
-    #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// How many requests the first pass sends (the second pass repeats them and adds a fifth
+    /// more).
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u32).range(20..=100_000))]
     pub requests: u32,
-    /// The probability that the simulator answers a request with a (retryable) fault.
-    #[arg(long, value_name = "P", default_value_t = 0.1, value_parser = probability)]
+    /// The probability that a simulated provider answers a call with a random retryable fault
+    /// (429, 500, 503, reset, broken JSON), on top of the revoked key.
+    #[arg(long, value_name = "P", default_value_t = 0.03, value_parser = probability)]
     pub faults: f64,
     /// Most requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: u32,
+    /// No progress display (the summary and the explanation are still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 fn probability(text: &str) -> Result<f64, String> {
@@ -367,7 +374,7 @@ mod tests {
             "the input is required"
         );
         assert!(parse_from(&["lbgpt", "demo", "--faults", "1.5"]).is_err());
-        assert!(parse_from(&["lbgpt", "demo", "--requests", "0"]).is_err());
+        assert!(parse_from(&["lbgpt", "demo", "--requests", "5"]).is_err());
         assert!(parse_from(&["lbgpt", "sim", "-c", "s.toml", "--listen", "nope"]).is_err());
         let cli = parse_from(&["lbgpt", "demo", "--requests", "50"]).expect("parses");
         assert!(matches!(

@@ -75,11 +75,11 @@ async fn dispatch(command: Command) -> u8 {
         }),
         Command::Config(cli::ConfigCommand::Check(args)) => config::check::run(&args),
         Command::Sim(args) => sim_cmd::run(&args).await.map(|()| EXIT_OK),
-        Command::Demo(args) => {
-            demo::run(&args)
-                .await
-                .map(|all_ok| if all_ok { EXIT_OK } else { EXIT_SOME_FAILED })
-        }
+        Command::Demo(args) => demo::run(&args).await.map(|end| match end {
+            demo::DemoEnd::AllAnswered => EXIT_OK,
+            demo::DemoEnd::SomeFailed => EXIT_SOME_FAILED,
+            demo::DemoEnd::Interrupted => EXIT_INTERRUPTED,
+        }),
     };
     match outcome {
         Ok(code) => code,

@@ -112,6 +112,7 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
             Duration::from_secs_f64(args.progress_interval),
         ),
         interrupts,
+        observer: None,
     };
     let outcome = match batch.execute(&mut out).await {
         Ok(outcome) => outcome,

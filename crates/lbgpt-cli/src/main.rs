@@ -1,6 +1,15 @@
-//! The `lbgpt` command line: batch runs over OpenAI Batch-API JSONL files with a TOML config
-//! (`lbgpt run`), the simulator as a server (`lbgpt sim`), and a self-contained demo
-//! (`lbgpt demo`).
+//! The `lbgpt` command line: batch runs over OpenAI Batch-API JSONL files or standard input
+//! with a TOML config or the keys of the environment (`lbgpt run`), the simulator as a server
+//! (`lbgpt sim`), a self-contained demo on a simulated fleet (`lbgpt demo`), and config checks
+//! (`lbgpt config check`).
+//!
+//! A run: [`run`] loads the config and opens the input and the output (an existing output file
+//! is resumed: [`resume`]); [`batch`] sends the lines through the stack ([`stack`]) with the
+//! input read on its own thread ([`pump`], [`input`]), results paired with their lines
+//! ([`ledger`]) and written in input order ([`output`]), progress on standard error
+//! ([`progress`]), Ctrl-C handled ([`interrupt`]) and a bounded summary kept ([`summary`],
+//! [`histogram`], [`failures`], [`member_table`]). The command line and its help are in
+//! [`cli`]; `docs/cli.md` and `docs/config.md` describe them for users.
 //!
 //! Exit status: 0 success, 1 some requests failed, 2 usage, config or I/O error, 130
 //! interrupted by Ctrl-C.

@@ -245,6 +245,8 @@ pub enum EnvError {
         variable: String,
         /// What was expected, e.g. `a URL starting with http:// or https://`.
         expected: String,
+        /// What is wrong with the value, without quoting it (see [`url_problem`]).
+        problem: String,
     },
     /// An Azure key without an endpoint.
     MissingEndpoint {
@@ -327,9 +329,11 @@ impl fmt::Display for EnvError {
                     )
                 }
             }
-            EnvError::InvalidUrl { variable, expected } => {
-                write!(f, "`{variable}` is not {expected}")
-            }
+            EnvError::InvalidUrl {
+                variable,
+                expected,
+                problem,
+            } => write!(f, "`{variable}` is not {expected}: {problem}"),
             EnvError::MissingEndpoint {
                 key_variable,
                 looked_at,
@@ -766,22 +770,16 @@ fn is_suffix(suffix: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Checks that `value` is a URL of one of `schemes` (with a host after `://`, no blanks).
+/// Checks that `value` is a URL of one of `schemes` ([`url_problem`]).
 fn check_url(
     variable: &str,
     value: &str,
     schemes: &[&str],
     none_allowed: bool,
 ) -> Result<(), EnvError> {
-    let ok = !value.chars().any(char::is_whitespace)
-        && value.split_once("://").is_some_and(|(scheme, rest)| {
-            schemes.contains(&scheme.to_ascii_lowercase().as_str())
-                && !rest.is_empty()
-                && !rest.starts_with('/')
-        });
-    if ok {
+    let Some(problem) = url_problem(value, schemes) else {
         return Ok(());
-    }
+    };
     let listed: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
     let mut expected = format!("a URL starting with {}", listed.join(", "));
     if none_allowed {
@@ -790,7 +788,79 @@ fn check_url(
     Err(EnvError::InvalidUrl {
         variable: variable.to_owned(),
         expected,
+        problem,
     })
+}
+
+/// What is wrong with `url` as a URL of one of `schemes` (lower case, e.g. `["http",
+/// "https"]`), or `None` when it is usable: no blanks, an accepted scheme, and an authority of
+/// an optional `user:password@`, a host (a name, an IPv4 address or a bracketed IPv6 address)
+/// and an optional port from 0 to 65535.
+///
+/// The answer never quotes the URL, which may hold credentials (`user:password@`, a key in
+/// the query), so it can go into an error message as it is.
+///
+/// ```
+/// use lbgpt::env::url_problem;
+///
+/// assert_eq!(url_problem("http://me:s3cret@proxy.internal:3128", &["http", "https"]), None);
+/// assert_eq!(url_problem("https://[::1]:8443/v1", &["http", "https"]), None);
+/// assert_eq!(
+///     url_problem("http://me:s3cret@", &["http"]).as_deref(),
+///     Some("it has no host after `://`")
+/// );
+/// assert_eq!(
+///     url_problem("http://proxy:99999", &["http"]).as_deref(),
+///     Some("its port is not a number from 0 to 65535")
+/// );
+/// assert!(url_problem("ftp://proxy", &["http"]).is_some_and(|p| !p.contains("proxy")));
+/// ```
+pub fn url_problem(url: &str, schemes: &[&str]) -> Option<String> {
+    if url.chars().any(char::is_whitespace) {
+        return Some("it contains a blank".to_owned());
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Some("it has no scheme (`scheme://` at the start)".to_owned());
+    };
+    if !schemes.contains(&scheme.to_ascii_lowercase().as_str()) {
+        return Some("its scheme is not one of these".to_owned());
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, after)| after);
+    let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
+        match bracketed.split_once(']') {
+            Some((address, after)) if address.parse::<std::net::Ipv6Addr>().is_ok() => {
+                match after {
+                    "" => (address, None),
+                    _ => match after.strip_prefix(':') {
+                        Some(port) => (address, Some(port)),
+                        None => return Some("its host is followed by more than a port".to_owned()),
+                    },
+                }
+            }
+            _ => return Some("its host is not a valid bracketed IPv6 address".to_owned()),
+        }
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }
+    };
+    if host.is_empty() {
+        return Some("it has no host after `://`".to_owned());
+    }
+    let host_char = |c: char| c.is_alphanumeric() || "-._~%".contains(c);
+    if !host_port.starts_with('[') && !host.chars().all(host_char) {
+        return Some("its host has a character a host name cannot have".to_owned());
+    }
+    if let Some(port) = port {
+        if !port.is_empty() && port.parse::<u16>().is_err() {
+            return Some("its port is not a number from 0 to 65535".to_owned());
+        }
+    }
+    None
 }
 
 /// Parses `MODEL=DEPLOYMENT[,MODEL=DEPLOYMENT...]`.
@@ -1287,5 +1357,43 @@ mod tests {
         assert_eq!(line, Some(3));
         assert!(problem.contains("OPENAI_API_KEY_2"), "{problem}");
         assert!(!problem.contains("SECRET"), "{problem}");
+    }
+
+    #[test]
+    fn url_problems_are_named_without_quoting_the_url() {
+        let web = ["http", "https"];
+        for ok in [
+            "https://api.openai.com/v1",
+            "http://127.0.0.1:8080/v1",
+            "HTTPS://Example.com",
+            "http://me:pw@proxy.internal:3128",
+            "http://me:p@ss@proxy:3128/",
+            "https://[2001:db8::1]/v1",
+            "http://[::1]:8080",
+            "http://host:/v1",
+            "https://host?key=x",
+            "https://bücher.example/v1",
+        ] {
+            assert_eq!(url_problem(ok, &web), None, "{ok}");
+        }
+        for (bad, problem) in [
+            ("SECRET.openai.com/v1", "no scheme"),
+            ("ftp://SECRET@host", "scheme"),
+            ("https://", "no host"),
+            ("https:///SECRET", "no host"),
+            ("http://me:SECRET@", "no host"),
+            ("http://me:SECRET@:8080", "no host"),
+            ("http://SECRET:port", "port"),
+            ("http://SECRET:65536", "port"),
+            ("http://ho!st/SECRET", "character"),
+            ("http://::1/SECRET", "character"),
+            ("http://[::zz]/SECRET", "IPv6"),
+            ("http://[::1]x/SECRET", "more than a port"),
+            ("http://host/a SECRET", "blank"),
+        ] {
+            let found = url_problem(bad, &web).unwrap_or_default();
+            assert!(found.contains(problem), "{bad}: {found}");
+            assert!(!found.contains("SECRET"), "{found}");
+        }
     }
 }

@@ -9,7 +9,8 @@ pub const INVALID_INPUT: &str = "invalid_input";
 
 /// The kind of a failed call, from the last attempt's error: `rate_limited` (429),
 /// `quota_exhausted` (429 `insufficient_quota`), `auth` (401, 403), `invalid_request` (other
-/// 4xx, or refused before sending), `server_error` (5xx), `timeout` (no answer in time, or
+/// 4xx, or refused before sending), `model_not_served` (no provider serves the request's model),
+/// `server_error` (5xx), `timeout` (no answer in time, or
 /// 408), `connection` (refused, reset, DNS, TLS, proxy), `bad_response` (an answer that could
 /// not be decoded), `no_provider` (every provider retired or unavailable for too long),
 /// `deadline_exceeded`, `cancelled`, `config`, `internal`.
@@ -28,6 +29,7 @@ pub fn kind_of(error: &Error) -> &'static str {
         Error::Timeout { .. } => "timeout",
         Error::Decode { .. } => "bad_response",
         Error::InvalidRequest { .. } => "invalid_request",
+        Error::ModelNotServed { .. } => "model_not_served",
         Error::NoMemberAvailable { .. } => "no_provider",
         Error::DeadlineExceeded { .. } => "deadline_exceeded",
         Error::Cancelled => "cancelled",
@@ -99,5 +101,11 @@ mod tests {
             kind_of(&Error::invalid_request("model", "unknown")),
             "invalid_request"
         );
+        let unserved = Error::ModelNotServed {
+            model: "gpt-x".into(),
+            members: vec!["azure-eu".into()],
+            detail: "no deployment".into(),
+        };
+        assert_eq!(kind_of(&unserved), "model_not_served");
     }
 }

@@ -209,7 +209,10 @@ pub fn failure<'a>(
         _ => None,
     };
     let attempts = error.attempts().unwrap_or(match error {
-        Error::InvalidRequest { .. } | Error::Config(_) | Error::Cancelled => 0,
+        Error::InvalidRequest { .. }
+        | Error::ModelNotServed { .. }
+        | Error::Config(_)
+        | Error::Cancelled => 0,
         _ => 1,
     });
     OutputLine {

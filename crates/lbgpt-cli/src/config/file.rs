@@ -149,15 +149,30 @@ pub struct RawSemanticCache {
     pub sessions: Option<Spanned<i64>>,
 }
 
-/// Which API a provider speaks.
+/// Which API a provider speaks: `kind = "openai"` (also `"open_ai"`) or `"azure"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum ProviderKind {
     /// OpenAI or any OpenAI-compatible server.
-    #[serde(alias = "open_ai")]
     Openai,
     /// Azure OpenAI.
     Azure,
+}
+
+impl TryFrom<String> for ProviderKind {
+    type Error = String;
+
+    /// The kind named by `text`; an error listing the kinds (not serde's variant names).
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        match text.as_str() {
+            "openai" | "open_ai" => Ok(ProviderKind::Openai),
+            "azure" => Ok(ProviderKind::Azure),
+            other => Err(format!(
+                "unknown provider kind {other:?}; expected \"openai\" (OpenAI or any \
+                 OpenAI-compatible server) or \"azure\" (Azure OpenAI)"
+            )),
+        }
+    }
 }
 
 impl ProviderKind {

@@ -321,6 +321,78 @@ fn bad_urls_are_named() {
 }
 
 #[test]
+fn a_url_without_host_or_with_a_bad_port_is_named_at_its_key() {
+    for (url, problem) in [
+        ("http://proxy.internal:99999", "port"),
+        ("http://", "no host"),
+        ("http://proxy internal:3128", "blank"),
+    ] {
+        let err = error(&format!(
+            "[[providers]]\nkind = \"openai\"\napi_key = \"k\"\nproxy = \"{url}\"\n"
+        ));
+        assert_eq!(err.line(), Some(4), "{err}");
+        assert!(
+            err.message.contains("`proxy`") && err.message.contains(problem),
+            "{err}"
+        );
+    }
+    let err = error(
+        "[[providers]]\nkind = \"azure\"\nendpoint = \"https://res:443x\"\napi_key = \"k\"\n\
+         deployments = { m = \"d\" }\n",
+    );
+    assert_eq!(err.line(), Some(3), "{err}");
+    assert!(err.message.contains("`endpoint`"), "{err}");
+}
+
+#[test]
+fn url_and_header_errors_never_show_credentials() {
+    for (line, key) in [
+        ("proxy = \"http://me:SECRET@\"", "proxy"),
+        ("proxy = \"ftp://me:SECRET@proxy\"", "proxy"),
+        ("proxy = \"http://me:SECRET@proxy:70000\"", "proxy"),
+        ("base_url = \"https://me:SECRET@\"", "base_url"),
+        ("base_url = \"me:SECRET@api.example.com\"", "base_url"),
+        (
+            "headers = { \"bad header\" = \"Bearer SECRET\" }",
+            "headers",
+        ),
+    ] {
+        let err = error(&format!(
+            "[[providers]]\nkind = \"openai\"\napi_key = \"k\"\n{line}\n"
+        ));
+        assert_eq!(err.line(), Some(4), "{line}: {err}");
+        assert!(err.message.contains(&format!("`{key}`")), "{err}");
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+    }
+    // Without credentials the line is quoted, to show the value.
+    let err = error("[[providers]]\nkind = \"openai\"\nproxy = \"ftp://proxy\"\n");
+    assert!(
+        err.to_string().contains("| proxy = \"ftp://proxy\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_provider_kind_lists_the_kinds() {
+    let err = error("[[providers]]\nkind = \"gemini\"\napi_key = \"k\"\n");
+    assert_eq!(err.line(), Some(2), "{err}");
+    assert!(
+        err.message.contains("unknown provider kind \"gemini\"")
+            && err.message.contains("\"openai\"")
+            && err.message.contains("\"azure\""),
+        "{err}"
+    );
+    assert!(!err.message.contains("open_ai"), "{err}");
+    // The alias still reads.
+    let config = Config::from_toml_str(
+        Path::new("c.toml"),
+        "[[providers]]\nkind = \"open_ai\"\napi_key = \"k\"\n",
+    )
+    .expect("open_ai is an alias of openai");
+    assert_eq!(config.providers.len(), 1);
+}
+
+#[test]
 fn duplicate_names_are_errors() {
     let err = error("[[providers]]\nkind = \"openai\"\nname = \"a\"\n[[providers]]\nkind = \"openai\"\nname = \"a\"\n");
     assert_eq!(err.line(), Some(6), "{err}");

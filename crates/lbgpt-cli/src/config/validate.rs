@@ -716,7 +716,8 @@ impl Checker<'_> {
             return Ok(BTreeMap::new());
         };
         if let Some(bad) = headers.get_ref().keys().find(|k| !is_header_name(k)) {
-            return Err(self.error(
+            // Header values are often credentials (`Authorization`): the line is not quoted.
+            return Err(self.error_without_quote(
                 headers.span(),
                 format!("key `headers`: \"{bad}\" is not a valid HTTP header name"),
             ));
@@ -951,20 +952,21 @@ impl Checker<'_> {
         schemes: &[&str],
     ) -> Result<String, ConfigError> {
         let text = value.get_ref().trim();
-        let scheme_ok = text.split_once("://").is_some_and(|(scheme, rest)| {
-            schemes.contains(&scheme.to_ascii_lowercase().as_str()) && !rest.is_empty()
-        });
-        if !scheme_ok {
-            let expected: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
-            return Err(self.error(
-                value.span(),
-                format!(
-                    "key `{key}`: \"{text}\" is not a URL starting with {}",
-                    expected.join(" or ")
-                ),
-            ));
+        let Some(problem) = lbgpt::env::url_problem(text, schemes) else {
+            return Ok(text.to_owned());
+        };
+        // The URL is never repeated, and its line is quoted only when it holds no credentials
+        // (`user:password@`): a proxy's password must not end up in a terminal or a log.
+        let expected: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+        let message = format!(
+            "key `{key}`: not a usable URL ({problem}); expected a URL starting with {}",
+            expected.join(" or ")
+        );
+        if text.contains('@') {
+            Err(self.error_without_quote(value.span(), message))
+        } else {
+            Err(self.error(value.span(), message))
         }
-        Ok(text.to_owned())
     }
 }
 

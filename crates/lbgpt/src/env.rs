@@ -820,10 +820,10 @@ pub fn url_problem(url: &str, schemes: &[&str]) -> Option<String> {
         return Some("it contains a blank".to_owned());
     }
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Some("it has no scheme (`scheme://` at the start)".to_owned());
+        return Some("it has no scheme: nothing like `https://` at the start".to_owned());
     };
     if !schemes.contains(&scheme.to_ascii_lowercase().as_str()) {
-        return Some("its scheme is not one of these".to_owned());
+        return Some("its scheme is not an accepted one".to_owned());
     }
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     let host_port = authority

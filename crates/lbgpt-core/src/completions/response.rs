@@ -126,36 +126,41 @@ impl CompletionResponse {
     /// no choice, or the parts hold different numbers of choices (different `n`).
     pub fn merge(parts: Vec<CompletionResponse>) -> Result<CompletionResponse> {
         let meta = merge_meta(parts.iter().map(|p| &p.meta));
+        let all_choices: usize = parts.iter().map(|p| p.choices.len()).sum();
         let mut parts = parts.into_iter();
-        let Some(first) = parts.next() else {
+        let Some(mut first) = parts.next() else {
             return Err(merge_error("no completion answers to merge"));
         };
         let per_prompt = first.choices.len();
+        // The first part's choices and usage move into the loop below; the rest of it (id,
+        // model, unknown fields) moves into the merged answer, nothing is copied.
+        let first_part = (std::mem::take(&mut first.choices), first.usage.take());
         let mut merged = CompletionResponse {
-            choices: Vec::new(),
+            choices: Vec::with_capacity(all_choices),
+            usage: None,
             meta,
-            ..first.clone()
+            ..first
         };
+        let rest = parts.map(|part| (part.choices, part.usage));
         let mut usage: Option<Usage> = None;
-        for (at, part) in std::iter::once(first).chain(parts).enumerate() {
-            if part.choices.is_empty() {
+        for (at, (mut choices, part_usage)) in std::iter::once(first_part).chain(rest).enumerate() {
+            if choices.is_empty() {
                 return Err(merge_error(format!(
                     "completion answer {at} holds no choice"
                 )));
             }
-            if part.choices.len() != per_prompt {
+            if choices.len() != per_prompt {
                 return Err(merge_error(format!(
                     "completion answer {at} holds {} choices where the first holds {per_prompt}",
-                    part.choices.len()
+                    choices.len()
                 )));
             }
-            if let Some(part_usage) = part.usage {
+            if let Some(part_usage) = part_usage {
                 let sum = usage.get_or_insert_with(Usage::default);
                 sum.prompt_tokens += part_usage.prompt_tokens;
                 sum.completion_tokens += part_usage.completion_tokens;
                 sum.total_tokens += part_usage.total_tokens;
             }
-            let mut choices = part.choices;
             choices.sort_by_key(|c| c.index);
             for mut choice in choices {
                 choice.index = u32::try_from(merged.choices.len()).unwrap_or(u32::MAX);
@@ -164,5 +169,60 @@ impl CompletionResponse {
         }
         merged.usage = usage;
         Ok(merged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(id: &str, texts: &[&str], usage: Option<u64>) -> CompletionResponse {
+        let mut body = serde_json::json!({
+            "id": id,
+            "model": format!("model-{id}"),
+            "system_fingerprint": format!("fp-{id}"),
+            "choices": texts
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, t)| serde_json::json!({"index": i, "text": t}))
+                .collect::<Vec<_>>(),
+        });
+        if let Some(tokens) = usage {
+            body["usage"] = serde_json::json!({
+                "prompt_tokens": tokens, "completion_tokens": 1, "total_tokens": tokens + 1
+            });
+        }
+        serde_json::from_value(body).expect("a completions answer")
+    }
+
+    #[test]
+    fn merge_keeps_the_first_parts_fields_and_moves_every_choice_once() {
+        let merged = CompletionResponse::merge(vec![
+            answer("a", &["a0", "a1"], Some(2)),
+            answer("b", &["b0", "b1"], None),
+            answer("c", &["c0", "c1"], Some(5)),
+        ])
+        .expect("merges");
+        assert_eq!(merged.id, "a");
+        assert_eq!(merged.model, "model-a");
+        assert_eq!(merged.extra["system_fingerprint"], "fp-a");
+        assert_eq!(merged.texts(), vec!["a0", "a1", "b0", "b1", "c0", "c1"]);
+        let indices: Vec<u32> = merged.choices.iter().map(|c| c.index).collect();
+        assert_eq!(indices, vec![0, 1, 2, 3, 4, 5]);
+        let usage = merged.usage.expect("two parts reported usage");
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens
+            ),
+            (7, 2, 9)
+        );
+        assert!(CompletionResponse::merge(vec![
+            answer("a", &["a0"], None),
+            answer("b", &[], None)
+        ])
+        .is_err());
     }
 }

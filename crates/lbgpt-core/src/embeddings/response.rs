@@ -173,28 +173,33 @@ impl EmbeddingResponse {
     /// has no embedding.
     pub fn merge(parts: Vec<EmbeddingResponse>) -> Result<EmbeddingResponse> {
         let meta = merge_meta(parts.iter().map(|p| &p.meta));
+        let vectors: usize = parts.iter().map(|p| p.data.len()).sum();
         let mut parts = parts.into_iter();
-        let Some(first) = parts.next() else {
+        let Some(mut first) = parts.next() else {
             return Err(merge_error("no embedding answers to merge"));
         };
+        // The first part's vectors and usage move into the loop below; the rest of it
+        // (model, object, unknown fields) moves into the merged answer, nothing is copied.
+        let first_part = (std::mem::take(&mut first.data), first.usage.take());
         let mut merged = EmbeddingResponse {
-            data: Vec::new(),
+            data: Vec::with_capacity(vectors),
+            usage: None,
             meta,
-            ..first.clone()
+            ..first
         };
+        let rest = parts.map(|part| (part.data, part.usage));
         let mut usage: Option<EmbeddingUsage> = None;
-        for (at, part) in std::iter::once(first).chain(parts).enumerate() {
-            if part.data.is_empty() {
+        for (at, (mut data, part_usage)) in std::iter::once(first_part).chain(rest).enumerate() {
+            if data.is_empty() {
                 return Err(merge_error(format!(
                     "embedding answer {at} holds no embedding"
                 )));
             }
-            if let Some(part_usage) = part.usage {
+            if let Some(part_usage) = part_usage {
                 let sum = usage.get_or_insert_with(EmbeddingUsage::default);
                 sum.prompt_tokens += part_usage.prompt_tokens;
                 sum.total_tokens += part_usage.total_tokens;
             }
-            let mut data = part.data;
             data.sort_by_key(|e| e.index);
             for mut embedding in data {
                 embedding.index = u32::try_from(merged.data.len()).unwrap_or(u32::MAX);
@@ -209,6 +214,52 @@ impl EmbeddingResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(model: &str, vectors: &[f32], tokens: Option<u64>) -> EmbeddingResponse {
+        let mut body = serde_json::json!({
+            "object": "list",
+            "model": model,
+            "system_fingerprint": format!("fp-{model}"),
+            "data": vectors
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, v)| serde_json::json!({"index": i, "embedding": [v]}))
+                .collect::<Vec<_>>(),
+        });
+        if let Some(tokens) = tokens {
+            body["usage"] = serde_json::json!({"prompt_tokens": tokens, "total_tokens": tokens});
+        }
+        serde_json::from_value(body).expect("an embeddings answer")
+    }
+
+    #[test]
+    fn merge_keeps_the_first_parts_fields_and_moves_every_vector_once() {
+        let merged = EmbeddingResponse::merge(vec![
+            answer("first", &[1.0, 2.0], Some(3)),
+            answer("second", &[3.0], None),
+            answer("third", &[4.0, 5.0], Some(4)),
+        ])
+        .expect("merges");
+        assert_eq!(merged.model, "first");
+        assert_eq!(merged.extra["system_fingerprint"], "fp-first");
+        let firsts: Vec<f32> = merged
+            .vectors()
+            .expect("floats")
+            .iter()
+            .map(|v| v[0])
+            .collect();
+        assert_eq!(firsts, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+        let indices: Vec<u32> = merged.data.iter().map(|e| e.index).collect();
+        assert_eq!(indices, vec![0, 1, 2, 3, 4]);
+        let usage = merged.usage.expect("two parts reported usage");
+        assert_eq!((usage.prompt_tokens, usage.total_tokens), (7, 7));
+        assert!(EmbeddingResponse::merge(vec![
+            answer("first", &[1.0], None),
+            answer("empty", &[], None),
+        ])
+        .is_err());
+    }
 
     #[test]
     fn base64_vectors_decode_to_little_endian_floats() {

@@ -71,6 +71,31 @@ impl SemanticError {
             source,
         }
     }
+
+    /// The same error again, for each caller of a batch that failed as a whole (an I/O error's
+    /// source keeps its kind and message).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            SemanticError::MissingAsset { what, path, hint } => SemanticError::MissingAsset {
+                what: what.clone(),
+                path: path.clone(),
+                hint: hint.clone(),
+            },
+            SemanticError::Runtime(message) => SemanticError::Runtime(message.clone()),
+            SemanticError::Model(message) => SemanticError::Model(message.clone()),
+            SemanticError::Embedding(message) => SemanticError::Embedding(message.clone()),
+            SemanticError::Endpoint(error) => SemanticError::Endpoint(error.clone()),
+            SemanticError::Index(message) => SemanticError::Index(message.clone()),
+            SemanticError::Io { path, source } => SemanticError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            SemanticError::Config { field, message } => SemanticError::Config {
+                field,
+                message: message.clone(),
+            },
+        }
+    }
 }
 
 impl From<SemanticError> for lbgpt_core::Error {

@@ -43,8 +43,8 @@ mod stats;
 
 pub use config::SemanticConfig;
 pub use embed::{
-    dot, normalise, Embedder, FastembedConfig, FastembedEmbedder, OpenAiEmbedder,
-    OpenAiEmbedderConfig,
+    dot, normalise, BatchConfig, BatchStats, BatchingEmbedder, Embedder, FastembedConfig,
+    FastembedEmbedder, OpenAiEmbedder, OpenAiEmbedderConfig,
 };
 pub use error::SemanticError;
 pub use guard::{FalseHitGuard, Rejection};

@@ -3,8 +3,8 @@
 //! call.
 
 use crate::{
-    FalseHitGuard, FastembedConfig, FastembedEmbedder, HnswIndex, IndexConfig, SemanticCacheLayer,
-    SemanticConfig, SemanticError,
+    BatchConfig, BatchingEmbedder, FalseHitGuard, FastembedConfig, FastembedEmbedder, HnswIndex,
+    IndexConfig, SemanticCacheLayer, SemanticConfig, SemanticError,
 };
 use lbgpt_cache::CacheConfig;
 use lbgpt_core::EmbedMethod;
@@ -25,6 +25,8 @@ use std::sync::Arc;
 /// index_dir = ".lbgpt-semantic" # saved there; in memory only when absent
 /// max_entries = 100000
 /// allow_unsafe = false          # serve requests with tools, images or n > 1
+/// sessions = 1                  # model sessions embedding in parallel
+/// max_batch = 32                # texts of concurrent requests embedded in one model run
 /// ```
 ///
 /// ```no_run
@@ -57,6 +59,10 @@ pub struct SemanticCacheSettings {
     pub allow_unsafe: Option<bool>,
     /// Model sessions embedding in parallel (default 1).
     pub sessions: Option<usize>,
+    /// The most texts of concurrent requests embedded together in one model run (default
+    /// [`BatchConfig::DEFAULT_MAX_BATCH`]; 1 embeds each request alone). See
+    /// [`BatchingEmbedder`].
+    pub max_batch: Option<usize>,
 }
 
 impl SemanticCacheSettings {
@@ -112,7 +118,19 @@ impl SemanticCacheSettings {
         config
     }
 
-    /// Loads the model, opens (or creates) the index and builds the layer. The scope uses the
+    /// How concurrent requests' texts are batched: up to `max_batch` texts per run, as many
+    /// runs at once as there are sessions.
+    pub fn batch_config(&self) -> BatchConfig {
+        // Out-of-range session counts are reported by the model's own settings.
+        let mut config = BatchConfig::new().concurrency(self.sessions.unwrap_or(1).clamp(1, 64));
+        if let Some(max) = self.max_batch {
+            config = config.max_batch(max);
+        }
+        config
+    }
+
+    /// Loads the model, opens (or creates) the index and builds the layer (the model behind a
+    /// [`BatchingEmbedder`]). The scope uses the
     /// default exact-cache configuration; see [`build_with_scope`](Self::build_with_scope).
     pub fn build(&self) -> Result<SemanticCacheLayer, SemanticError> {
         self.build_with_scope(CacheConfig::new())
@@ -127,7 +145,10 @@ impl SemanticCacheSettings {
         let config = self.semantic_config()?.scope_config(scope);
         let index_config = self.index_config();
         index_config.validate()?;
-        let embedder = FastembedEmbedder::new(self.embedder_config())?;
+        let batch_config = self.batch_config();
+        batch_config.validate()?;
+        let model = FastembedEmbedder::new(self.embedder_config())?;
+        let embedder = BatchingEmbedder::new(model, batch_config)?;
         let index = HnswIndex::open(
             index_config,
             crate::Embedder::dimensions(&embedder),
@@ -159,5 +180,24 @@ mod tests {
             serde_json::from_str(r#"{"threshold": 1.5}"#).expect("parses");
         assert!(bad.semantic_config().is_err());
         assert!(serde_json::from_str::<SemanticCacheSettings>(r#"{"treshold": 0.9}"#).is_err());
+        let batched: SemanticCacheSettings =
+            serde_json::from_str(r#"{"sessions": 2, "max_batch": 8}"#).expect("parses");
+        assert_eq!(
+            batched.batch_config(),
+            BatchConfig::new().concurrency(2).max_batch(8)
+        );
+        let bad: SemanticCacheSettings =
+            serde_json::from_str(r#"{"max_batch": 0}"#).expect("parses");
+        let error = bad.build().expect_err("max_batch 0");
+        assert!(
+            matches!(
+                error,
+                SemanticError::Config {
+                    field: "max_batch",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
     }
 }

@@ -2,11 +2,14 @@
 //!
 //! - [`FastembedEmbedder`]: a local ONNX model (all-MiniLM-L6-v2 int8 by default) run by
 //!   fastembed on ONNX Runtime, loaded from files on disk;
-//! - [`OpenAiEmbedder`]: any OpenAI-compatible `POST /embeddings` endpoint.
+//! - [`OpenAiEmbedder`]: any OpenAI-compatible `POST /embeddings` endpoint;
+//! - [`BatchingEmbedder`]: wraps either, embedding the texts of concurrent calls together.
 
+mod batching;
 mod fastembed;
 mod openai;
 
+pub use self::batching::{BatchConfig, BatchStats, BatchingEmbedder};
 pub use self::fastembed::{FastembedConfig, FastembedEmbedder};
 pub use self::openai::{OpenAiEmbedder, OpenAiEmbedderConfig};
 
@@ -38,6 +41,27 @@ pub trait Embedder: Send + Sync + 'static {
                 "the embedder did not return exactly one vector".into(),
             )),
         }
+    }
+}
+
+/// A shared embedder embeds like the embedder it points to (so `Arc<dyn Embedder>` can be
+/// wrapped, e.g. in a [`BatchingEmbedder`]).
+#[async_trait::async_trait]
+impl<T: Embedder + ?Sized> Embedder for std::sync::Arc<T> {
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, SemanticError> {
+        (**self).embed(texts).await
+    }
+
+    fn dimensions(&self) -> usize {
+        (**self).dimensions()
+    }
+
+    fn id(&self) -> &str {
+        (**self).id()
+    }
+
+    async fn embed_one(&self, text: &str) -> Result<Vec<f32>, SemanticError> {
+        (**self).embed_one(text).await
     }
 }
 

@@ -5,11 +5,12 @@
 
 use super::settings::{
     AzureCredential, BalanceSettings, Config, ProviderApi, ProviderSettings, RetrySettings,
-    SecretSource, DEFAULT_OPENAI_BASE_URL, NO_PROXY,
+    SecretSource, TransportSettings, DEFAULT_OPENAI_BASE_URL, NO_PROXY,
 };
 use crate::cli::ConfigCheckArgs;
 use crate::error::CliError;
 use lbgpt::env::{redact_key, redact_url, VarOrigin};
+use lbgpt_openai::transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -137,6 +138,21 @@ fn describe_provider(text: &mut String, provider: &ProviderSettings, key: Option
         from(env.and_then(|env| env.proxy_variable.as_ref()))
     );
     field(text, "proxy", &proxy);
+    field(text, "timeouts", &describe_timeouts(&provider.transport));
+    if !provider.transport.headers.is_empty() {
+        // Names only: values are often credentials.
+        let names: Vec<&str> = provider
+            .transport
+            .headers
+            .keys()
+            .map(String::as_str)
+            .collect();
+        field(
+            text,
+            "headers",
+            &format!("{} (values not shown)", names.join(", ")),
+        );
+    }
     let (what, source) = credential;
     let shown = key.map_or_else(|| "[set]".to_owned(), |key| redact_key(key.expose_secret()));
     let origin = match source {
@@ -156,6 +172,19 @@ fn describe_provider(text: &mut String, provider: &ProviderSettings, key: Option
         limit(provider.tpm)
     );
     field(text, "limits", &limits);
+}
+
+/// A provider's connect and request timeouts, each marked `(default)` when not set.
+fn describe_timeouts(transport: &TransportSettings) -> String {
+    let show = |value: Option<Duration>, default: Duration| match value {
+        Some(value) => duration(value),
+        None => format!("{} (default)", duration(default)),
+    };
+    format!(
+        "connect {}, request {}",
+        show(transport.connect_timeout, DEFAULT_CONNECT_TIMEOUT),
+        show(transport.request_timeout, DEFAULT_REQUEST_TIMEOUT),
+    )
 }
 
 /// One `label: value` line of a provider's block, values aligned.
@@ -253,6 +282,30 @@ mod tests {
             "sk-…a1b2 (from OPENAI_API_KEY_1, environment)",
             "http://***@proxy.internal:3128 (from OPENAI_API_PROXY)",
             "limits:      weight 1, rpm 500, tpm none",
+        ] {
+            assert!(text.contains(needle), "{needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn shows_timeouts_and_header_names_never_header_values() {
+        let config = Config::from_toml_str(
+            Path::new("lbgpt.toml"),
+            "[[providers]]\nkind = \"openai\"\napi_key = \"k\"\nrequest_timeout_ms = 120000\n\
+             headers = { \"Authorization\" = \"Bearer SECRET\", \"x-team\" = \"research\" }\n\
+             [[providers]]\nkind = \"openai\"\napi_key = \"k\"\nconnect_timeout_ms = 2500\n",
+        )
+        .expect("valid");
+        let keys = [SecretString::from("k"), SecretString::from("k")];
+        let text = render(&config, &keys);
+        assert!(
+            !text.contains("SECRET") && !text.contains("research"),
+            "{text}"
+        );
+        for needle in [
+            "timeouts:    connect 10 s (default), request 120 s\n\
+             \x20   headers:     Authorization, x-team (values not shown)\n",
+            "timeouts:    connect 2.5 s, request 600 s (default)\n    key:",
         ] {
             assert!(text.contains(needle), "{needle:?} in:\n{text}");
         }

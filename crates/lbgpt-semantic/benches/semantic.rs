@@ -9,19 +9,35 @@
 //!   full index, recall@1 of the graph against an exhaustive search, and the process's
 //!   resident memory growth per entry.
 //!
+//! - **Concurrent callers**: callers that each embed one sentence at a time, as requests in
+//!   flight through the layer do, through the model alone (every call its own model run) and
+//!   through a [`BatchingEmbedder`] (calls that arrive while the model is busy share a run).
+//!
 //! `cargo bench -p lbgpt-semantic --bench semantic` runs it in full (100,000 entries; a few
 //! minutes on two cores) and writes `docs/benchmarks-semantic.md` (or the file named by
-//! `LBGPT_BENCH_SEMANTIC_REPORT`). Under `cargo test` it runs a small smoke round and writes
-//! nothing.
+//! `LBGPT_BENCH_SEMANTIC_REPORT`). Section names after `--` run only those sections and write
+//! nothing (`cargo bench -p lbgpt-semantic --bench semantic -- concurrent`; sections:
+//! `embedding`, `concurrent`, `index`, `persistence`, `evaluation`). Under `cargo test` it runs a
+//! small smoke round and writes nothing. Each section notes the machine's load average before
+//! and after it: the numbers are only comparable within one run on a quiet machine.
 
 use lbgpt_semantic::evaluation::{load_pairs, measure, score_pairs};
 use lbgpt_semantic::{
-    dot, normalise, Embedder, FalseHitGuard, FastembedConfig, FastembedEmbedder, HnswIndex,
-    IndexConfig, Record, Scope, SemanticConfig,
+    dot, normalise, BatchConfig, BatchingEmbedder, Embedder, FalseHitGuard, FastembedConfig,
+    FastembedEmbedder, HnswIndex, IndexConfig, Record, Scope, SemanticConfig,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+const SECTIONS: [&str; 5] = [
+    "embedding",
+    "concurrent",
+    "index",
+    "persistence",
+    "evaluation",
+];
 
 const DIMS: usize = 384;
 
@@ -31,10 +47,23 @@ struct Settings {
     queries: usize,
     inserts: usize,
     sentences: usize,
+    concurrent_sentences: usize,
 }
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
+    let chosen: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    for name in &chosen {
+        assert!(
+            SECTIONS.contains(&name.as_str()),
+            "unknown section `{name}`; sections: {}",
+            SECTIONS.join(", ")
+        );
+    }
+    let runs = |section: &str| chosen.is_empty() || chosen.iter().any(|c| c == section);
     let settings = if full {
         Settings {
             entries: 100_000,
@@ -42,6 +71,7 @@ fn main() {
             queries: 2_000,
             inserts: 1_000,
             sentences: 800,
+            concurrent_sentences: 1_600,
         }
     } else {
         Settings {
@@ -50,6 +80,7 @@ fn main() {
             queries: 100,
             inserts: 50,
             sentences: 40,
+            concurrent_sentences: 64,
         }
     };
     let mut report = String::new();
@@ -61,13 +92,20 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         cpu_model()
     );
-    embedding(&settings, &mut report);
-    index(&settings, &mut report);
-    if full {
-        evaluation(&mut report);
+    if runs("embedding") {
+        section(&mut report, |r| embedding(&settings, r));
+    }
+    if runs("concurrent") {
+        section(&mut report, |r| concurrent(&settings, r));
+    }
+    if runs("index") {
+        section(&mut report, |r| index(&settings, r));
+    }
+    if full && runs("evaluation") {
+        section(&mut report, evaluation);
     }
     print!("{report}");
-    if full {
+    if full && chosen.is_empty() {
         let path = std::env::var_os("LBGPT_BENCH_SEMANTIC_REPORT").map_or_else(
             || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks-semantic.md"),
             PathBuf::from,
@@ -77,6 +115,26 @@ fn main() {
             Err(e) => eprintln!("could not write {}: {e}", path.display()),
         }
     }
+}
+
+/// Runs one section and notes the machine's load average before and after it.
+fn section(report: &mut String, run: impl FnOnce(&mut String)) {
+    let before = load_average();
+    let started = Instant::now();
+    run(report);
+    let _ = writeln!(
+        report,
+        "_Load average (1 min) {before} before, {} after; {:.0} s._\n",
+        load_average(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn sentences(count: usize) -> Vec<String> {
@@ -142,6 +200,139 @@ fn embedding(settings: &Settings, report: &mut String) {
         );
     }
     let _ = writeln!(report);
+}
+
+/// One concurrent-callers setup: what embeds, and how many callers share it.
+struct Callers {
+    label: String,
+    embedder: Arc<dyn Embedder>,
+    batcher: Option<Arc<BatchingEmbedder<FastembedEmbedder>>>,
+    callers: usize,
+}
+
+fn concurrent(settings: &Settings, report: &mut String) {
+    let texts = Arc::new(sentences(settings.concurrent_sentences));
+    let _ = writeln!(report, "## Concurrent callers (one sentence per call)\n");
+    let _ = writeln!(
+        report,
+        "{} sentences of the evaluation set shared among concurrent callers that each embed one \
+         sentence at a time (`embed_one`), as requests in flight through the layer do; tokio \
+         runtime with 2 worker threads. *Model alone*: every call is its own model run (how the \
+         layer embedded before batching); *batched*: a `BatchingEmbedder` (as \
+         `SemanticCacheSettings::build` makes, concurrency = sessions) embeds the calls that \
+         arrive while the model is busy in one run. Latency is per call, queueing included.\n",
+        texts.len()
+    );
+    let _ = writeln!(
+        report,
+        "| setup | callers | sentences/s | model runs | texts per run | call latency p50 / p99 |"
+    );
+    let _ = writeln!(report, "|---|---|---|---|---|---|");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for sessions in [1usize, 2] {
+        let model = FastembedEmbedder::new(FastembedConfig::default().sessions(sessions))
+            .expect("the model loads (run `cargo xtask fetch-assets`)");
+        let mut setups = Vec::new();
+        for callers in [1usize, 16, 64] {
+            setups.push(Callers {
+                label: format!("model alone, {sessions} session(s)"),
+                embedder: Arc::new(model.clone()),
+                batcher: None,
+                callers,
+            });
+            for max_batch in [8usize, 32] {
+                let batcher = Arc::new(
+                    BatchingEmbedder::new(
+                        model.clone(),
+                        BatchConfig::new()
+                            .max_batch(max_batch)
+                            .concurrency(sessions),
+                    )
+                    .expect("valid"),
+                );
+                setups.push(Callers {
+                    label: format!("batched (max {max_batch}), {sessions} session(s)"),
+                    embedder: batcher.clone(),
+                    batcher: Some(batcher),
+                    callers,
+                });
+            }
+        }
+        for setup in setups {
+            let (rate, mut latencies) = runtime.block_on(run_callers(
+                Arc::clone(&setup.embedder),
+                Arc::clone(&texts),
+                setup.callers,
+            ));
+            latencies.sort();
+            let (runs, per_run) = match &setup.batcher {
+                Some(batcher) => {
+                    let stats = batcher.stats();
+                    (
+                        stats.batches,
+                        format!(
+                            "{:.1} (max {})",
+                            stats.texts as f64 / stats.batches.max(1) as f64,
+                            stats.largest_batch
+                        ),
+                    )
+                }
+                None => (texts.len() as u64, "1".to_owned()),
+            };
+            let _ = writeln!(
+                report,
+                "| {} | {} | {rate:.0} | {runs} | {per_run} | {} / {} |",
+                setup.label,
+                setup.callers,
+                ms(percentile(&latencies, 0.5)),
+                ms(percentile(&latencies, 0.99))
+            );
+        }
+    }
+    let _ = writeln!(report);
+}
+
+/// `callers` tasks share `texts`, each embedding one at a time; sentences per second and each
+/// call's latency.
+async fn run_callers(
+    embedder: Arc<dyn Embedder>,
+    texts: Arc<Vec<String>>,
+    callers: usize,
+) -> (f64, Vec<Duration>) {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let embedder = Arc::clone(&embedder);
+            let texts = Arc::clone(&texts);
+            let next = Arc::clone(&next);
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(text) = texts.get(i) else {
+                        break;
+                    };
+                    let started = Instant::now();
+                    embedder.embed_one(text).await.expect("embeds");
+                    latencies.push(started.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(texts.len());
+    for task in tasks {
+        latencies.extend(task.await.expect("caller"));
+    }
+    (
+        texts.len() as f64 / started.elapsed().as_secs_f64(),
+        latencies,
+    )
 }
 
 /// Clustered unit vectors: each a cluster centre plus noise, normalised.

@@ -1,9 +1,13 @@
 //! One member's usage: the pure state machine behind [`InMemoryUsage`](super::InMemoryUsage).
 //! No locks, no clock: callers pass `now`.
+//!
+//! Charges are kept in [`Window`]s of coarse time buckets, never one per request, so a
+//! member's memory stays bounded whatever its request rate: a member without limits keeps
+//! only the long window (for its snapshot), a limited one the short window as well.
 
+use super::window::{Sums, Window};
 use super::{Accounting, LimitKind, Limits, Outcome, PacingConfig, Reservation, UsageSnapshot};
 use lbgpt_core::RateLimitInfo;
-use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -26,47 +30,21 @@ pub(crate) enum Estimate {
     Total(u64),
 }
 
+/// The windows' sums right after a request was admitted: what the provider should have
+/// seen when the request arrived (for comparing with its `x-ratelimit-remaining-*`). The
+/// reservation carries it, so the ledger keeps nothing per request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Seen {
+    long: Sums,
+    short: Sums,
+}
+
 /// An admitted reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Admitted {
     pub(crate) id: u64,
     pub(crate) tokens: u64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Sums {
-    requests: u64,
-    tokens: u64,
-}
-
-impl Sums {
-    fn get(&self, kind: LimitKind) -> u64 {
-        match kind {
-            LimitKind::Requests => self.requests,
-            LimitKind::Tokens => self.tokens,
-        }
-    }
-
-    fn add(&mut self, requests: u64, tokens: u64) {
-        self.requests = self.requests.saturating_add(requests);
-        self.tokens = self.tokens.saturating_add(tokens);
-    }
-
-    fn sub(&mut self, requests: u64, tokens: u64) {
-        self.requests = self.requests.saturating_sub(requests);
-        self.tokens = self.tokens.saturating_sub(tokens);
-    }
-}
-
-/// One admitted request's charge.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    at: Instant,
-    charge: Sums,
-    /// The windows' sums right after this entry was admitted: what the provider should have
-    /// seen when the request arrived (for comparing with its `x-ratelimit-remaining-*`).
-    seen_long: Sums,
-    seen_short: Sums,
+    pub(crate) seen: Seen,
 }
 
 /// A window.
@@ -90,14 +68,13 @@ pub(crate) struct Ledger {
     limits: Limits,
     pacing: PacingConfig,
     accounting: Accounting,
-    /// Charges in admission order; `entries[i]` has id `front_id + i`.
-    entries: VecDeque<Entry>,
-    front_id: u64,
+    /// The charges of the last `window + slack`.
+    long: Window,
+    /// The charges of the last `short + slack`; only kept while the member has a limit and
+    /// the pacing a short window.
+    short: Option<Window>,
+    /// The id the next admission gets.
     next_id: u64,
-    /// Id of the oldest entry still in the short window.
-    short_start: u64,
-    long: Sums,
-    short: Sums,
     /// The even schedule's next slot (GCRA's theoretical arrival time) per resource.
     schedule_requests: Option<Instant>,
     schedule_tokens: Option<Instant>,
@@ -126,16 +103,14 @@ fn secs(seconds: f64) -> Duration {
 
 impl Ledger {
     pub(crate) fn new(limits: Limits, pacing: PacingConfig, accounting: Accounting) -> Self {
-        Ledger {
-            limits,
+        let long = Window::new(pacing.window_length() + pacing.slack_length());
+        let mut ledger = Ledger {
+            limits: Limits::none(),
             pacing,
             accounting,
-            entries: VecDeque::new(),
-            front_id: 0,
+            long,
+            short: None,
             next_id: 0,
-            short_start: 0,
-            long: Sums::default(),
-            short: Sums::default(),
             schedule_requests: None,
             schedule_tokens: None,
             in_flight: 0,
@@ -143,7 +118,9 @@ impl Ledger {
             correction: 1.0,
             bumped_before: 0,
             phantoms: [None; 4],
-        }
+        };
+        ledger.set_limits(limits);
+        ledger
     }
 
     pub(crate) fn set_limits(&mut self, limits: Limits) {
@@ -152,6 +129,20 @@ impl Ledger {
         }
         if limits.tpm.is_none() {
             self.schedule_tokens = None;
+        }
+        let short_length = self
+            .pacing
+            .short_window_length()
+            .map(|short| short + self.pacing.slack_length());
+        match short_length {
+            Some(length) if !limits.is_unlimited() => {
+                if self.short.is_none() {
+                    // Nothing was kept per short window while unlimited: start from the
+                    // long window's charges (as recent or more than the short window's).
+                    self.short = Some(Window::holding(length, &self.long));
+                }
+            }
+            _ => self.short = None,
         }
         self.limits = limits;
     }
@@ -163,48 +154,23 @@ impl Ledger {
         }
     }
 
-    fn long_length(&self) -> Duration {
-        self.pacing.window_length() + self.pacing.slack_length()
+    fn window(&self, span: Span) -> Option<&Window> {
+        match span {
+            Span::Long => Some(&self.long),
+            Span::Short => self.short.as_ref(),
+        }
     }
 
-    fn short_length(&self) -> Option<Duration> {
-        self.pacing
-            .short_window_length()
-            .map(|short| short + self.pacing.slack_length())
-    }
-
-    fn entry(&self, id: u64) -> Option<&Entry> {
-        let index = usize::try_from(id.checked_sub(self.front_id)?).ok()?;
-        self.entries.get(index)
+    /// How many time buckets the windows keep (bounded, whatever the request rate).
+    pub(crate) fn stored_buckets(&self) -> usize {
+        self.long.buckets() + self.short.as_ref().map_or(0, Window::buckets)
     }
 
     /// Drops charges that left the windows and header tightening that expired.
     fn prune(&mut self, now: Instant) {
-        let long = self.long_length();
-        while let Some(front) = self.entries.front() {
-            if front.at + long > now {
-                break;
-            }
-            self.long.sub(front.charge.requests, front.charge.tokens);
-            if self.short_start <= self.front_id {
-                // Only when the short window is off (or as long as the long one).
-                self.short.sub(front.charge.requests, front.charge.tokens);
-                self.short_start = self.front_id + 1;
-            }
-            self.entries.pop_front();
-            self.front_id += 1;
-        }
-        if let Some(short) = self.short_length() {
-            while let Some(entry) = self.entry(self.short_start).copied() {
-                if entry.at + short > now {
-                    break;
-                }
-                self.short.sub(entry.charge.requests, entry.charge.tokens);
-                self.short_start += 1;
-            }
-        } else {
-            self.short = Sums::default();
-            self.short_start = self.next_id;
+        self.long.prune(now);
+        if let Some(short) = &mut self.short {
+            short.prune(now);
         }
         for phantom in &mut self.phantoms {
             if phantom.is_some_and(|p| p.until <= now) {
@@ -240,27 +206,16 @@ impl Ledger {
         budget: u64,
         need: u64,
     ) -> Option<Instant> {
-        let (start, length, sum) = match span {
-            Span::Long => (self.front_id, self.long_length(), self.long.get(kind)),
-            Span::Short => (self.short_start, self.short_length()?, self.short.get(kind)),
+        let Some(window) = self.window(span) else {
+            return Some(now);
         };
+        let sum = window.sum().get(kind);
         let fit = |budget: u64| -> Option<Instant> {
             if need > budget {
                 return None;
             }
             let over = sum.saturating_add(need).saturating_sub(budget);
-            if over == 0 {
-                return Some(now);
-            }
-            let mut freed = 0u64;
-            for id in start..self.next_id {
-                let entry = self.entry(id)?;
-                freed = freed.saturating_add(entry.charge.get(kind));
-                if freed >= over {
-                    return Some((entry.at + length).max(now));
-                }
-            }
-            Some(now)
+            Some(window.freed(now, kind, over))
         };
         match self.phantoms[phantom_index(span, kind)] {
             None => fit(budget),
@@ -338,19 +293,16 @@ impl Ledger {
     fn admit(&mut self, now: Instant, tokens: u64) -> Admitted {
         let id = self.next_id;
         self.next_id += 1;
-        self.long.add(1, tokens);
-        if self.pacing.short_window_length().is_some() {
-            self.short.add(1, tokens);
+        let charge = Sums::request(tokens);
+        self.long.add(now, id, charge);
+        let mut seen = Seen {
+            long: self.long.sum(),
+            short: Sums::default(),
+        };
+        if let Some(short) = &mut self.short {
+            short.add(now, id, charge);
+            seen.short = short.sum();
         }
-        self.entries.push_back(Entry {
-            at: now,
-            charge: Sums {
-                requests: 1,
-                tokens,
-            },
-            seen_long: self.long,
-            seen_short: self.short,
-        });
         if let Some(interval) = self.limits.rpm.and_then(|l| self.pacing.interval(l)) {
             let slot = self.schedule_requests.map_or(now, |slot| slot.max(now));
             self.schedule_requests = Some(slot + secs(interval));
@@ -361,7 +313,7 @@ impl Ledger {
         }
         self.in_flight += 1;
         self.reserved_tokens = self.reserved_tokens.saturating_add(tokens);
-        Admitted { id, tokens }
+        Admitted { id, tokens, seen }
     }
 
     /// Settles `reservation` (made by this ledger) with `outcome`.
@@ -369,10 +321,7 @@ impl Ledger {
         self.prune(now);
         self.in_flight = self.in_flight.saturating_sub(1);
         self.reserved_tokens = self.reserved_tokens.saturating_sub(reservation.tokens());
-        let reserved = Sums {
-            requests: 1,
-            tokens: reservation.tokens(),
-        };
+        let reserved = Sums::request(reservation.tokens());
         let charge = match outcome {
             Outcome::Answered {
                 usage: Some(usage), ..
@@ -396,10 +345,7 @@ impl Ledger {
                     Accounting::ActualUsage => total,
                     Accounting::Larger => arrival.max(total),
                 };
-                Sums {
-                    requests: 1,
-                    tokens,
-                }
+                Sums::request(tokens)
             }
             Outcome::Answered { .. } => reserved,
             Outcome::RateLimited { rate_limit, .. } => {
@@ -428,32 +374,21 @@ impl Ledger {
             }
             Outcome::Failed { .. } => None,
         };
-        if let Some(info) = rate_limit {
-            self.tighten(now, reservation.id(), info);
+        if let (Some(info), Some(seen)) = (rate_limit, reservation.seen()) {
+            self.tighten(now, reservation.id(), seen, info);
         }
     }
 
-    /// Replaces entry `id`'s charge `old` with `new` in the windows and the schedule.
+    /// Replaces admission `id`'s charge `old` with `new` in the windows and the schedule.
     fn recharge(&mut self, id: u64, old: Sums, new: Sums) {
         if old == new {
             return;
         }
-        let in_short = id >= self.short_start && self.pacing.short_window_length().is_some();
-        let Some(index) = id
-            .checked_sub(self.front_id)
-            .and_then(|i| usize::try_from(i).ok())
-        else {
+        if !self.long.recharge(id, old, new) {
             return; // already out of the windows
-        };
-        let Some(entry) = self.entries.get_mut(index) else {
-            return;
-        };
-        entry.charge = new;
-        self.long.sub(old.requests, old.tokens);
-        self.long.add(new.requests, new.tokens);
-        if in_short {
-            self.short.sub(old.requests, old.tokens);
-            self.short.add(new.requests, new.tokens);
+        }
+        if let Some(short) = &mut self.short {
+            short.recharge(id, old, new);
         }
         let shift = |slot: &mut Option<Instant>, interval: Option<f64>, old: u64, new: u64| {
             if let (Some(at), Some(interval)) = (slot.as_mut(), interval) {
@@ -518,10 +453,10 @@ impl Ledger {
     /// Provider headers tighten the windows: when the provider had less left than we
     /// thought when request `id` arrived, the difference counts as extra usage until the
     /// provider's reset. The newest report replaces older ones.
-    fn tighten(&mut self, now: Instant, id: u64, info: &RateLimitInfo) {
-        let Some(entry) = self.entry(id).copied() else {
-            return;
-        };
+    fn tighten(&mut self, now: Instant, id: u64, seen: Seen, info: &RateLimitInfo) {
+        if !self.long.holds(id) {
+            return; // the request has left the windows: its report is stale
+        }
         let reports = [
             (
                 LimitKind::Requests,
@@ -546,9 +481,9 @@ impl Ledger {
                     reported < limit && reported.abs_diff(quota) <= (quota / 100).max(1)
                 })
             });
-            let (span, budget, seen, length) = match (short, self.short_length()) {
-                (Some(quota), Some(length)) => (Span::Short, quota, entry.seen_short, length),
-                _ => (Span::Long, limit, entry.seen_long, self.long_length()),
+            let (span, budget, seen, length) = match (short, &self.short) {
+                (Some(quota), Some(window)) => (Span::Short, quota, seen.short, window.length()),
+                _ => (Span::Long, limit, seen.long, self.long.length()),
             };
             let ours_left = budget.saturating_sub(seen.get(kind));
             let amount = ours_left.saturating_sub(remaining);
@@ -566,16 +501,16 @@ impl Ledger {
 
     pub(crate) fn snapshot(&mut self, now: Instant) -> UsageSnapshot {
         self.prune(now);
+        let long = self.long.sum();
         let phantom =
             |kind| self.phantoms[phantom_index(Span::Long, kind)].map_or(0, |p: Phantom| p.amount);
         let headroom = |kind: LimitKind| {
-            self.limit(kind).map(|limit| {
-                limit.saturating_sub(self.long.get(kind).saturating_add(phantom(kind)))
-            })
+            self.limit(kind)
+                .map(|limit| limit.saturating_sub(long.get(kind).saturating_add(phantom(kind))))
         };
         UsageSnapshot {
-            requests_in_window: self.long.requests,
-            tokens_in_window: self.long.tokens,
+            requests_in_window: long.requests,
+            tokens_in_window: long.tokens,
             in_flight: self.in_flight,
             reserved_tokens: self.reserved_tokens,
             headroom_requests: headroom(LimitKind::Requests),
@@ -598,7 +533,8 @@ mod tests {
     }
 
     fn reservation(admitted: Admitted, at: Instant, split: Option<(u64, u64)>) -> Reservation {
-        let reservation = Reservation::new("m", admitted.id, admitted.tokens, at);
+        let reservation =
+            Reservation::new("m", admitted.id, admitted.tokens, at).with_seen(admitted.seen);
         match split {
             Some((prompt, completion)) => reservation.with_split(prompt, completion),
             None => reservation,
@@ -641,6 +577,92 @@ mod tests {
             .try_reserve(expected, Estimate::Total(10))
             .expect_err("full again");
         assert_eq!(refused.retry_at, Some(expected + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn charges_sharing_a_time_bucket_leave_with_its_last() {
+        // 100 ms buckets in a 60.05 s window: three admissions within 60 ms share one, and
+        // the window frees them together, 60.05 s after the last (never earlier than each).
+        let t0 = Instant::now();
+        let mut ledger = ledger(Limits::none().rpm(3), PacingConfig::unpaced());
+        for at in [0, 50, 60] {
+            let now = t0 + Duration::from_millis(at);
+            assert!(ledger.try_reserve(now, Estimate::Total(1)).is_ok());
+        }
+        assert_eq!(ledger.stored_buckets(), 1);
+        let refused = ledger
+            .try_reserve(t0 + Duration::from_secs(1), Estimate::Total(1))
+            .expect_err("full");
+        let expected = t0 + Duration::from_millis(60_110);
+        assert_eq!(refused.retry_at, Some(expected));
+        assert!(ledger
+            .try_reserve(expected - MS, Estimate::Total(1))
+            .is_err());
+        assert!(ledger.try_reserve(expected, Estimate::Total(1)).is_ok());
+        assert_eq!(ledger.snapshot(expected).requests_in_window, 1);
+    }
+
+    #[test]
+    fn a_million_requests_keep_a_bounded_number_of_buckets_with_or_without_limits() {
+        let t0 = Instant::now();
+        let limited = Limits::none().rpm(1_000_000).tpm(100_000_000);
+        for limits in [Limits::none(), limited] {
+            let mut ledger = ledger(limits, PacingConfig::default());
+            let mut most = 0;
+            for i in 0..1_000_000u64 {
+                // 10 000 a second for 100 s: the windows fill and turn over.
+                let now = t0 + Duration::from_micros(100 * i);
+                let estimate = Estimate::Split {
+                    prompt: 40,
+                    completion: 10,
+                };
+                let admitted = ledger.try_reserve(now, estimate).expect("under the limits");
+                ledger.settle(
+                    now,
+                    &reservation(admitted, now, Some((40, 10))),
+                    &answered(42, 3),
+                );
+                most = most.max(ledger.stored_buckets());
+            }
+            assert!(
+                most <= 2 * super::super::window::MAX_BUCKETS,
+                "{limits:?}: {most} buckets"
+            );
+            let end = t0 + Duration::from_micros(100 * 999_999);
+            let snapshot = ledger.snapshot(end);
+            // Exactly 600 500 were admitted in the last 60.05 s; a bucket may hold its
+            // charges up to 100 ms (1 000 requests) longer.
+            assert!(
+                (600_500..=601_500).contains(&snapshot.requests_in_window),
+                "{limits:?}: {} in the window",
+                snapshot.requests_in_window
+            );
+            assert_eq!(snapshot.tokens_in_window, 52 * snapshot.requests_in_window);
+            assert_eq!(snapshot.in_flight, 0);
+        }
+    }
+
+    #[test]
+    fn a_member_given_limits_later_counts_its_recent_charges_in_the_short_window() {
+        let t0 = Instant::now();
+        let pacing = PacingConfig::default().spread(false);
+        let mut ledger = ledger(Limits::none(), pacing);
+        for _ in 0..100 {
+            assert!(ledger.try_reserve(t0, Estimate::Total(1)).is_ok());
+        }
+        assert_eq!(
+            ledger.stored_buckets(),
+            1,
+            "only the long window while unlimited"
+        );
+        ledger.set_limits(Limits::none().rpm(600));
+        assert_eq!(ledger.stored_buckets(), 2);
+        let refused = ledger
+            .try_reserve(t0 + Duration::from_secs(1), Estimate::Total(1))
+            .expect_err("the short window already holds its share of 100");
+        assert_eq!(refused.retry_at, Some(t0 + Duration::from_millis(10_050)));
+        ledger.set_limits(Limits::none());
+        assert_eq!(ledger.stored_buckets(), 1);
     }
 
     #[test]

@@ -10,13 +10,25 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use tokio::time::Instant;
 
+/// The most time buckets one member's windows hold (two windows of
+/// 600 buckets plus two each), however many requests it admits.
+#[doc(hidden)]
+pub const MAX_STORED_BUCKETS: usize = 2 * super::window::MAX_BUCKETS;
+
 /// Tracks usage in this process: per member, sliding windows of requests and tokens,
 /// in-flight reservations, an even pacing schedule and a learnt token correction factor.
 /// See the [module docs](super) for the admission rule.
 ///
 /// Uses `tokio::time::Instant`, so tests on paused time see exact instants. Each member has
-/// its own `std::sync::Mutex`, held only for the O(1) amortised bookkeeping of one call and
-/// never across an await.
+/// its own `std::sync::Mutex`, held only for the bookkeeping of one call (O(1) amortised; a
+/// binary search over its time buckets to settle) and never across an await.
+///
+/// Memory per member is bounded whatever the request rate: charges are summed per time
+/// bucket (1/600 of each window: 100 ms of the 60 s window, about 17 ms of the 10 s one),
+/// never kept per request, so a member holds at most 1204 buckets of under 64 bytes each
+/// (under 80 KB); a member without limits keeps only the long window. A bucket leaves a
+/// window with its last charge, so a charge may count up to one bucket longer than it would
+/// alone, never shorter.
 ///
 /// ```
 /// use lbgpt_balance::usage::{InMemoryUsage, Limits, Outcome, PacingConfig, UsageTracker};
@@ -89,6 +101,16 @@ impl InMemoryUsage {
         members.keys().map(|name| name.to_string()).collect()
     }
 
+    /// How many time buckets `member`'s windows hold now (`None` if it is not tracked): the
+    /// whole of its per-request memory, at most `MAX_STORED_BUCKETS` however many requests
+    /// it admits. For tests and benchmarks.
+    #[doc(hidden)]
+    pub fn stored_buckets(&self, member: &str) -> Option<usize> {
+        let cell = self.cell(member)?;
+        let buckets = cell.ledger().stored_buckets();
+        Some(buckets)
+    }
+
     fn cell(&self, member: &str) -> Option<Arc<MemberCell>> {
         let members = self.members.read().unwrap_or_else(PoisonError::into_inner);
         members.get(member).cloned()
@@ -104,7 +126,8 @@ impl InMemoryUsage {
         let now = Instant::now();
         let admitted = cell.ledger().try_reserve(now, estimate)?;
         let mut reservation =
-            Reservation::new(cell.name.clone(), admitted.id, admitted.tokens, now);
+            Reservation::new(cell.name.clone(), admitted.id, admitted.tokens, now)
+                .with_seen(admitted.seen);
         if let Estimate::Split { prompt, completion } = estimate {
             reservation = reservation.with_split(prompt, completion);
         }

@@ -53,9 +53,9 @@
 //! little after its `retry_at` does not push the schedule back.
 //!
 //! `retry_at` is the maximum over the rules of the instant each is met, found by walking the
-//! oldest charges until enough have left the window (usually one or two), so it is exact:
-//! admission at `retry_at` succeeds, a millisecond earlier fails. Each rule only gets easier
-//! as time passes, which makes the maximum the earliest instant all hold.
+//! oldest charges until enough have left the window (usually one or two time buckets: see Memory), so
+//! it is exact: admission at `retry_at` succeeds, a millisecond earlier fails. Each rule only
+//! gets easier as time passes, which makes the maximum the earliest instant all hold.
 //!
 //! Requests with more tokens than the TPM limit can never fit:
 //! `Unavailable { retry_at: None, .. }`. A member with only an RPM limit never waits on
@@ -86,14 +86,32 @@
 //! A [`Reservation`] dropped without settling (its request's future was dropped) is settled
 //! as `Failed { reached_provider: true }`: the in-flight count is released at once and the
 //! charge stays until it leaves the window, because the provider may have counted it.
+//!
+//! # Memory
+//!
+//! The windows keep their charges in time buckets, not one entry per request: a bucket
+//! takes the charges admitted within 1/600 of the window after its first (100 ms of the
+//! 60.05 s window, 16.75 ms of the 10.05 s one) and leaves the window with its last. A
+//! member's memory is therefore bounded whatever its request rate (at most 602 buckets per
+//! window; a member without limits keeps only the long window, for its snapshot), and the
+//! rules above stay safe: a charge counts up to one bucket longer than it would alone, never
+//! shorter. A charge admitted at least a bucket after the one before it (a member paced at
+//! under 600 RPM, say) leaves at its exact instant; at higher rates a window gives capacity
+//! back up to one bucket (1/600 of its length, 0.17 %) late, which pacing's margin covers
+//! (above: 0.985 x L / 6 in any 10.05 s, plus 0.17 % for the bucket). What settling and header
+//! tightening need per request (its id, charge and the windows' sums when it was admitted)
+//! travels with its [`Reservation`].
 
 mod ledger;
 mod memory;
 mod pacing;
 mod reservation;
 mod types;
+mod window;
 
 pub use memory::InMemoryUsage;
+#[doc(hidden)]
+pub use memory::MAX_STORED_BUCKETS;
 pub use pacing::PacingConfig;
 pub use reservation::Reservation;
 pub use types::{Accounting, LimitKind, Limits, Outcome, Unavailable, UsageSnapshot};

@@ -1,3 +1,4 @@
+use super::ledger::Seen;
 use super::Outcome;
 use std::fmt;
 use std::sync::{Arc, Weak};
@@ -23,6 +24,9 @@ pub struct Reservation {
     prompt_estimate: Option<u64>,
     completion_budget: u64,
     at: Instant,
+    /// What the tracker's windows held right after admitting it, for comparing with the
+    /// provider's rate-limit headers when it settles.
+    seen: Option<Seen>,
     ledger: Option<Weak<dyn Ledgered>>,
 }
 
@@ -37,6 +41,7 @@ impl Reservation {
             prompt_estimate: None,
             completion_budget: 0,
             at,
+            seen: None,
             ledger: None,
         }
     }
@@ -47,6 +52,15 @@ impl Reservation {
         self.prompt_estimate = Some(prompt_estimate);
         self.completion_budget = completion_budget;
         self
+    }
+
+    pub(crate) fn with_seen(mut self, seen: Seen) -> Self {
+        self.seen = Some(seen);
+        self
+    }
+
+    pub(crate) fn seen(&self) -> Option<Seen> {
+        self.seen
     }
 
     pub(crate) fn with_ledger(mut self, ledger: Weak<dyn Ledgered>) -> Self {

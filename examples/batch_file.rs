@@ -19,8 +19,8 @@
 //! {"custom_id":"q2","response":null,"error":{"code":"retries_exhausted","message":"..."}}
 //! ```
 //!
-//! A bad line (not JSON, no `custom_id`, another `url`, a body that is no chat request) gets
-//! an error line in its place and never stops the others. The file is read lazily and
+//! A bad line (not JSON, no `custom_id`, a `method` other than POST, another `url`, a body
+//! that is no chat request) gets an error line in its place and never stops the others. The file is read lazily and
 //! results are written as they come (`chat_completion_ordered`), so memory stays bounded
 //! whatever the file's size. Unlike `lbgpt run`, this example does not look for duplicate
 //! `custom_id`s (that needs memory per line).
@@ -155,6 +155,9 @@ fn parse_line(text: &str) -> Result<(String, ChatRequest), (Option<String>, Stri
         _ => return Err((None, "`custom_id` is missing or not a string".to_owned())),
     };
     let refuse = |problem: String| Err((Some(custom_id.clone()), problem));
+    if line.get("method").and_then(Value::as_str) != Some("POST") {
+        return refuse("`method` must be \"POST\"".to_owned());
+    }
     if line.get("url").and_then(Value::as_str) != Some(CHAT_URL) {
         return refuse(format!("`url` must be {CHAT_URL:?}"));
     }

@@ -9,7 +9,7 @@
 
 use lbgpt::{ChatGpt, ChatMessage, ChatRequest};
 use lbgpt_sim::{KeyConfig, Latency, SimConfig, Simulator};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 #[tokio::main]
@@ -42,11 +42,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let answer = gpt.chat_completion(request).await?;
     println!("answer: {}", answer.first_text().unwrap_or_default());
     println!(
-        "(served by {:?} in {:?})",
-        answer.meta.member, answer.meta.latency
+        "(served by {} in {:?})",
+        answer.meta.member.as_deref().unwrap_or("?"),
+        answer.meta.latency
     );
 
     // Many requests: one result per input, in input order, 5 at a time.
+    let terminal = std::io::stdout().is_terminal();
     let requests: Vec<ChatRequest> = (1..=40)
         .map(|i| {
             ChatRequest::new(
@@ -60,16 +62,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let results = gpt
         .chat_completion_list_with_progress(requests, |p| {
-            print!(
-                "\r{}/{} done, {} failed",
-                p.completed,
-                p.total.unwrap_or(0),
-                p.failed
-            );
-            let _ = std::io::stdout().flush();
+            // On a terminal, one line rewritten in place; elsewhere a line every 10 results.
+            if terminal {
+                print!(
+                    "\r{}/{} done, {} failed",
+                    p.completed,
+                    p.total.unwrap_or(0),
+                    p.failed
+                );
+                let _ = std::io::stdout().flush();
+            } else if p.completed % 10 == 0 {
+                println!(
+                    "{}/{} done, {} failed",
+                    p.completed,
+                    p.total.unwrap_or(0),
+                    p.failed
+                );
+            }
         })
         .await;
-    println!();
+    if terminal {
+        println!();
+    }
     for (i, result) in results.iter().enumerate().take(3) {
         match result {
             Ok(answer) => println!("#{}: {}", i + 1, answer.first_text().unwrap_or_default()),

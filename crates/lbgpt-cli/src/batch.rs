@@ -10,35 +10,40 @@
 //! Ctrl-C: the first stops reading (no new request starts) and lets the requests in flight
 //! finish and be written; the second drops them and ends at once.
 
+use crate::endpoint::{CliAnswer, CliEndpoint};
 use crate::failures;
 use crate::idset::IdSet;
+use crate::input::DuplicateCheck;
 use crate::interrupt::Interrupts;
 use crate::ledger::{Entry, Feed, Ledger, LineService, Slot};
 use crate::output::{self, IdMaker, OutputLine};
 use crate::progress::{Counts, ProgressDisplay, ProgressMode, TotalLines};
 use crate::pump::{self, LineFilter};
-use crate::stack::Stack;
+use crate::stack::EndpointService;
 use crate::summary::Tally;
 use futures::{FutureExt, StreamExt};
 use lbgpt::Lbgpt;
-use lbgpt_core::{ChatResponse, Error};
+use lbgpt_core::Error;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
 use std::io::{self, BufRead, Write};
 use std::time::{Duration, Instant};
 
 /// Called after each result line with the tally so far.
 pub type Observer<'a> = Box<dyn FnMut(&Tally) + 'a>;
 
-/// One pass over an input through a stack.
-pub struct Batch<'a> {
+/// One pass over an input through the stack of one endpoint (requests of type `R`).
+pub struct Batch<'a, R: CliEndpoint> {
     /// The Batch-API lines.
     pub input: Box<dyn BufRead + Send>,
     /// How many requests the input has, once known.
     pub total: TotalLines,
     /// `custom_id`s answered by an earlier run: their lines are skipped.
     pub skip: Option<IdSet>,
+    /// Whether a repeated `custom_id` is refused (off: nothing is kept per line).
+    pub duplicates: DuplicateCheck,
     /// The stack that answers them.
-    pub service: Stack,
+    pub service: EndpointService<R>,
     /// Secrets to scrub from error messages.
     pub secrets: &'a [SecretString],
     /// Most requests in flight.
@@ -88,7 +93,7 @@ pub enum BatchError {
     },
 }
 
-impl Batch<'_> {
+impl<R: CliEndpoint + Send + 'static> Batch<'_, R> {
     /// Sends every line and writes its result line to `out`, in input order.
     pub async fn execute(mut self, out: &mut impl Write) -> Result<Outcome, BatchError> {
         // From here on, Ctrl-C ends the batch cleanly.
@@ -96,13 +101,12 @@ impl Batch<'_> {
             Some(interrupts) => Some(interrupts),
             None => Interrupts::install().ok(),
         };
-        let (lines, pump) =
-            pump::start(self.input, skip_filter(self.skip)).map_err(BatchError::Write)?;
+        let (lines, pump) = pump::start::<R>(self.input, self.duplicates, skip_filter(self.skip))
+            .map_err(BatchError::Write)?;
         let ledger = Ledger::new();
         let client = Lbgpt::new(LineService::new(self.service, ledger.clone(), pump.clone()))
             .max_concurrent_requests(self.concurrency);
-        let mut results =
-            client.chat_completion_ordered(Feed::new(lines, pump.clone(), ledger.clone()));
+        let mut results = R::send_ordered(&client, Feed::new(lines, pump.clone(), ledger.clone()));
 
         let started = Instant::now();
         let ids = IdMaker::new();
@@ -192,7 +196,7 @@ impl Batch<'_> {
 }
 
 /// Skips the lines whose `custom_id` is in `skip`.
-fn skip_filter(skip: Option<IdSet>) -> LineFilter {
+fn skip_filter<R>(skip: Option<IdSet>) -> LineFilter<R> {
     match skip {
         Some(ids) if !ids.is_empty() => Box::new(move |line| {
             line.custom_id
@@ -241,11 +245,11 @@ async fn tick(ticks: &mut Option<tokio::time::Interval>) {
 }
 
 /// Writes the output line of `entry`, whose result is `result`, and counts it.
-fn emit(
+fn emit<A: CliAnswer>(
     out: &mut impl Write,
     ids: &IdMaker,
     entry: &Entry,
-    result: Result<ChatResponse, Error>,
+    result: Result<A, Error>,
     secrets: &[SecretString],
     tally: &mut Tally,
 ) -> io::Result<()> {
@@ -257,14 +261,17 @@ fn emit(
     }
     match result {
         Ok(answer) => {
-            if output::from_cache(&answer) {
+            if answer.answered_by_cache() {
                 tally.cached(output::semantic_score(&answer).is_some());
             } else {
-                tally.success(
-                    answer.meta.member.as_deref(),
-                    answer.meta.attempts.max(1),
-                    answer.meta.latency,
-                );
+                let meta = answer.meta();
+                tally.success(meta.member.as_deref(), meta.attempts.max(1), meta.latency);
+                if answer.cached_parts().is_some() {
+                    tally.partial();
+                }
+                if let Some(usage) = answer.tokens() {
+                    tally.tokens(&usage);
+                }
             }
             write_line(out, &output::success(id, custom_id, entry.line, &answer))
         }
@@ -280,7 +287,7 @@ fn emit(
 }
 
 /// Writes one result line, newline included.
-fn write_line(out: &mut impl Write, line: &OutputLine<'_>) -> io::Result<()> {
+fn write_line<A: Serialize>(out: &mut impl Write, line: &OutputLine<'_, A>) -> io::Result<()> {
     serde_json::to_writer(&mut *out, line).map_err(io::Error::other)?;
     out.write_all(b"\n")
 }

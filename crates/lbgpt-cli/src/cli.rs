@@ -38,10 +38,18 @@ Examples:
 
 Input and output:
   One request per line: {\"custom_id\": \"q1\", \"method\": \"POST\", \"url\": \"/v1/chat/completions\",
-  \"body\": {...}}. One result line per request, in input order, in the Batch API's output
-  shape plus an \"lbgpt\" object (provider, attempts, latency, cache). Bad lines get an error
-  line; they never stop the run. Results are written as they come; a summary goes to
-  standard error at the end.
+  \"body\": {...}}. The url is /v1/chat/completions, /v1/embeddings or /v1/completions, one
+  for the whole file (as in the Batch API): the first good line's; a line naming another
+  gets a mixed_url error line. One result line per request, in input order, in the Batch
+  API's output shape plus an \"lbgpt\" object (provider, attempts, latency, cache: exact,
+  semantic, partial or miss). Bad lines get an error line; they never stop the run. Results
+  are written as they come; a summary goes to standard error at the end.
+
+Memory:
+  Flat whatever the input size, except the duplicate check: a fingerprint of every custom_id
+  (about 32 bytes per line, some 32 MB per million lines). --no-duplicate-check drops it;
+  a repeated custom_id is then sent again and gets a second result line. Resuming keeps the
+  ids the output file answered (only when it exists), with or without the flag.
 
 Resuming:
   When the output file exists, the run appends to it and skips every custom_id that already
@@ -217,7 +225,9 @@ impl From<&std::ffi::OsStr> for OutputPath {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The requests: one Batch-API line per request ({"custom_id", "method": "POST", "url":
-    /// "/v1/chat/completions", "body": {...}}); `-` reads standard input.
+    /// "/v1/chat/completions", "body": {...}}); `-` reads standard input. The url is
+    /// /v1/chat/completions, /v1/embeddings or /v1/completions, the same for every line (the
+    /// first good line's; lines naming another get a `mixed_url` error line).
     #[arg(value_name = "REQUESTS.jsonl")]
     pub requests: InputPath,
     /// The config file: providers, limits, retries, caches, concurrency. Default: ./lbgpt.toml,
@@ -232,6 +242,11 @@ pub struct RunArgs {
     /// Start over: replace an existing output file instead of resuming it.
     #[arg(long, visible_alias = "overwrite")]
     pub fresh: bool,
+    /// Do not refuse repeated custom_ids: memory then stays flat whatever the input size
+    /// (the check keeps about 32 bytes per line), but a repeated custom_id is sent again and
+    /// gets a second result line. For inputs whose ids are known to be unique.
+    #[arg(long)]
+    pub no_duplicate_check: bool,
     /// Most requests in flight at once (overrides `max_concurrent_requests` of the config).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: Option<u32>,

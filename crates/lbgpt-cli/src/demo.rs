@@ -537,6 +537,7 @@ async fn pass(
         input: Box::new(io::BufReader::new(DemoInput::new(range))),
         total,
         skip: None,
+        duplicates: crate::input::DuplicateCheck::On,
         service: built.service.clone(),
         secrets: &built.secrets,
         concurrency,
@@ -802,7 +803,11 @@ mod tests {
             .expect("reads");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
-        let parsed: Vec<_> = crate::input::InputReader::new(text.as_bytes()).collect();
+        let parsed: Vec<_> = crate::input::InputReader::<_, lbgpt_core::ChatRequest>::new(
+            text.as_bytes(),
+            crate::input::DuplicateCheck::On,
+        )
+        .collect();
         assert_eq!(parsed[0].custom_id.as_deref(), Some("demo-3"));
         assert_eq!(parsed[2].request.as_ref().expect("good"), &request(5));
     }

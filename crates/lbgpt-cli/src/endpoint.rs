@@ -14,10 +14,6 @@
 //! Legacy completions with a list of prompts are sent one request per prompt and put back
 //! together in prompt order: [`SplitPrompts`], a layer over a completions stack.
 
-// Wired into the run pipeline (input, ledger, output, run) next; until then only the stacks
-// and the tests use it.
-#![allow(dead_code)]
-
 use futures::Stream;
 use lbgpt::Lbgpt;
 use lbgpt_balance::BalancedRequest;

@@ -4,35 +4,38 @@
 //! Lines are read lazily, one at a time. A line that cannot be sent becomes a
 //! [`LineProblem`] naming what is wrong; it never stops the other lines. Blank lines
 //! (empty or only whitespace) are skipped: they are not requests and get no output line.
+//!
+//! A file sends all its lines to one endpoint (as the Batch API requires): the `url` of its
+//! first good line ([`detect_endpoint`]). The parser of a run is made for that endpoint's
+//! request type; a later line naming another supported `url` is a `mixed_url` problem.
 
+use crate::endpoint::{CliEndpoint, Endpoint, SUPPORTED_URLS};
 use crate::idset::IdSet;
-use lbgpt_core::{ChatRequest, Error};
 use serde::Deserialize;
 use serde_json::Value;
 use std::io::{self, BufRead};
-
-/// The request URLs `lbgpt run` can send.
-pub const SUPPORTED_URLS: &[&str] = &["/v1/chat/completions"];
+use std::marker::PhantomData;
 
 /// The HTTP methods `lbgpt run` accepts.
 pub const SUPPORTED_METHODS: &[&str] = &["POST"];
 
-/// One non-blank input line, parsed.
+/// One non-blank input line, parsed into a request of type `R` (the run's endpoint).
 #[derive(Debug, Clone, PartialEq)]
-pub struct InputLine {
+pub struct InputLine<R> {
     /// The line's number in the file, from 1 (blank lines count).
     pub line: usize,
     /// The line's `custom_id`, when it has a usable one.
     pub custom_id: Option<String>,
     /// The request, or why the line cannot be sent.
-    pub request: Result<ChatRequest, LineProblem>,
+    pub request: Result<R, LineProblem>,
 }
 
 /// Why an input line cannot be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineProblem {
     /// A stable machine-readable code: `invalid_json`, `missing_custom_id`,
-    /// `duplicate_custom_id`, `unsupported_method`, `unsupported_url` or `invalid_body`.
+    /// `duplicate_custom_id`, `unsupported_method`, `unsupported_url`, `mixed_url` (another
+    /// supported endpoint than the run's) or `invalid_body`.
     pub code: &'static str,
     /// What is wrong, starting with the line number.
     pub message: String,
@@ -57,24 +60,42 @@ struct BatchLine {
     body: Option<Value>,
 }
 
-/// Parses lines one by one, remembering the `custom_id`s seen so far (as fingerprints:
-/// [`IdSet`], the only memory of a run that grows with the number of lines).
-#[derive(Debug, Default)]
-pub struct LineParser {
-    seen: IdSet,
+/// Whether a run refuses a line whose `custom_id` an earlier line has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DuplicateCheck {
+    /// Every `custom_id` is remembered (a fingerprint each, [`IdSet`]: the only memory of a
+    /// run that grows with the number of lines); a repeated one is a `duplicate_custom_id`
+    /// error.
+    #[default]
+    On,
+    /// Nothing is remembered (`--no-duplicate-check`): memory stays flat whatever the input
+    /// size, and a repeated `custom_id` is sent again and gets a second result line.
+    Off,
 }
 
-impl LineParser {
+/// Parses lines one by one into requests of type `R`, remembering the `custom_id`s seen so
+/// far unless the duplicate check is off.
+#[derive(Debug)]
+pub struct LineParser<R> {
+    /// `None` without the duplicate check.
+    seen: Option<IdSet>,
+    endpoint: PhantomData<fn() -> R>,
+}
+
+impl<R: CliEndpoint> LineParser<R> {
     /// A parser that has seen no line yet.
-    pub fn new() -> Self {
-        LineParser::default()
+    pub fn new(duplicates: DuplicateCheck) -> Self {
+        LineParser {
+            seen: (duplicates == DuplicateCheck::On).then(IdSet::default),
+            endpoint: PhantomData,
+        }
     }
 
     /// Parses the text of line number `line` (not blank).
     ///
     /// The first line with a given `custom_id` claims it, even if it is bad otherwise; later
-    /// lines with the same id are `duplicate_custom_id` errors.
-    pub fn parse(&mut self, line: usize, text: &str) -> InputLine {
+    /// lines with the same id are `duplicate_custom_id` errors (unless the check is off).
+    pub fn parse(&mut self, line: usize, text: &str) -> InputLine<R> {
         let reject = |custom_id: Option<String>, problem: LineProblem| InputLine {
             line,
             custom_id,
@@ -138,7 +159,11 @@ impl LineParser {
                 )
             }
         };
-        if !self.seen.insert(&custom_id) {
+        if self
+            .seen
+            .as_mut()
+            .is_some_and(|seen| !seen.insert(&custom_id))
+        {
             let message = format!("duplicate `custom_id` {custom_id:?}: an earlier line has it");
             return reject(
                 Some(custom_id),
@@ -156,13 +181,7 @@ impl LineParser {
         ) {
             return reject(id, problem);
         }
-        if let Err(problem) = check_choice(
-            line,
-            "url",
-            "unsupported_url",
-            fields.url.as_ref(),
-            SUPPORTED_URLS,
-        ) {
+        if let Err(problem) = check_url(line, R::ENDPOINT, fields.url.as_ref()) {
             return reject(id, problem);
         }
 
@@ -179,28 +198,40 @@ impl LineParser {
                 )
             }
         };
-        let request: ChatRequest = match serde_json::from_value(body) {
-            Ok(request) => request,
-            Err(err) => {
-                let message = format!("invalid chat request in `body`: {err}");
-                return reject(id, LineProblem::new("invalid_body", line, message));
-            }
-        };
-        if let Err(err) = request.validate() {
-            let message = match err {
-                Error::InvalidRequest { field, message } => {
-                    format!("invalid chat request in `body`: `{field}` {message}")
-                }
-                other => format!("invalid chat request in `body`: {other}"),
-            };
-            return reject(id, LineProblem::new("invalid_body", line, message));
-        }
-        InputLine {
-            line,
-            custom_id: id,
-            request: Ok(request),
+        match R::from_body(body) {
+            Ok(request) => InputLine {
+                line,
+                custom_id: id,
+                request: Ok(request),
+            },
+            Err(message) => reject(id, LineProblem::new("invalid_body", line, message)),
         }
     }
+}
+
+/// Checks a line's `url`: the run's endpoint's is fine; another supported one is `mixed_url`
+/// (a file uses one endpoint); anything else is `unsupported_url`.
+fn check_url(line: usize, run: Endpoint, url: Option<&Value>) -> Result<(), LineProblem> {
+    if let Some(Value::String(text)) = url {
+        if text == run.url() {
+            return Ok(());
+        }
+        if let Some(other) = Endpoint::from_url(text) {
+            return Err(LineProblem::new(
+                "mixed_url",
+                line,
+                format!(
+                    "`url` {:?} differs from this run's endpoint {:?} (the url of the file's \
+                     first good line); a Batch-API file sends every line to one endpoint, so \
+                     put the {} lines in a file of their own",
+                    other.url(),
+                    run.url(),
+                    other.name()
+                ),
+            ));
+        }
+    }
+    check_choice(line, "url", "unsupported_url", url, &SUPPORTED_URLS)
 }
 
 fn check_choice(
@@ -249,25 +280,102 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
+/// The most bytes [`detect_endpoint`] keeps from an input that cannot be read twice (standard
+/// input) while looking for its first good line; past it, the first supported `url` seen
+/// decides.
+pub const DETECT_LIMIT: usize = 16 << 20;
+
+/// What [`detect_endpoint`] found.
+#[derive(Debug)]
+pub struct Detected {
+    /// The run's endpoint: the `url` of the first good line (one that would be sent); without
+    /// one, the first supported `url` of any line; `None` when no line names one.
+    pub endpoint: Option<Endpoint>,
+    /// The bytes read, when they were to be kept (to be read again in front of the rest).
+    pub read: Vec<u8>,
+}
+
+/// Reads `reader` up to its first good line (valid JSON, a `custom_id`, method `POST`, a
+/// supported `url` and a valid body for that endpoint) to find the run's endpoint. With `keep`
+/// the bytes read are returned (at most about [`DETECT_LIMIT`]: past it, the first supported
+/// `url` of any line decides).
+pub fn detect_endpoint(mut reader: impl BufRead, keep: bool) -> io::Result<Detected> {
+    let mut read = Vec::new();
+    let mut buffer = Vec::new();
+    let mut first_named = None;
+    let endpoint = loop {
+        buffer.clear();
+        match reader.read_until(b'\n', &mut buffer) {
+            Ok(0) => break first_named,
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        }
+        if keep {
+            read.extend_from_slice(&buffer);
+        }
+        let Ok(text) = std::str::from_utf8(&buffer) else {
+            continue;
+        };
+        let Some(named) = named_endpoint(text) else {
+            continue;
+        };
+        let good = match named {
+            Endpoint::Chat => parses::<lbgpt_core::ChatRequest>(text),
+            Endpoint::Embeddings => parses::<lbgpt_core::EmbeddingRequest>(text),
+            Endpoint::Completions => parses::<lbgpt_core::CompletionRequest>(text),
+        };
+        if good {
+            break Some(named);
+        }
+        first_named = first_named.or(Some(named));
+        if keep && read.len() > DETECT_LIMIT {
+            break first_named;
+        }
+    };
+    Ok(Detected { endpoint, read })
+}
+
+/// The supported endpoint a line's `url` names, if it is a JSON object naming one.
+fn named_endpoint(text: &str) -> Option<Endpoint> {
+    #[derive(Deserialize)]
+    struct Url {
+        url: Option<Value>,
+    }
+    let fields: Url = serde_json::from_str(text.trim()).ok()?;
+    match fields.url? {
+        Value::String(url) => Endpoint::from_url(&url),
+        _ => None,
+    }
+}
+
+/// Whether a line is good as a request of type `R`.
+fn parses<R: CliEndpoint>(text: &str) -> bool {
+    LineParser::<R>::new(DuplicateCheck::Off)
+        .parse(1, text.trim())
+        .request
+        .is_ok()
+}
+
 /// Reads and parses a Batch-API file lazily: an iterator of its non-blank lines.
 ///
 /// An I/O error ends the iteration; it is kept in [`InputReader::io_error`] for the caller to
 /// report after the results of the lines read so far.
 #[derive(Debug)]
-pub struct InputReader<R> {
-    reader: R,
-    parser: LineParser,
+pub struct InputReader<B, R> {
+    reader: B,
+    parser: LineParser<R>,
     line: usize,
     buffer: Vec<u8>,
     io_error: Option<io::Error>,
 }
 
-impl<R: BufRead> InputReader<R> {
-    /// A reader over `reader`.
-    pub fn new(reader: R) -> Self {
+impl<B: BufRead, R: CliEndpoint> InputReader<B, R> {
+    /// A reader of requests of type `R` over `reader`.
+    pub fn new(reader: B, duplicates: DuplicateCheck) -> Self {
         InputReader {
             reader,
-            parser: LineParser::new(),
+            parser: LineParser::new(duplicates),
             line: 0,
             buffer: Vec::new(),
             io_error: None,
@@ -280,10 +388,10 @@ impl<R: BufRead> InputReader<R> {
     }
 }
 
-impl<R: BufRead> Iterator for InputReader<R> {
-    type Item = InputLine;
+impl<B: BufRead, R: CliEndpoint> Iterator for InputReader<B, R> {
+    type Item = InputLine<R>;
 
-    fn next(&mut self) -> Option<InputLine> {
+    fn next(&mut self) -> Option<InputLine<R>> {
         loop {
             self.buffer.clear();
             match self.reader.read_until(b'\n', &mut self.buffer) {
@@ -347,12 +455,13 @@ pub fn count_requests(mut reader: impl BufRead) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lbgpt_core::{ChatRequest, EmbeddingRequest};
 
-    fn parse_all(input: &str) -> Vec<InputLine> {
-        InputReader::new(input.as_bytes()).collect()
+    fn parse_all(input: &str) -> Vec<InputLine<ChatRequest>> {
+        InputReader::new(input.as_bytes(), DuplicateCheck::On).collect()
     }
 
-    fn problem(line: &InputLine) -> &LineProblem {
+    fn problem<R: std::fmt::Debug>(line: &InputLine<R>) -> &LineProblem {
         line.request.as_ref().expect_err("expected a bad line")
     }
 
@@ -436,14 +545,71 @@ mod tests {
         assert_eq!(p.code, "unsupported_method");
         assert!(p.message.contains("\"GET\"") && p.message.contains("\"POST\""));
 
-        let lines = parse_all(&GOOD.replace("/v1/chat/completions", "/v1/embeddings"));
+        let lines = parse_all(&GOOD.replace("/v1/chat/completions", "/v1/moderations"));
         let p = problem(&lines[0]);
         assert_eq!(p.code, "unsupported_url");
-        assert!(p.message.contains("/v1/embeddings") && p.message.contains("/v1/chat/completions"));
+        for url in ["/v1/moderations", "/v1/chat/completions", "/v1/embeddings"] {
+            assert!(p.message.contains(url), "{}", p.message);
+        }
 
         let lines = parse_all(&GOOD.replace(r#""url": "/v1/chat/completions", "#, ""));
         assert!(problem(&lines[0]).message.contains("`url` is missing"));
         assert_eq!(lines[0].custom_id.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn another_supported_url_is_a_mixed_url_naming_both() {
+        let lines = parse_all(&GOOD.replace("/v1/chat/completions", "/v1/embeddings"));
+        let p = problem(&lines[0]);
+        assert_eq!(p.code, "mixed_url");
+        assert!(
+            p.message.contains("\"/v1/embeddings\"")
+                && p.message.contains("\"/v1/chat/completions\""),
+            "{}",
+            p.message
+        );
+        assert_eq!(lines[0].custom_id.as_deref(), Some("a"));
+
+        let embeddings = r#"{"custom_id": "e", "method": "POST", "url": "/v1/embeddings", "body": {"model": "e", "input": ["x", "y"]}}"#;
+        let text = format!("{embeddings}\n{GOOD}\n");
+        let lines: Vec<InputLine<EmbeddingRequest>> =
+            InputReader::new(text.as_bytes(), DuplicateCheck::On).collect();
+        assert_eq!(lines[0].request.as_ref().expect("good").input_count(), 2);
+        assert_eq!(problem(&lines[1]).code, "mixed_url");
+    }
+
+    #[test]
+    fn without_the_duplicate_check_a_repeated_id_is_sent_again() {
+        let text = format!("{GOOD}\n{GOOD}\n");
+        let lines: Vec<InputLine<ChatRequest>> =
+            InputReader::new(text.as_bytes(), DuplicateCheck::Off).collect();
+        assert!(lines.iter().all(|line| line.request.is_ok()));
+    }
+
+    #[test]
+    fn the_endpoint_is_the_url_of_the_first_good_line() {
+        let embeddings = r#"{"custom_id": "e", "method": "POST", "url": "/v1/embeddings", "body": {"model": "e", "input": "x"}}"#;
+        let bad_completions = r#"{"custom_id": "c", "method": "POST", "url": "/v1/completions", "body": {"model": "c"}}"#;
+        let text = format!("{{broken\n\n{bad_completions}\n{embeddings}\n{GOOD}\n");
+        let detected = detect_endpoint(text.as_bytes(), true).expect("reads");
+        assert_eq!(detected.endpoint, Some(Endpoint::Embeddings));
+        let kept = String::from_utf8(detected.read).expect("utf-8");
+        assert!(
+            kept.ends_with(&format!("{embeddings}\n")),
+            "read up to it: {kept}"
+        );
+        assert!(detect_endpoint(text.as_bytes(), false)
+            .expect("reads")
+            .read
+            .is_empty());
+        // No good line: the first supported url named; none at all: unknown.
+        let detected = detect_endpoint(format!("{bad_completions}\n").as_bytes(), true);
+        assert_eq!(
+            detected.expect("reads").endpoint,
+            Some(Endpoint::Completions)
+        );
+        let detected = detect_endpoint("{broken\n[1]\n".as_bytes(), true).expect("reads");
+        assert_eq!(detected.endpoint, None);
     }
 
     #[test]
@@ -477,7 +643,8 @@ mod tests {
     fn counting_agrees_with_reading() {
         let mut bytes = format!("\n{GOOD}\r\n   \n{{broken\n\u{a0}\n").into_bytes();
         bytes.extend_from_slice(b"\xff\n\t\nlast line without newline");
-        let read = InputReader::new(&bytes[..]).count() as u64;
+        let read =
+            InputReader::<_, ChatRequest>::new(&bytes[..], DuplicateCheck::On).count() as u64;
         assert_eq!(read, 4);
         assert_eq!(count_requests(&bytes[..]).expect("counts"), read);
     }
@@ -486,7 +653,8 @@ mod tests {
     fn invalid_utf8_is_a_bad_line() {
         let mut bytes = GOOD.as_bytes().to_vec();
         bytes.extend_from_slice(b"\n\xff\xfe\n");
-        let lines: Vec<InputLine> = InputReader::new(&bytes[..]).collect();
+        let lines: Vec<InputLine<ChatRequest>> =
+            InputReader::new(&bytes[..], DuplicateCheck::On).collect();
         assert_eq!(lines.len(), 2);
         assert!(problem(&lines[1]).message.contains("UTF-8"));
     }

@@ -1,7 +1,8 @@
 //! Keeps input lines and facade results in step for `lbgpt run`.
 //!
 //! Every request handed to the facade's ordered stream is one of three kinds: a good line's
-//! chat request; a *placeholder* for a bad line, which [`LineService`] answers at once without
+//! request (of the run's endpoint: chat, embeddings or completions, [`CliEndpoint`]); a
+//! *placeholder* for a bad line, which [`LineService`] answers at once without
 //! any network call; or a *wait* for an input line that has not arrived yet (see
 //! [`crate::pump`]), which [`LineService`] answers when the line arrives. The [`Ledger`]
 //! remembers, per request still in the stream, its [`Slot`]; results come back in input
@@ -13,11 +14,12 @@
 //! removes before anything else sees the request; it is used to record how long a failed call
 //! took (a successful answer reports that itself).
 
+use crate::endpoint::{Answer, CliEndpoint};
 use crate::input::{InputLine, LineProblem};
 use crate::pump::{Pulled, PumpHandle, PumpReceiver};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use lbgpt_core::{ChatRequest, ChatResponse, Error};
+use lbgpt_core::Error;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -126,15 +128,15 @@ impl Ledger {
 /// ledger and yields its request (or a placeholder for a bad line, or a wait when no line is
 /// ready). Never blocks.
 #[derive(Debug)]
-pub struct Feed {
-    lines: PumpReceiver,
+pub struct Feed<R> {
+    lines: PumpReceiver<R>,
     pump: PumpHandle,
     ledger: Ledger,
 }
 
-impl Feed {
+impl<R> Feed<R> {
     /// A feed over the pump's `lines`, recording into `ledger`.
-    pub fn new(lines: PumpReceiver, pump: PumpHandle, ledger: Ledger) -> Self {
+    pub fn new(lines: PumpReceiver<R>, pump: PumpHandle, ledger: Ledger) -> Self {
         Feed {
             lines,
             pump,
@@ -143,15 +145,17 @@ impl Feed {
     }
 }
 
-impl Iterator for Feed {
-    type Item = ChatRequest;
+impl<R: CliEndpoint> Iterator for Feed<R> {
+    type Item = R;
 
-    fn next(&mut self) -> Option<ChatRequest> {
+    fn next(&mut self) -> Option<R> {
         let (slot, mut request) = match self.lines.pull() {
             Pulled::Line(line) => line_request(*line),
             Pulled::Wait(ticket) => {
-                let mut request = placeholder();
-                request.extra.insert(WAIT_FIELD.to_owned(), ticket.into());
+                let mut request = R::placeholder();
+                request
+                    .extra_mut()
+                    .insert(WAIT_FIELD.to_owned(), ticket.into());
                 (Slot::Wait, request)
             }
             Pulled::Ended => {
@@ -162,14 +166,16 @@ impl Iterator for Feed {
             }
         };
         let index = self.ledger.push(slot);
-        request.extra.insert(INDEX_FIELD.to_owned(), index.into());
+        request
+            .extra_mut()
+            .insert(INDEX_FIELD.to_owned(), index.into());
         Some(request)
     }
 }
 
-/// The slot and the request of an input line: its chat request, or a placeholder when the
-/// line is bad.
-fn line_request(line: InputLine) -> (Slot, ChatRequest) {
+/// The slot and the request of an input line: its request, or a placeholder when the line is
+/// bad.
+fn line_request<R: CliEndpoint>(line: InputLine<R>) -> (Slot, R) {
     let InputLine {
         line,
         custom_id,
@@ -177,7 +183,7 @@ fn line_request(line: InputLine) -> (Slot, ChatRequest) {
     } = line;
     let (request, problem) = match request {
         Ok(request) => (request, None),
-        Err(problem) => (placeholder(), Some(problem)),
+        Err(problem) => (R::placeholder(), Some(problem)),
     };
     let entry = Entry {
         line,
@@ -186,16 +192,6 @@ fn line_request(line: InputLine) -> (Slot, ChatRequest) {
         failed_after: None,
     };
     (Slot::Line(entry), request)
-}
-
-/// The stand-in for a bad line or a wait: no model and no messages, which no good line has
-/// (they are checked by [`ChatRequest::validate`]).
-fn placeholder() -> ChatRequest {
-    ChatRequest::new("", Vec::new())
-}
-
-fn is_placeholder(request: &ChatRequest) -> bool {
-    request.model.is_empty() && request.messages.is_empty()
 }
 
 /// Wraps the provider stack: strips the ledger index, answers placeholders at once and waits
@@ -218,28 +214,29 @@ impl<S> LineService<S> {
     }
 }
 
-impl<S> Service<ChatRequest> for LineService<S>
+impl<S, R> Service<R> for LineService<S>
 where
-    S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Clone + Send + 'static,
+    R: CliEndpoint + Send + 'static,
+    S: Service<R, Response = Answer<R>, Error = Error> + Clone + Send + 'static,
     S::Future: Send,
 {
-    type Response = ChatResponse;
+    type Response = Answer<R>;
     type Error = Error;
-    type Future = BoxFuture<'static, Result<ChatResponse, Error>>;
+    type Future = BoxFuture<'static, Result<Answer<R>, Error>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         // Readiness of the inner stack is awaited in `call`, only for requests that use it.
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut request: ChatRequest) -> Self::Future {
+    fn call(&mut self, mut request: R) -> Self::Future {
         let index = request
-            .extra
+            .extra_mut()
             .remove(INDEX_FIELD)
             .and_then(|value| value.as_u64())
             .and_then(|value| usize::try_from(value).ok());
-        if is_placeholder(&request) {
-            if let Some(ticket) = request.extra.get(WAIT_FIELD).and_then(|v| v.as_u64()) {
+        if request.is_placeholder() {
+            if let Some(ticket) = request.extra_mut().get(WAIT_FIELD).and_then(|v| v.as_u64()) {
                 let pump = self.pump.clone();
                 // The writer drops a wait's result; the error is never shown.
                 return async move {
@@ -272,13 +269,18 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::DuplicateCheck;
     use crate::pump;
-    use lbgpt_core::ChatMessage;
+    use lbgpt_core::{ChatMessage, ChatRequest, ChatResponse};
     use std::io::BufRead;
     use tower::service_fn;
 
-    fn feed_over(input: Box<dyn BufRead + Send>, ledger: &Ledger) -> (Feed, PumpHandle) {
-        let (lines, handle) = pump::start(input, Box::new(|_| true)).expect("pump starts");
+    fn feed_over(
+        input: Box<dyn BufRead + Send>,
+        ledger: &Ledger,
+    ) -> (Feed<ChatRequest>, PumpHandle) {
+        let (lines, handle) =
+            pump::start(input, DuplicateCheck::On, Box::new(|_| true)).expect("pump starts");
         (Feed::new(lines, handle.clone(), ledger.clone()), handle)
     }
 
@@ -457,10 +459,7 @@ mod tests {
 
     #[test]
     fn good_requests_are_never_placeholders() {
-        assert!(!is_placeholder(&ChatRequest::new(
-            "m",
-            vec![ChatMessage::user("x")]
-        )));
-        assert!(is_placeholder(&placeholder()));
+        assert!(!ChatRequest::new("m", vec![ChatMessage::user("x")]).is_placeholder());
+        assert!(<ChatRequest as CliEndpoint>::placeholder().is_placeholder());
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```json
 //! {"id": "batch_req_…", "custom_id": "q1",
-//!  "response": {"status_code": 200, "request_id": "…", "body": {…chat completion…}},
+//!  "response": {"status_code": 200, "request_id": "…", "body": {…the endpoint's answer…}},
 //!  "error": null,
 //!  "lbgpt": {"line": 1, "member": "openai-1", "attempts": 1, "latency_ms": 412, "cache": "miss"}}
 //! ```
@@ -18,22 +18,29 @@
 //! "lbgpt": {"line": 7, "member": null, "attempts": 0, "latency_ms": 4, "cache": "semantic",
 //!           "score": 0.9457, "matched": "v1:3f2a…"}
 //! ```
+//!
+//! The body is the run's endpoint's answer as the provider sent it: a chat completion, an
+//! embeddings list or a (legacy) completion. An embeddings or completions answer put together
+//! from the cache and a provider (some inputs or prompts cached, the others sent) has
+//! `"cache": "partial"` and says how many came from each (`"from_cache"`, `"from_provider"`).
 
+use crate::endpoint::CliAnswer;
 use crate::input::LineProblem;
-use lbgpt_core::{CacheStatus, ChatResponse, Error};
+use lbgpt_core::{CacheStatus, Error};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// One output line.
+/// One output line; `A` is the type of the answer body (the endpoint's answer type; for
+/// lines without an answer, any type will do: the default).
 #[derive(Debug, Serialize)]
-pub struct OutputLine<'a> {
+pub struct OutputLine<'a, A = Value> {
     /// `batch_req_` followed by an id unique to this line of this run.
     pub id: String,
     /// The input's `custom_id` (null when the line had none).
     pub custom_id: Option<&'a str>,
     /// What the server answered, if it answered.
-    pub response: Option<ResponsePart<'a>>,
+    pub response: Option<ResponsePart<'a, A>>,
     /// What went wrong, if anything.
     pub error: Option<ErrorPart>,
     /// How lbgpt got the answer.
@@ -42,21 +49,22 @@ pub struct OutputLine<'a> {
 
 /// `response`: the HTTP status, the provider's request id and the body.
 #[derive(Debug, Serialize)]
-pub struct ResponsePart<'a> {
+pub struct ResponsePart<'a, A = Value> {
     /// The HTTP status.
     pub status_code: u16,
     /// The provider's request id, when it sent one.
     pub request_id: Option<String>,
-    /// The chat completion, or the error body.
-    pub body: Body<'a>,
+    /// The answer, or the error body.
+    pub body: Body<'a, A>,
 }
 
 /// A response body.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
-pub enum Body<'a> {
-    /// The chat completion, as the provider sent it (unknown fields included).
-    Answer(&'a ChatResponse),
+pub enum Body<'a, A = Value> {
+    /// The answer (chat completion, embeddings, completion), as the provider sent it
+    /// (unknown fields included).
+    Answer(&'a A),
     /// An OpenAI-style error body `{"error": {...}}`.
     Error(Value),
 }
@@ -84,9 +92,17 @@ pub struct LbgptPart {
     /// was sent); for a cache hit, the lookup's time.
     pub latency_ms: Option<u64>,
     /// `"exact"` for an answer from the exact cache, `"semantic"` for one from the semantic
-    /// cache, `"miss"` for one (or an error) from a provider; null for a bad input line, which
-    /// never reached the cache.
+    /// cache, `"partial"` for an embeddings or completions answer partly from the cache,
+    /// `"miss"` for one (or an error) from a provider; null for a bad input line, which never
+    /// reached the cache.
     pub cache: Option<&'static str>,
+    /// Partial answers only: the inputs (embeddings) or prompts (completions) answered from
+    /// the cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_cache: Option<u32>,
+    /// Partial answers only: the inputs or prompts a provider answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_provider: Option<u32>,
     /// Semantic hits only: the similarity of the request to the cached one (4 decimals).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
@@ -95,26 +111,12 @@ pub struct LbgptPart {
     pub matched: Option<String>,
 }
 
-/// The name of a cache status in output lines.
-pub fn cache_name(status: &CacheStatus) -> &'static str {
-    match status {
-        CacheStatus::Exact => "exact",
-        CacheStatus::Semantic { .. } => "semantic",
-        _ => "miss",
-    }
-}
-
 /// The similarity of a semantic hit, rounded to 4 decimals; `None` for other answers.
-pub fn semantic_score(answer: &ChatResponse) -> Option<f64> {
-    match answer.meta.cache {
+pub fn semantic_score(answer: &impl CliAnswer) -> Option<f64> {
+    match answer.cache_status() {
         CacheStatus::Semantic { score } => Some((f64::from(score) * 10_000.0).round() / 10_000.0),
         _ => None,
     }
-}
-
-/// Whether an answer came from a cache rather than a provider.
-pub fn from_cache(answer: &ChatResponse) -> bool {
-    !matches!(answer.meta.cache, CacheStatus::Miss)
 }
 
 /// Makes the `id` of each output line: `batch_req_` + a run nonce + the line number, so ids
@@ -151,35 +153,40 @@ fn millis(duration: Duration) -> u64 {
 }
 
 /// The output line of a successful call.
-pub fn success<'a>(
+pub fn success<'a, A: CliAnswer>(
     id: String,
     custom_id: Option<&'a str>,
     line: usize,
-    answer: &'a ChatResponse,
-) -> OutputLine<'a> {
+    answer: &'a A,
+) -> OutputLine<'a, A> {
+    let meta = answer.meta();
+    let parts = answer.cached_parts();
     OutputLine {
         id,
         custom_id,
         response: Some(ResponsePart {
             status_code: 200,
-            request_id: answer.meta.request_id.clone(),
+            request_id: meta.request_id.clone(),
             body: Body::Answer(answer),
         }),
         error: None,
         lbgpt: LbgptPart {
             line,
-            member: answer.meta.member.as_deref().map(str::to_owned),
-            // A hit made no attempt; an answer from a provider took at least one.
-            attempts: if from_cache(answer) {
-                answer.meta.attempts
+            member: meta.member.as_deref().map(str::to_owned),
+            // A hit made no attempt; an answer from a provider (whole or partial) took at
+            // least one.
+            attempts: if answer.answered_by_cache() {
+                meta.attempts
             } else {
-                answer.meta.attempts.max(1)
+                meta.attempts.max(1)
             },
-            latency_ms: Some(millis(answer.meta.latency)),
-            cache: Some(cache_name(&answer.meta.cache)),
+            latency_ms: Some(millis(meta.latency)),
+            cache: Some(answer.cache_label()),
+            from_cache: parts.map(|(hits, _)| hits),
+            from_provider: parts.map(|(_, misses)| misses),
             score: semantic_score(answer),
             matched: semantic_score(answer)
-                .and(answer.meta.cache_match.as_deref())
+                .and(meta.cache_match.as_deref())
                 .map(str::to_owned),
         },
     }
@@ -230,6 +237,8 @@ pub fn failure<'a>(
             latency_ms: latency.filter(|_| attempts > 0).map(millis),
             // Errors never come from the cache (they are never stored).
             cache: Some("miss"),
+            from_cache: None,
+            from_provider: None,
             score: None,
             matched: None,
         },
@@ -257,6 +266,8 @@ pub fn rejected<'a>(
             attempts: 0,
             latency_ms: None,
             cache: None,
+            from_cache: None,
+            from_provider: None,
             score: None,
             matched: None,
         },
@@ -266,7 +277,7 @@ pub fn rejected<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lbgpt_core::ApiError;
+    use lbgpt_core::{ApiError, ChatResponse, EmbeddingResponse};
 
     #[test]
     fn success_line_has_the_batch_shape() {
@@ -321,6 +332,30 @@ mod tests {
             value["lbgpt"],
             json!({"line": 5, "member": null, "attempts": 0, "latency_ms": 0,
                    "cache": "semantic", "score": 0.9123, "matched": "v1:abc"})
+        );
+    }
+
+    #[test]
+    fn a_partial_embeddings_answer_says_how_much_came_from_the_cache() {
+        let mut answer: EmbeddingResponse = serde_json::from_value(json!({
+            "object": "list", "model": "e",
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.25]},
+                     {"object": "embedding", "index": 1, "embedding": [0.5]}],
+            "usage": {"prompt_tokens": 2, "total_tokens": 2}
+        }))
+        .expect("valid answer");
+        answer.meta.cache = CacheStatus::Partial { hits: 1, misses: 1 };
+        answer.meta.member = Some("p".into());
+        let value =
+            serde_json::to_value(success("id".into(), Some("e1"), 2, &answer)).expect("serialises");
+        assert_eq!(
+            value["response"]["body"]["data"][1]["embedding"],
+            json!([0.5])
+        );
+        assert_eq!(
+            value["lbgpt"],
+            json!({"line": 2, "member": "p", "attempts": 1, "latency_ms": 0,
+                   "cache": "partial", "from_cache": 1, "from_provider": 1})
         );
     }
 

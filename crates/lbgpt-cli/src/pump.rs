@@ -13,7 +13,8 @@
 //! wait still pending would hold up the results of every line pulled after it. The slots the
 //! other tickets free get new tickets that wait for the next line.
 
-use crate::input::{InputLine, InputReader};
+use crate::endpoint::CliEndpoint;
+use crate::input::{DuplicateCheck, InputLine, InputReader};
 use std::io::{self, BufRead};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
@@ -24,7 +25,7 @@ use tokio::sync::Notify;
 pub const CHANNEL_LINES: usize = 128;
 
 /// Decides, on the reader thread, whether a parsed line is sent (`true`) or skipped.
-pub type LineFilter = Box<dyn FnMut(&InputLine) -> bool + Send>;
+pub type LineFilter<R> = Box<dyn FnMut(&InputLine<R>) -> bool + Send>;
 
 /// State shared by the reader thread, the receiver and the waiting tickets.
 #[derive(Debug, Default)]
@@ -45,8 +46,8 @@ struct Shared {
 
 /// The side of the pump the request iterator takes lines from.
 #[derive(Debug)]
-pub struct PumpReceiver {
-    lines: Receiver<InputLine>,
+pub struct PumpReceiver<R> {
+    lines: Receiver<InputLine<R>>,
     shared: Arc<Shared>,
     /// Lines taken from the channel.
     taken: u64,
@@ -54,9 +55,9 @@ pub struct PumpReceiver {
 
 /// What [`PumpReceiver::pull`] found.
 #[derive(Debug)]
-pub enum Pulled {
+pub enum Pulled<R> {
     /// The next line (boxed: a parsed request is large next to a ticket).
-    Line(Box<InputLine>),
+    Line(Box<InputLine<R>>),
     /// No line yet: a ticket to wait for one with [`PumpHandle::wait_for`].
     Wait(u64),
     /// The input ended (or the run was stopped): nothing more will come.
@@ -69,20 +70,22 @@ pub struct PumpHandle {
     shared: Arc<Shared>,
 }
 
-/// Starts the reader thread over `source`. `filter` decides which parsed lines are sent; the
+/// Starts the reader thread over `source`, parsing requests of type `R` (checking duplicate
+/// `custom_id`s or not, `duplicates`). `filter` decides which parsed lines are sent; the
 /// others are counted as skipped.
-pub fn start(
+pub fn start<R: CliEndpoint + Send + 'static>(
     source: Box<dyn BufRead + Send>,
-    mut filter: LineFilter,
-) -> io::Result<(PumpReceiver, PumpHandle)> {
+    duplicates: DuplicateCheck,
+    mut filter: LineFilter<R>,
+) -> io::Result<(PumpReceiver<R>, PumpHandle)> {
     let shared = Arc::new(Shared::default());
-    let (sender, lines) = sync_channel::<InputLine>(CHANNEL_LINES);
+    let (sender, lines) = sync_channel::<InputLine<R>>(CHANNEL_LINES);
     let thread_shared = Arc::clone(&shared);
     std::thread::Builder::new()
         .name("lbgpt-input".to_owned())
         .spawn(move || {
             let shared = thread_shared;
-            let mut reader = InputReader::new(source);
+            let mut reader = InputReader::<_, R>::new(source, duplicates);
             for line in reader.by_ref() {
                 if shared.stopped.load(Ordering::Acquire) {
                     break;
@@ -123,10 +126,10 @@ pub fn start(
     ))
 }
 
-impl PumpReceiver {
+impl<R> PumpReceiver<R> {
     /// The next line if one is ready, else a wait ticket; [`Pulled::Ended`] once the input is
     /// exhausted or the run stopped. Never blocks.
-    pub fn pull(&mut self) -> Pulled {
+    pub fn pull(&mut self) -> Pulled<R> {
         if self.shared.stopped.load(Ordering::Acquire) {
             return Pulled::Ended;
         }
@@ -227,7 +230,16 @@ mod tests {
         (feed, Box::new(io::BufReader::new(input)))
     }
 
-    async fn pull_line(receiver: &mut PumpReceiver, handle: &PumpHandle) -> Pulled {
+    type Chat = lbgpt_core::ChatRequest;
+
+    fn start(
+        source: Box<dyn BufRead + Send>,
+        filter: LineFilter<Chat>,
+    ) -> io::Result<(PumpReceiver<Chat>, PumpHandle)> {
+        super::start(source, DuplicateCheck::On, filter)
+    }
+
+    async fn pull_line(receiver: &mut PumpReceiver<Chat>, handle: &PumpHandle) -> Pulled<Chat> {
         loop {
             match receiver.pull() {
                 Pulled::Wait(ticket) => handle.wait_for(ticket).await,

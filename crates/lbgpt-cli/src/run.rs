@@ -1,22 +1,25 @@
 //! `lbgpt run`: sends every line of an OpenAI Batch-API JSONL file (or standard input) and
 //! writes one result line per input line, in input order, as results become available.
 //!
-//! This module loads the config, opens the input and the output (resuming an existing output
-//! file: [`crate::resume`]), builds the stack and reports; the lines themselves go through a
-//! [`Batch`].
+//! This module loads the config, finds the run's endpoint (the `url` of the input's first good
+//! line, [`input::detect_endpoint`]), opens the input and the output (resuming an existing
+//! output file: [`crate::resume`]), builds that endpoint's stack ([`stack::build_for`]) and
+//! reports; the lines themselves go through a [`Batch`] of the endpoint's request type.
 
 use crate::batch::{Batch, BatchError, Stop};
 use crate::cli::{InputPath, OutputPath, RunArgs};
 use crate::config::Config;
+use crate::endpoint::{CliEndpoint, Endpoint};
 use crate::error::CliError;
-use crate::input;
+use crate::input::{self, DuplicateCheck};
 use crate::interrupt::Interrupts;
 use crate::progress::{ProgressMode, TotalLines};
 use crate::resume::{self, Answered, ResumeError};
-use crate::stack;
+use crate::stack::{self, StackEndpoint};
 use crate::summary::{self, Tally};
 use lbgpt_balance::MemberStats;
 use lbgpt_cache::CacheStats;
+use lbgpt_core::{ChatRequest, CompletionRequest, EmbeddingRequest};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -28,11 +31,14 @@ pub const DEFAULT_CONFIG: &str = "lbgpt.toml";
 /// How a run ended.
 #[derive(Debug)]
 pub struct RunReport {
+    /// The endpoint the run sent to.
+    pub endpoint: Endpoint,
     /// What happened to the lines.
     pub tally: Tally,
     /// Every provider's statistics at the end.
     pub members: Vec<MemberStats>,
-    /// The cache's kind and counters at the end, when the config has a `[cache]` table.
+    /// The cache's kind and counters at the end, when the config has a `[cache]` table
+    /// (counting inputs for embeddings, prompts for completions, requests for chat).
     pub cache: Option<(&'static str, CacheStats)>,
     /// The semantic cache's counters and index at the end, when the config has a
     /// `[semantic_cache]` table.
@@ -48,11 +54,21 @@ pub struct RunReport {
 impl RunReport {
     /// The summary, the caches' counters and the per-provider table.
     pub fn render(&self) -> String {
+        // Embeddings and completions count their cache per input and per prompt.
+        let kind = self.cache.as_ref().map(|(kind, _)| match self.endpoint {
+            Endpoint::Chat => (*kind).to_owned(),
+            Endpoint::Embeddings => format!("{kind} (counted per input)"),
+            Endpoint::Completions => format!("{kind} (counted per prompt)"),
+        });
         summary::Report {
             tally: &self.tally,
             elapsed: self.elapsed,
             members: &self.members,
-            cache: self.cache.as_ref().map(|(kind, stats)| (*kind, stats)),
+            cache: self
+                .cache
+                .as_ref()
+                .zip(kind.as_deref())
+                .map(|((_, stats), kind)| (kind, stats)),
             semantic: self.semantic.as_ref(),
             peak_memory: self.peak_memory,
         }
@@ -60,10 +76,11 @@ impl RunReport {
     }
 }
 
-/// Runs `lbgpt run`.
+/// Runs `lbgpt run`: finds the endpoint of the input, then runs the batch through that
+/// endpoint's stack.
 pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
     let config = load_config(args)?;
-    let input = open_input(&args.requests)?;
+    let (input, endpoint) = open_input(&args.requests)?;
     if let (InputPath::File(input), OutputPath::File(output)) = (&args.requests, &args.output) {
         if same_file(input, output) {
             return Err(CliError::Usage(format!(
@@ -72,8 +89,28 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
             )));
         }
     }
+    match endpoint {
+        Endpoint::Chat => run_endpoint::<ChatRequest>(args, &config, input).await,
+        Endpoint::Embeddings => run_endpoint::<EmbeddingRequest>(args, &config, input).await,
+        Endpoint::Completions => run_endpoint::<CompletionRequest>(args, &config, input).await,
+    }
+}
 
-    let built = stack::build(&config, &|name| std::env::var(name).ok())?;
+/// Runs the batch of `input` through the stack of `R`'s endpoint.
+async fn run_endpoint<R: StackEndpoint + Send + 'static>(
+    args: &RunArgs,
+    config: &Config,
+    input: Box<dyn BufRead + Send>,
+) -> Result<RunReport, CliError> {
+    let endpoint = <R as CliEndpoint>::ENDPOINT;
+    if config.semantic_cache.is_some() && endpoint != Endpoint::Chat {
+        eprintln!(
+            "warning: [semantic_cache] applies to chat completions only; this run sends {} \
+             ({endpoint}), so it is not used",
+            endpoint.name()
+        );
+    }
+    let built = stack::build_for::<R>(config, &|name| std::env::var(name).ok())?;
     if let Some(layer) = &built.cache {
         if let Err(reason) = crate::cache::check(layer).await {
             eprintln!(
@@ -96,13 +133,18 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
     // Before the start line: whoever reads it may press Ctrl-C at once.
     let interrupts = Interrupts::install().ok();
     if !args.quiet {
-        eprintln!("{}", start_line(args, &config, concurrency));
+        eprintln!("{}", start_line(args, config, endpoint, concurrency));
     }
 
-    let batch = Batch {
+    let batch = Batch::<R> {
         input,
         total: count_in_background(&args.requests),
         skip: opened.answered.map(|answered| answered.ids),
+        duplicates: if args.no_duplicate_check {
+            DuplicateCheck::Off
+        } else {
+            DuplicateCheck::On
+        },
         service: built.service.clone(),
         secrets: &built.secrets,
         concurrency,
@@ -125,8 +167,8 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
         }
     };
 
-    let cache = match (&config.cache, &built.cache) {
-        (Some(settings), Some(layer)) => Some((settings.store.kind().as_str(), layer.stats())),
+    let cache = match (&config.cache, built.cache_stats()) {
+        (Some(settings), Some(stats)) => Some((settings.store.kind().as_str(), stats)),
         _ => None,
     };
     // Saved also after Ctrl-C: what was learnt so far serves the next run.
@@ -137,8 +179,9 @@ pub async fn run(args: &RunArgs) -> Result<RunReport, CliError> {
         _ => None,
     };
     Ok(RunReport {
+        endpoint,
         tally: outcome.tally,
-        members: built.balancer.stats(),
+        members: built.member_stats(),
         cache,
         semantic,
         elapsed: outcome.elapsed,
@@ -179,15 +222,22 @@ fn load_config(args: &RunArgs) -> Result<Config, CliError> {
     Ok(Config::load_for_run(&path, args.config.is_some())?)
 }
 
-/// The line printed on stderr when a run starts: input, output, providers, strategy, caches,
-/// concurrency.
-fn start_line(args: &RunArgs, config: &Config, concurrency: usize) -> String {
+/// The line printed on stderr when a run starts: input, output, endpoint, providers,
+/// strategy, caches, concurrency.
+fn start_line(args: &RunArgs, config: &Config, endpoint: Endpoint, concurrency: usize) -> String {
     let providers: Vec<String> = config.providers.iter().map(|p| p.describe()).collect();
     let mut cache = config.cache.as_ref().map_or_else(
         || "no cache".to_owned(),
         |c| format!("cache {}", c.describe()),
     );
-    if let Some(semantic) = &config.semantic_cache {
+    if config.cache.is_some() {
+        match endpoint {
+            Endpoint::Embeddings => cache.push_str(" per input"),
+            Endpoint::Completions => cache.push_str(" per prompt"),
+            Endpoint::Chat => {}
+        }
+    }
+    if let (Some(semantic), Endpoint::Chat) = (&config.semantic_cache, endpoint) {
         cache.push_str(&format!(", semantic cache ({})", semantic.describe()));
     }
     let output = match &args.output {
@@ -204,35 +254,58 @@ fn start_line(args: &RunArgs, config: &Config, concurrency: usize) -> String {
         format!("config {}", config.path.display())
     };
     format!(
-        "lbgpt run: {input} -> {output}, {source}, providers: {}, strategy {}, {cache}, at most \
-         {concurrency} in flight",
+        "lbgpt run: {input} -> {output}, {source}, {endpoint}, providers: {}, strategy {}, \
+         {cache}, at most {concurrency} in flight",
         providers.join(", "),
         config.balance.strategy.name(),
     )
 }
 
-/// Opens the requests: standard input for `-`, else the file (which must not be a
-/// directory).
-fn open_input(path: &InputPath) -> Result<Box<dyn BufRead + Send>, CliError> {
+/// Opens the requests (standard input for `-`, else the file, which must not be a
+/// directory) and finds their endpoint: the `url` of the first good line (chat when no line
+/// names a supported one). A file is read twice; the lines of standard input read to find
+/// the endpoint are kept and read again in front of the rest.
+fn open_input(path: &InputPath) -> Result<(Box<dyn BufRead + Send>, Endpoint), CliError> {
+    let read_error = |err: io::Error| {
+        CliError::Io(format!(
+            "reading {} failed: {}",
+            path.describe(),
+            describe_io(&err)
+        ))
+    };
     match path {
-        InputPath::Stdin => Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin()))),
+        InputPath::Stdin => {
+            let mut stdin = BufReader::with_capacity(1 << 16, io::stdin());
+            let detected = input::detect_endpoint(&mut stdin, true).map_err(read_error)?;
+            let endpoint = detected.endpoint.unwrap_or(Endpoint::Chat);
+            let input = io::Read::chain(io::Cursor::new(detected.read), stdin);
+            Ok((Box::new(input), endpoint))
+        }
         InputPath::File(path) => {
-            let file = File::open(path).map_err(|err| {
-                CliError::Usage(format!(
-                    "cannot read the requests file {}: {}",
-                    path.display(),
-                    describe_io(&err)
-                ))
-            })?;
-            if path.is_dir() {
-                return Err(CliError::Usage(format!(
-                    "the requests file {} is a directory",
-                    path.display()
-                )));
-            }
-            Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
+            let input = open_file(path)?;
+            let detected = input::detect_endpoint(input, false).map_err(read_error)?;
+            let endpoint = detected.endpoint.unwrap_or(Endpoint::Chat);
+            Ok((open_file(path)?, endpoint))
         }
     }
+}
+
+/// Opens the requests file (which must not be a directory).
+fn open_file(path: &Path) -> Result<Box<dyn BufRead + Send>, CliError> {
+    let file = File::open(path).map_err(|err| {
+        CliError::Usage(format!(
+            "cannot read the requests file {}: {}",
+            path.display(),
+            describe_io(&err)
+        ))
+    })?;
+    if path.is_dir() {
+        return Err(CliError::Usage(format!(
+            "the requests file {} is a directory",
+            path.display()
+        )));
+    }
+    Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
 }
 
 /// Where results go, and what an existing output file answered already.

@@ -57,8 +57,6 @@ pub struct EndpointStack<R: BalancedRequest> {
     /// counters with [`EndpointStack::cache_stats`].
     pub cache: Option<CacheLayer>,
     /// Embeddings with a `[cache]` table: the per-input cache in front, counting inputs.
-    // Read by the run once it sends embeddings (wired next).
-    #[allow(dead_code)]
     pub embedding_cache: Option<EmbeddingCacheLayer>,
     /// Chat with a `[semantic_cache]` table: the semantic cache under the exact cache, for its
     /// counters and to save its index. Other endpoints have none.
@@ -67,8 +65,6 @@ pub struct EndpointStack<R: BalancedRequest> {
     pub secrets: Vec<SecretString>,
 }
 
-// Used by the run once it sends every endpoint (wired next).
-#[allow(dead_code)]
 impl<R: BalancedRequest> EndpointStack<R> {
     /// Every provider's statistics on this endpoint's balancer, in config order.
     pub fn member_stats(&self) -> Vec<MemberStats> {

@@ -39,6 +39,13 @@ pub struct Tally {
     pub from_cache: u64,
     /// Of those, lines answered from the semantic cache (a similar earlier request's answer).
     pub from_semantic: u64,
+    /// Lines answered partly from the cache and partly by a provider (embeddings inputs or
+    /// completions prompts); counted as provider answers too.
+    pub partly_cached: u64,
+    /// Prompt (input) tokens the providers reported for the answers they gave.
+    pub prompt_tokens: u64,
+    /// Completion tokens the providers reported (none for embeddings).
+    pub completion_tokens: u64,
     /// Per provider: answers and their latencies.
     pub per_member: BTreeMap<String, MemberTally>,
     /// Failed lines per kind ([`failures::kind_of`], or `invalid_input`).
@@ -79,6 +86,18 @@ impl Tally {
         if semantic {
             self.from_semantic += 1;
         }
+    }
+
+    /// Counts the tokens a provider reported for an answer it gave.
+    pub fn tokens(&mut self, usage: &lbgpt_core::Usage) {
+        self.prompt_tokens += usage.prompt_tokens;
+        self.completion_tokens += usage.completion_tokens;
+    }
+
+    /// Notes that the last success (counted with [`Tally::success`]) was partly from the
+    /// cache.
+    pub fn partial(&mut self) {
+        self.partly_cached += 1;
     }
 
     /// Counts a failed call of kind `kind` after `attempts` attempts.
@@ -147,8 +166,16 @@ impl fmt::Display for Summary<'_> {
                 t.from_cache - t.from_semantic,
                 t.from_semantic
             )?;
+        } else if t.from_cache > 0 && t.partly_cached > 0 {
+            write!(
+                f,
+                " ({} from the cache, {} partly)",
+                t.from_cache, t.partly_cached
+            )?;
         } else if t.from_cache > 0 {
             write!(f, " ({} from the cache)", t.from_cache)?;
+        } else if t.partly_cached > 0 {
+            write!(f, " ({} partly from the cache)", t.partly_cached)?;
         }
         writeln!(f)?;
         write!(f, "failed:     {}", t.failed())?;
@@ -176,6 +203,13 @@ impl fmt::Display for Summary<'_> {
                 .map(|(name, member)| format!("{name} {}", member.answers))
                 .collect();
             writeln!(f, "providers:  {}", members.join(", "))?;
+        }
+        if t.prompt_tokens + t.completion_tokens > 0 {
+            writeln!(
+                f,
+                "tokens:     {} prompt, {} completion (answers from providers)",
+                t.prompt_tokens, t.completion_tokens
+            )?;
         }
         if t.latency.samples() > 0 {
             writeln!(

@@ -1,7 +1,7 @@
 //! `lbgpt run` keeps nothing per line beyond its reorder window, except one fingerprint per
 //! distinct `custom_id` (duplicate detection): the peak memory the summary reports grows by
-//! at most a few bytes per line. Lines here are never sent (each is an invalid request), so
-//! many pass quickly.
+//! at most a few bytes per line, and not at all with `--no-duplicate-check`. Lines here are
+//! never sent (each is an invalid request), so many pass quickly.
 
 mod common;
 
@@ -31,20 +31,27 @@ fn unsent_lines(count: usize, with_ids: bool) -> String {
     text
 }
 
-/// Runs `lines` lines and returns the peak memory the summary reports, in bytes.
-async fn peak_memory(h: &Harness, config: &str, lines: usize, with_ids: bool) -> f64 {
+/// Runs `lines` lines (with `flags`) and returns the peak memory the summary reports, in
+/// bytes.
+async fn peak_memory(
+    h: &Harness,
+    config: &str,
+    lines: usize,
+    with_ids: bool,
+    flags: &[&str],
+) -> f64 {
     let input = h.write("in.jsonl", &unsent_lines(lines, with_ids));
-    let output = h.path(&format!("out-{lines}-{with_ids}.jsonl"));
-    let run = h
-        .lbgpt(&[
-            "run",
-            path_str(&input),
-            "-c",
-            config,
-            "-o",
-            path_str(&output),
-        ])
-        .await;
+    let output = h.path(&format!("out-{lines}-{with_ids}-{}.jsonl", flags.len()));
+    let mut args = vec![
+        "run",
+        path_str(&input),
+        "-c",
+        config,
+        "-o",
+        path_str(&output),
+    ];
+    args.extend_from_slice(flags);
+    let run = h.lbgpt(&args).await;
     assert_eq!(run.code(), 1, "{}", run.describe());
     let stderr = run.stderr();
     assert!(
@@ -78,19 +85,30 @@ async fn memory_does_not_grow_with_the_number_of_lines() {
 
     // Without ids nothing at all is kept per line.
     // (A leak of 45 bytes or more per line would show.)
-    let small = peak_memory(&h, config, 5_000, false).await;
-    let large = peak_memory(&h, config, 60_000, false).await;
+    let small = peak_memory(&h, config, 5_000, false, &[]).await;
+    let large = peak_memory(&h, config, 60_000, false, &[]).await;
     assert!(
         large - small < 2.5e6,
         "5k lines: {small} bytes, 60k lines: {large} bytes"
     );
 
     // With ids: a fingerprint each (20 to 40 bytes with the table's spare room).
-    let small = peak_memory(&h, config, 5_000, true).await;
-    let large = peak_memory(&h, config, 60_000, true).await;
+    let small = peak_memory(&h, config, 5_000, true, &[]).await;
+    let large = peak_memory(&h, config, 60_000, true, &[]).await;
     assert!(
         large - small < 55_000.0 * 64.0 + 2e6,
         "5k ids: {small} bytes, 60k ids: {large} bytes"
+    );
+
+    // With ids and --no-duplicate-check: nothing kept per line, as without ids. Enough lines
+    // that the set of 195k fingerprints (a table of 2^18 slots of 17 bytes, 4.5 MB) would
+    // show.
+    let flat = ["--no-duplicate-check"];
+    let small = peak_memory(&h, config, 5_000, true, &flat).await;
+    let large = peak_memory(&h, config, 200_000, true, &flat).await;
+    assert!(
+        large - small < 2.5e6,
+        "5k ids unchecked: {small} bytes, 200k ids unchecked: {large} bytes"
     );
     assert_eq!(h.sim.stats().requests, 0, "nothing was sent");
 }

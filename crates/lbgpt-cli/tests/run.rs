@@ -209,8 +209,8 @@ async fn every_bad_line_gets_its_error_line_and_the_others_still_run() {
     expect_error(
         5,
         7,
-        "unsupported_url",
-        &["/v1/embeddings", "/v1/chat/completions"],
+        "mixed_url",
+        &["\"/v1/embeddings\"", "\"/v1/chat/completions\""],
     );
     assert_eq!(out[5]["custom_id"], "good-2");
     expect_error(6, 8, "unsupported_method", &["\"GET\"", "\"POST\""]);
@@ -224,6 +224,59 @@ async fn every_bad_line_gets_its_error_line_and_the_others_still_run() {
     assert!(
         stderr.contains("failed:     7 (7 invalid input lines, 0 failed calls)"),
         "{stderr}"
+    );
+}
+
+/// `--no-duplicate-check` keeps no custom_id: a repeated one is sent again and gets a result
+/// line of its own (the trade-off the flag documents); without it the repeat is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_duplicate_check_a_repeated_custom_id_is_sent_again() {
+    let h = Harness::new().await;
+    let input = [
+        batch_line("same", &chat(1)),
+        batch_line("other", &chat(2)),
+        batch_line("same", &chat(3)),
+    ]
+    .join("\n");
+    let input_path = h.write("in.jsonl", &(input + "\n"));
+    let config_path = h.write("lbgpt.toml", &h.openai_config());
+    let output_path = h.path("out.jsonl");
+    let run = h
+        .lbgpt(&[
+            "run",
+            path_str(&input_path),
+            "-c",
+            path_str(&config_path),
+            "-o",
+            path_str(&output_path),
+            "--no-duplicate-check",
+        ])
+        .await;
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let out = read_jsonl(&output_path);
+    assert_eq!(out.len(), 3);
+    for (line, i) in out.iter().zip([1, 2, 3]) {
+        assert!(line["error"].is_null(), "{line}");
+        assert_eq!(answer_text(line), expected_answer(&chat(i)));
+    }
+    assert_eq!(out[2]["custom_id"], "same");
+    assert_eq!(h.sim.stats().requests, 3, "the repeat was sent");
+
+    let checked = h.path("checked.jsonl");
+    let run = h
+        .lbgpt(&[
+            "run",
+            path_str(&input_path),
+            "-c",
+            path_str(&config_path),
+            "-o",
+            path_str(&checked),
+        ])
+        .await;
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    assert_eq!(
+        read_jsonl(&checked)[2]["error"]["code"],
+        "duplicate_custom_id"
     );
 }
 

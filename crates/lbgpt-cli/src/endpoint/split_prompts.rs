@@ -26,11 +26,6 @@ impl SplitPromptsLayer {
             prompts_at_once: prompts_at_once.max(1),
         }
     }
-
-    /// How many prompts of one request are in flight at once.
-    pub fn prompts_at_once(&self) -> usize {
-        self.prompts_at_once
-    }
 }
 
 impl Default for SplitPromptsLayer {
@@ -66,13 +61,6 @@ impl<S> Layer<S> for SplitPromptsLayer {
 pub struct SplitPrompts<S> {
     inner: S,
     prompts_at_once: usize,
-}
-
-impl<S> SplitPrompts<S> {
-    /// The service the prompts go to.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
 }
 
 impl<S> Service<CompletionRequest> for SplitPrompts<S>

@@ -36,6 +36,20 @@ pub enum SemanticError {
     /// The vector index refused an operation (wrong dimension, bad saved data, ...).
     #[error("vector index: {0}")]
     Index(String),
+    /// A saved index is of a format version this version of the crate cannot read (written
+    /// by a newer one).
+    #[error(
+        "the index saved in {} is format version {found}; this version of lbgpt-semantic reads versions {readable:?}: open it with the lbgpt that wrote it, or use another directory (or delete this one) to start over",
+        path.display()
+    )]
+    IndexVersion {
+        /// The saved index's directory.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+        /// The versions this crate reads.
+        readable: Vec<u32>,
+    },
     /// A file operation failed.
     #[error("I/O error on {}: {source}", path.display())]
     Io {
@@ -86,6 +100,15 @@ impl SemanticError {
             SemanticError::Embedding(message) => SemanticError::Embedding(message.clone()),
             SemanticError::Endpoint(error) => SemanticError::Endpoint(error.clone()),
             SemanticError::Index(message) => SemanticError::Index(message.clone()),
+            SemanticError::IndexVersion {
+                path,
+                found,
+                readable,
+            } => SemanticError::IndexVersion {
+                path: path.clone(),
+                found: *found,
+                readable: readable.clone(),
+            },
             SemanticError::Io { path, source } => SemanticError::Io {
                 path: path.clone(),
                 source: std::io::Error::new(source.kind(), source.to_string()),

@@ -48,7 +48,9 @@ pub use embed::{
 };
 pub use error::SemanticError;
 pub use guard::{FalseHitGuard, Rejection};
-pub use index::{Entry, EntryId, HnswIndex, IndexConfig, Neighbour, Record, VectorIndex};
+pub use index::{
+    Entry, EntryId, HnswIndex, IndexConfig, LoadSummary, Neighbour, Record, VectorIndex,
+};
 pub use layer::SemanticCacheLayer;
 pub use lbgpt_core::{EmbedMethod, SemanticOptions};
 pub use method::{eligibility, embedded_text, without_embedded_text, Ineligible};

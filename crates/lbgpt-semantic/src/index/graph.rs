@@ -1,7 +1,11 @@
-//! The HNSW graph of one partition (hnsw_rs), with parameters validated before use.
+//! The HNSW graph of one partition (hnsw_rs), with parameters validated before use, saved and
+//! loaded with hnsw_rs's own dump format.
 
 use crate::embed::dot;
-use hnsw_rs::prelude::{Distance, Hnsw};
+use crate::SemanticError;
+use hnsw_rs::prelude::{AnnT, Distance, Hnsw, HnswIo};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 
 /// Dot-product distance `1 - a·b` for normalised vectors, clamped at 0 (hnsw_rs's own
 /// `DistDot` asserts on the rounding error of a vector against itself).
@@ -48,6 +52,67 @@ impl Graph {
         Graph { hnsw, params }
     }
 
+    /// Writes the graph as `dir/<basename>.hnsw.graph` (links) and `dir/<basename>.hnsw.data`
+    /// (vectors), in hnsw_rs's dump format. The caller makes sure no point is added meanwhile
+    /// (hnsw_rs's dump counts the points before writing them).
+    pub(crate) fn save(&self, dir: &Path, basename: &str) -> Result<(), SemanticError> {
+        // hnsw_rs panics when it cannot create its files.
+        let dumped = catch_unwind(AssertUnwindSafe(|| self.hnsw.file_dump(dir, basename)));
+        match dumped {
+            Ok(Ok(name)) if name == basename => Ok(()),
+            Ok(Ok(name)) => Err(SemanticError::Index(format!(
+                "hnsw_rs saved the graph as {name} in {}, not as {basename}",
+                dir.display()
+            ))),
+            Ok(Err(e)) => Err(SemanticError::Index(format!(
+                "saving a graph to {}: {e}",
+                dir.display()
+            ))),
+            Err(_) => Err(SemanticError::Index(format!(
+                "hnsw_rs panicked while saving a graph to {}",
+                dir.display()
+            ))),
+        }
+    }
+
+    /// Loads a graph [`save`](Self::save) wrote. hnsw_rs trusts its files (it panics, exits
+    /// the process or reads out of bounds on some damaged ones), so the caller checks them
+    /// against the checksums taken when they were written before calling this.
+    pub(crate) fn load(
+        params: GraphParams,
+        dir: &Path,
+        basename: &str,
+    ) -> Result<Graph, SemanticError> {
+        // A loaded graph borrows its loader for as long as it lives (the loader may hold a
+        // memory map; ours does not): a graph kept for the life of the index needs a loader
+        // that lives as long. It is a few hundred bytes per graph loaded.
+        let loader: &'static HnswIo = Box::leak(Box::new(HnswIo::new(dir, basename)));
+        let loaded = catch_unwind(AssertUnwindSafe(|| {
+            loader.load_hnsw_with_dist::<f32, DotDistance>(DotDistance)
+        }));
+        let hnsw = match loaded {
+            Ok(Ok(hnsw)) => hnsw,
+            Ok(Err(e)) => {
+                return Err(SemanticError::Index(format!(
+                    "loading graph {basename} from {}: {e}",
+                    dir.display()
+                )))
+            }
+            Err(_) => {
+                return Err(SemanticError::Index(format!(
+                    "hnsw_rs panicked while loading graph {basename} from {}",
+                    dir.display()
+                )))
+            }
+        };
+        Ok(Graph { hnsw, params })
+    }
+
+    /// Points in the graph (live or not).
+    pub(crate) fn points(&self) -> usize {
+        self.hnsw.get_nb_point()
+    }
+
     /// Adds one point.
     pub(crate) fn insert(&self, vector: &[f32], slot: usize) {
         self.hnsw.insert_slice((vector, slot));
@@ -89,5 +154,63 @@ impl Graph {
             .into_iter()
             .map(|n| (n.d_id, 1.0 - n.distance))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::normalise;
+
+    fn points(count: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut state = seed;
+        (0..count)
+            .map(|_| {
+                let mut v: Vec<f32> = (0..24)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        (state % 2001) as f32 / 1000.0 - 1.0
+                    })
+                    .collect();
+                normalise(&mut v);
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_saved_graph_loads_back_with_the_same_answers_and_takes_new_points() {
+        let params = GraphParams {
+            m: 16,
+            ef_construction: 64,
+            ef_search: 64,
+        };
+        let vectors = points(1500, 7);
+        let slots: Vec<(&[f32], usize)> = vectors.iter().map(Vec::as_slice).zip(0..).collect();
+        let graph = Graph::build(params, 3000, &slots);
+        let dir = tempfile::tempdir().expect("temp dir");
+        graph.save(dir.path(), "g").expect("saved");
+        let loaded = Graph::load(params, dir.path(), "g").expect("loaded");
+        assert_eq!(loaded.points(), 1500);
+        let all = |_: usize| true;
+        for query in points(100, 99) {
+            assert_eq!(
+                graph.search(&query, 4, false, &all),
+                loaded.search(&query, 4, false, &all)
+            );
+        }
+        // The loaded graph grows like any other.
+        let extra = points(50, 1234);
+        for (i, vector) in extra.iter().enumerate() {
+            loaded.insert(vector, 1500 + i);
+        }
+        assert_eq!(loaded.points(), 1550);
+        for (i, vector) in extra.iter().enumerate() {
+            assert_eq!(loaded.search(vector, 1, false, &all)[0].0, 1500 + i);
+        }
+        let missing = Graph::load(params, dir.path(), "absent");
+        assert!(matches!(missing, Err(SemanticError::Index(_))));
     }
 }

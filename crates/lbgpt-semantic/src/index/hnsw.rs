@@ -2,7 +2,7 @@
 //! to a directory.
 
 use super::graph::{Graph, GraphParams};
-use super::persist;
+use super::persist::{self, EntryToSave, GraphFiles, Saved};
 use super::{Entry, EntryId, Neighbour, Record, VectorIndex};
 use crate::embed::dot;
 use crate::{Scope, SemanticError};
@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 /// Settings of an [`HnswIndex`].
@@ -149,6 +149,24 @@ impl IndexConfig {
     }
 }
 
+/// What [`HnswIndex::open`] found in its directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoadSummary {
+    /// The save's format version (1: entries only; 2: entries and graphs).
+    pub format_version: u32,
+    /// Entries loaded.
+    pub entries: usize,
+    /// Scopes whose saved HNSW graph was loaded as it was.
+    pub graphs_loaded: usize,
+    /// Scopes whose graph is being built (or rebuilt) from their entries: no graph was saved
+    /// for them (a version 1 save), or the saved one was unusable (see `rejected_graphs`).
+    pub graphs_rebuilt: usize,
+    /// Why each saved graph that was not loaded was not (damaged files, other parameters,
+    /// another machine's byte layout, entries that do not fit it).
+    pub rejected_graphs: Vec<String>,
+}
+
 /// An in-process vector index: one partition per [`Scope`], searched exactly while small and
 /// through an HNSW graph (hnsw_rs, dot product on normalised vectors) once it holds
 /// [`graph_threshold`](IndexConfig::graph_threshold) entries.
@@ -161,9 +179,13 @@ impl IndexConfig {
 ///   the vector (and, for a partition with a graph, one graph insertion); graphs are built
 ///   and rebuilt outside the lock, searches meanwhile comparing exhaustively.
 /// - **Persistent** with a [`directory`](IndexConfig::directory): [`save`](Self::save) writes
-///   entries (scope, embedded text, key, answer) and vectors atomically (a crash leaves the
-///   previous save); [`open`](Self::open) loads them and rebuilds the graphs. Unsaved entries
-///   are saved when the last handle is dropped.
+///   entries (scope, embedded text, key, answer), vectors and the HNSW graphs atomically (a
+///   crash leaves the previous save); [`open`](Self::open) loads them, graphs included. A
+///   graph whose files are damaged, that was built with other `m` / `ef_construction`, or on
+///   a machine of another byte order or word size, is rebuilt from the entries instead, as
+///   are the graphs of a save of format version 1 (which held none); see
+///   [`load_summary`](Self::load_summary). Unsaved entries are saved when the last handle is
+///   dropped.
 ///
 /// Cloning is cheap: clones share one index.
 #[derive(Clone)]
@@ -180,6 +202,9 @@ struct Shared {
     clock: AtomicU64,
     dirty: AtomicBool,
     builds: AtomicUsize,
+    /// One save at a time (they share `DIR/next/`).
+    save_lock: Mutex<()>,
+    loaded: OnceLock<LoadSummary>,
 }
 
 #[derive(Default)]
@@ -250,13 +275,18 @@ impl HnswIndex {
                 clock: AtomicU64::new(1),
                 dirty: AtomicBool::new(false),
                 builds: AtomicUsize::new(0),
+                save_lock: Mutex::new(()),
+                loaded: OnceLock::new(),
             }),
         })
     }
 
     /// An index with `config`'s directory: loads what was saved there (when the directory
     /// holds a save), else starts empty. A save by another embedder or of another dimension
-    /// is an error, not silently discarded.
+    /// is an error ([`SemanticError::Index`]), not silently discarded; a save of a format
+    /// version this crate cannot read is a [`SemanticError::IndexVersion`]. Saved graphs are
+    /// loaded when their files check out, else rebuilt ([`load_summary`](Self::load_summary)
+    /// says which).
     pub fn open(
         config: IndexConfig,
         dimensions: usize,
@@ -281,10 +311,20 @@ impl HnswIndex {
                 .shared
                 .next_id
                 .store(saved.next_id.max(1), Ordering::Relaxed);
-            index.insert_loaded(saved.entries)?;
+            let summary = index.insert_loaded(saved)?;
+            for reason in &summary.rejected_graphs {
+                tracing::warn!(%reason, "semantic index: a saved graph is rebuilt instead of loaded");
+            }
+            let _ = index.shared.loaded.set(summary);
             index.shared.dirty.store(false, Ordering::Relaxed);
         }
         Ok(index)
+    }
+
+    /// What [`open`](Self::open) loaded; `None` when it found no save (or the index was made
+    /// with [`new`](Self::new)).
+    pub fn load_summary(&self) -> Option<&LoadSummary> {
+        self.shared.loaded.get()
     }
 
     /// The vectors' dimension.
@@ -367,18 +407,86 @@ impl HnswIndex {
         Ok(ids)
     }
 
-    fn insert_loaded(&self, entries: Vec<(Entry, Vec<f32>)>) -> Result<(), SemanticError> {
+    /// Adds a save's entries: those of scopes with a usable saved graph into their saved slots
+    /// beside the loaded graph, the others as new entries (their graphs built as for new ones).
+    fn insert_loaded(&self, saved: Saved) -> Result<LoadSummary, SemanticError> {
+        let dimensions = self.shared.dimensions;
+        let Saved {
+            snapshot,
+            version,
+            entries,
+            graphs: graph_files,
+            ..
+        } = saved;
+        for (entry, vector, _) in &entries {
+            if vector.len() != dimensions {
+                return Err(SemanticError::Index(format!(
+                    "saved entry {} has {} dimensions",
+                    entry.id,
+                    vector.len()
+                )));
+            }
+        }
+        let mut summary = LoadSummary {
+            format_version: version,
+            entries: entries.len(),
+            ..LoadSummary::default()
+        };
+        let mut graphs: HashMap<Scope, (GraphFiles, Graph)> = HashMap::new();
+        for files in graph_files {
+            match self.load_graph(&snapshot, &files) {
+                Ok((scope, graph)) if !graphs.contains_key(&scope) => {
+                    graphs.insert(scope, (files, graph));
+                }
+                Ok(_) => summary.rejected_graphs.push(format!(
+                    "{}: a second graph of scope {}",
+                    files.name, files.scope
+                )),
+                Err(reason) => summary.rejected_graphs.push(reason),
+            }
+        }
+        let mut in_graphs: HashMap<Scope, Vec<LoadedEntry>> = HashMap::new();
+        let mut others = Vec::new();
+        for item in entries {
+            match in_graphs.get_mut(&item.0.scope) {
+                Some(items) => items.push(item),
+                None if graphs.contains_key(&item.0.scope) => {
+                    in_graphs.insert(item.0.scope, vec![item]);
+                }
+                None => others.push(item),
+            }
+        }
         let builds = {
             let mut state = self.shared.write();
-            for (entry, vector) in entries {
-                if vector.len() != self.shared.dimensions {
+            for (scope, (files, graph)) in graphs {
+                let items = in_graphs.remove(&scope).unwrap_or_default();
+                match lay_out(&files, items, dimensions) {
+                    Ok((partition, items)) => {
+                        if partition.live == 0 {
+                            continue;
+                        }
+                        let mut partition = partition;
+                        partition.graph = Some(Arc::new(graph));
+                        for (entry, slot) in items {
+                            self.add_loaded(&mut state, entry, slot)?;
+                        }
+                        state.partitions.insert(scope, partition);
+                        summary.graphs_loaded += 1;
+                    }
+                    Err((reason, items)) => {
+                        summary.rejected_graphs.push(reason);
+                        others.extend(items);
+                    }
+                }
+            }
+            for (entry, vector, _) in others {
+                let Entry { id, scope, record } = entry;
+                if state.entries.contains_key(&id) {
                     return Err(SemanticError::Index(format!(
-                        "saved entry {} has {} dimensions",
-                        entry.id,
-                        vector.len()
+                        "{}: entry {id} is saved twice",
+                        snapshot.display()
                     )));
                 }
-                let Entry { id, scope, record } = entry;
                 self.shared.next_id.fetch_max(id + 1, Ordering::Relaxed);
                 self.push_without_graph(&mut state, id, scope, &vector, record);
             }
@@ -386,7 +494,74 @@ impl HnswIndex {
             builds.extend(self.due_builds(&mut state));
             builds
         };
+        summary.graphs_rebuilt = builds.len();
         self.run_builds(builds);
+        Ok(summary)
+    }
+
+    /// Loads a saved graph whose files check out and that fits this index; why not otherwise.
+    fn load_graph(&self, snapshot: &Path, files: &GraphFiles) -> Result<(Scope, Graph), String> {
+        let name = &files.name;
+        let scope =
+            Scope::from_hex(&files.scope).ok_or_else(|| format!("{name}: a malformed scope"))?;
+        let layout = persist::graph_layout();
+        if files.layout != layout {
+            return Err(format!(
+                "{name} was written as {}; this machine reads {layout}",
+                files.layout
+            ));
+        }
+        let config = &self.shared.config;
+        if (files.m, files.ef_construction) != (config.m, config.ef_construction) {
+            return Err(format!(
+                "{name} was built with m {} and ef_construction {}; the index is configured with {} and {}",
+                files.m, files.ef_construction, config.m, config.ef_construction
+            ));
+        }
+        if files.covered == 0 || files.covered > files.slots {
+            return Err(format!(
+                "{name} covers {} of {} slots",
+                files.covered, files.slots
+            ));
+        }
+        persist::check_graph(snapshot, files).map_err(|reason| format!("{name}: {reason}"))?;
+        let graph =
+            Graph::load(config.params(), snapshot, name).map_err(|e| format!("{name}: {e}"))?;
+        if graph.points() != files.covered {
+            return Err(format!(
+                "{name} holds {} points where {} were saved",
+                graph.points(),
+                files.covered
+            ));
+        }
+        Ok((scope, graph))
+    }
+
+    /// Records a loaded entry that already has its slot in its partition.
+    fn add_loaded(
+        &self,
+        state: &mut State,
+        entry: Entry,
+        slot: usize,
+    ) -> Result<(), SemanticError> {
+        if state.entries.contains_key(&entry.id) {
+            return Err(SemanticError::Index(format!(
+                "entry {} is saved twice",
+                entry.id
+            )));
+        }
+        self.shared
+            .next_id
+            .fetch_max(entry.id + 1, Ordering::Relaxed);
+        let now = self.shared.clock.fetch_add(1, Ordering::Relaxed);
+        state.entries.insert(
+            entry.id,
+            Stored {
+                entry: Arc::new(entry),
+                slot,
+                last_used: AtomicU64::new(now),
+            },
+        );
         Ok(())
     }
 
@@ -620,6 +795,49 @@ impl HnswIndex {
     }
 }
 
+/// A saved entry: the entry, its vector and its slot in its scope's saved graph, if any.
+type LoadedEntry = (Entry, Vec<f32>, Option<usize>);
+
+/// The partition of a scope whose graph was loaded (without the graph yet), with each entry's
+/// slot; or why the entries do not fit the graph, with the entries back.
+#[allow(clippy::type_complexity)]
+fn lay_out(
+    files: &GraphFiles,
+    items: Vec<LoadedEntry>,
+    dimensions: usize,
+) -> Result<(Partition, Vec<(Entry, usize)>), (String, Vec<LoadedEntry>)> {
+    let mut slots: Vec<Option<EntryId>> = vec![None; files.slots];
+    for (entry, _, slot) in &items {
+        let fits = slot.is_some_and(|slot| slot < files.slots && slots[slot].is_none());
+        match slot {
+            Some(slot) if fits => slots[*slot] = Some(entry.id),
+            _ => {
+                let reason = format!(
+                    "{}: entry {} has slot {slot:?}, which its graph of {} slots does not have free",
+                    files.name, entry.id, files.slots
+                );
+                return Err((reason, items));
+            }
+        }
+    }
+    let mut vectors = vec![0.0; files.slots * dimensions];
+    let mut placed = Vec::with_capacity(items.len());
+    for (entry, vector, slot) in items {
+        let slot = slot.unwrap_or_default();
+        vectors[slot * dimensions..(slot + 1) * dimensions].copy_from_slice(&vector);
+        placed.push((entry, slot));
+    }
+    let partition = Partition {
+        live: placed.len(),
+        slots,
+        vectors,
+        graph: None,
+        covered: files.covered,
+        building: false,
+    };
+    Ok((partition, placed))
+}
+
 /// Keeps the `k` best (slot, score) pairs in `best` (unsorted beyond that).
 fn keep_best(best: &mut Vec<(usize, f32)>, candidate: (usize, f32), k: usize) {
     if best.len() < k {
@@ -739,21 +957,80 @@ impl Shared {
         self.builds.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Saves entries, vectors and graphs. The graphs are written while the state is read
+    /// locked (inserts wait; searches go on), so that each graph and its scope's slots are
+    /// saved as one consistent picture; entries are written after.
     fn save_to(&self, dir: &Path) -> Result<(), SemanticError> {
+        let _one_save = self
+            .save_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let next = persist::prepare(dir)?;
+        let mut graphs: Vec<(Scope, String, usize, usize)> = Vec::new();
         let (entries, next_id) = {
             let state = self.read();
-            let mut entries: Vec<(Arc<Entry>, Vec<f32>)> = Vec::with_capacity(state.entries.len());
-            for stored in state.entries.values() {
-                let Some(partition) = state.partitions.get(&stored.entry.scope) else {
-                    continue;
+            let mut entries: Vec<EntryToSave> = Vec::with_capacity(state.entries.len());
+            for (scope, partition) in &state.partitions {
+                let graph_saved = match &partition.graph {
+                    Some(graph) if partition.covered > 0 && graph.points() == partition.covered => {
+                        let name = persist::graph_name(graphs.len());
+                        match graph.save(&next, &name) {
+                            Ok(()) => {
+                                graphs.push((
+                                    *scope,
+                                    name,
+                                    partition.slots.len(),
+                                    partition.covered,
+                                ));
+                                true
+                            }
+                            Err(error) => {
+                                tracing::warn!(%error, "semantic index: a graph could not be saved; it will be rebuilt when the index is loaded");
+                                false
+                            }
+                        }
+                    }
+                    _ => false,
                 };
-                let vector = partition.vector(stored.slot, self.dimensions).to_vec();
-                entries.push((Arc::clone(&stored.entry), vector));
+                for (slot, id) in partition.slots.iter().enumerate() {
+                    let Some(stored) = id.and_then(|id| state.entries.get(&id)) else {
+                        continue;
+                    };
+                    entries.push((
+                        Arc::clone(&stored.entry),
+                        partition.vector(slot, self.dimensions).to_vec(),
+                        graph_saved.then_some(slot),
+                    ));
+                }
             }
             (entries, self.next_id.load(Ordering::Relaxed))
         };
         self.dirty.store(false, Ordering::Relaxed);
-        let saved = persist::save(dir, &self.embedder_id, self.dimensions, next_id, &entries);
+        let saved = graphs
+            .into_iter()
+            .map(|(scope, name, slots, covered)| {
+                persist::describe_graph(
+                    &next,
+                    &scope,
+                    name,
+                    slots,
+                    covered,
+                    self.config.m,
+                    self.config.ef_construction,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|graphs| {
+                persist::finish_save(
+                    dir,
+                    &next,
+                    &self.embedder_id,
+                    self.dimensions,
+                    next_id,
+                    &entries,
+                    graphs,
+                )
+            });
         if saved.is_err() {
             self.dirty.store(true, Ordering::Relaxed);
         }

@@ -5,7 +5,7 @@ mod graph;
 mod hnsw;
 mod persist;
 
-pub use hnsw::{HnswIndex, IndexConfig};
+pub use hnsw::{HnswIndex, IndexConfig, LoadSummary};
 
 use crate::{Scope, SemanticError};
 use std::sync::Arc;

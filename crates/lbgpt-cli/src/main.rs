@@ -3,8 +3,10 @@
 //! (`lbgpt sim`), a self-contained demo on a simulated fleet (`lbgpt demo`), and config checks
 //! (`lbgpt config check`).
 //!
-//! A run: [`run`] loads the config and opens the input and the output (an existing output file
-//! is resumed: [`resume`]); [`batch`] sends the lines through the stack ([`stack`]) with the
+//! A run: [`run`] loads the config, finds the run's endpoint (chat, embeddings or legacy
+//! completions: [`endpoint`]; the url of the input's first good line) and opens the input and
+//! the output (an existing output file is resumed: [`resume`]); [`batch`], generic over the
+//! endpoint's request type, sends the lines through that endpoint's stack ([`stack`]) with the
 //! input read on its own thread ([`pump`], [`input`]), results paired with their lines
 //! ([`ledger`]) and written in input order ([`output`]), progress on standard error
 //! ([`progress`]), Ctrl-C handled ([`interrupt`]) and a bounded summary kept ([`summary`],

@@ -78,6 +78,18 @@
 //! even an empty one. Within one file the first definition of a name wins. The process
 //! environment itself is never changed. Substitutions refer to earlier lines of the file and to
 //! the process environment (not to the variables given to [`EnvKeys::from_vars`]).
+//!
+//! [`EnvKeys::from_process_env_and_dotenv_files`] reads several: the process environment
+//! first, then each file in the order given, a file filling in only what nothing before it set
+//! (the `lbgpt` CLI reads the `.env` next to its config file, then `./.env`). A file reached by
+//! two paths is read once; [`EnvKeys::dotenv_files`] lists the files looked for.
+//!
+//! # URLs in output
+//!
+//! [`redact_url`] shows a URL without the credentials of its authority and without its query
+//! and fragment (a key in `?key=...`). A base URL or endpoint with a query or fragment is an
+//! error ([`api_url_problem`]): endpoint paths are appended to it, so the query could never be
+//! sent as meant.
 
 use crate::{BalancedGpt, BalancedGptBuilder, Provider};
 use lbgpt_azure::AzureConfig;
@@ -430,6 +442,8 @@ struct Var {
 #[derive(Clone, Default)]
 pub struct EnvKeys {
     vars: BTreeMap<String, Var>,
+    /// The `.env` files looked for, in the order they were read.
+    dotenv_files: Vec<PathBuf>,
 }
 
 impl EnvKeys {
@@ -451,7 +465,10 @@ impl EnvKeys {
                 (name.into(), var)
             })
             .collect();
-        EnvKeys { vars }
+        EnvKeys {
+            vars,
+            dotenv_files: Vec::new(),
+        }
     }
 
     /// The process environment, then `./.env` (in the working directory) when that file
@@ -460,6 +477,21 @@ impl EnvKeys {
     ///
     /// Fails when `./.env` exists but cannot be read or parsed.
     pub fn from_process_env() -> Result<EnvKeys, EnvError> {
+        EnvKeys::from_process_env_and_dotenv_files([Path::new(DOTENV_FILE)])
+    }
+
+    /// The process environment, then each of `dotenv_files` that exists, in order: a file
+    /// adds only the variables that neither the environment nor an earlier file set (the
+    /// first place that sets a variable wins, even with an empty value). A file named twice
+    /// (the same file by another path, e.g. `proj/.env` when the working directory is
+    /// `proj`) is read once. The environment is only read, never changed.
+    ///
+    /// Fails when a file exists but cannot be read or parsed.
+    pub fn from_process_env_and_dotenv_files<I, P>(dotenv_files: I) -> Result<EnvKeys, EnvError>
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<Path>,
+    {
         let mut vars = BTreeMap::new();
         for (name, value) in std::env::vars_os() {
             // A name that is not Unicode cannot be one this module reads.
@@ -472,7 +504,14 @@ impl EnvKeys {
             };
             vars.insert(name, var);
         }
-        EnvKeys { vars }.read_dotenv(Path::new(DOTENV_FILE), true)
+        let mut keys = EnvKeys {
+            vars,
+            dotenv_files: Vec::new(),
+        };
+        for path in dotenv_files {
+            keys = keys.read_dotenv(path.as_ref(), true)?;
+        }
+        Ok(keys)
     }
 
     /// Adds the variables of the `.env` file at `path` that are not in the set yet (a variable
@@ -484,7 +523,17 @@ impl EnvKeys {
         self.read_dotenv(path.as_ref(), false)
     }
 
+    /// The `.env` files looked for, in the order they were read (each once; those that did
+    /// not exist included), e.g. to say where a variable was searched for.
+    pub fn dotenv_files(&self) -> &[PathBuf] {
+        &self.dotenv_files
+    }
+
     fn read_dotenv(mut self, path: &Path, optional: bool) -> Result<EnvKeys, EnvError> {
+        if self.dotenv_files.iter().any(|read| same_file(read, path)) {
+            return Ok(self);
+        }
+        self.dotenv_files.push(path.to_owned());
         let dotenv_error = |line: Option<usize>, problem: String| EnvError::DotEnv {
             path: path.to_owned(),
             line,
@@ -639,6 +688,13 @@ impl EnvKeys {
         let url = self.setting(kind, Role::Url, suffix)?;
         if let Some(url) = &url {
             check_url(&url.variable, &url.value, &URL_SCHEMES, false)?;
+            if let Some(problem) = query_problem(&url.value) {
+                return Err(EnvError::InvalidUrl {
+                    variable: url.variable.clone(),
+                    expected: "a URL of the API without query or fragment".to_owned(),
+                    problem,
+                });
+            }
         }
         let mut member = EnvMember {
             name: name.to_owned(),
@@ -732,6 +788,7 @@ impl fmt::Debug for EnvKeys {
         f.debug_struct("EnvKeys")
             .field("variables", &read)
             .field("others", &(self.vars.len() - read.len()))
+            .field("dotenv_files", &self.dotenv_files)
             .finish()
     }
 }
@@ -863,6 +920,38 @@ pub fn url_problem(url: &str, schemes: &[&str]) -> Option<String> {
     None
 }
 
+/// What is wrong with `url` as the base of API requests (an OpenAI `base_url`, an Azure
+/// endpoint), or `None` when it is usable: [`url_problem`] with `http`/`https`, and no query
+/// (`?...`) or fragment (`#...`), since endpoint paths such as `/chat/completions` are
+/// appended to it (a query would end up before them, so a key there is never sent as meant).
+///
+/// Like [`url_problem`], the answer never quotes the URL.
+///
+/// ```
+/// use lbgpt::env::api_url_problem;
+///
+/// assert_eq!(api_url_problem("https://gateway.internal/openai/v1"), None);
+/// let problem = api_url_problem("https://gateway.internal/v1?key=s3cret").expect("a query");
+/// assert!(problem.contains("query") && !problem.contains("s3cret"));
+/// assert!(api_url_problem("ftp://gateway.internal").is_some());
+/// ```
+pub fn api_url_problem(url: &str) -> Option<String> {
+    url_problem(url, &URL_SCHEMES).or_else(|| query_problem(url))
+}
+
+/// Whether `url` has a query or a fragment, said without quoting it.
+fn query_problem(url: &str) -> Option<String> {
+    let what = match (url.contains('?'), url.contains('#')) {
+        (false, false) => return None,
+        (true, _) => "a query (`?...`)",
+        (false, true) => "a fragment (`#...`)",
+    };
+    Some(format!(
+        "it has {what}; endpoint paths such as `/chat/completions` are appended to this URL, \
+         so it must end with its path (send a key in a header instead)"
+    ))
+}
+
 /// Parses `MODEL=DEPLOYMENT[,MODEL=DEPLOYMENT...]`.
 fn parse_deployments(variable: &str, value: &str) -> Result<BTreeMap<String, String>, EnvError> {
     let invalid = |problem: String| EnvError::InvalidDeployments {
@@ -895,6 +984,15 @@ fn parse_deployments(variable: &str, value: &str) -> Result<BTreeMap<String, Str
         ));
     }
     Ok(map)
+}
+
+/// Whether `a` and `b` name the same file: equal paths, or the same file once resolved.
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
 }
 
 /// The line number of a dotenvy parse error and a description that quotes no value.
@@ -1267,8 +1365,9 @@ pub fn redact_key(key: &str) -> String {
     format!("{prefix}…{last}")
 }
 
-/// A URL with the credentials of its authority (`user:password@`) replaced by `***`; other
-/// text unchanged.
+/// A URL safe to print: the credentials of its authority (`user:password@`) replaced by
+/// `***`, and its query and fragment (which may hold a key, `?key=...`) by `?***` or `#***`;
+/// the scheme, host, port and path unchanged.
 ///
 /// ```
 /// assert_eq!(
@@ -1276,17 +1375,43 @@ pub fn redact_key(key: &str) -> String {
 ///     "http://***@proxy.internal:3128"
 /// );
 /// assert_eq!(lbgpt::env::redact_url("socks5://proxy:1080"), "socks5://proxy:1080");
+/// assert_eq!(
+///     lbgpt::env::redact_url("https://gateway.internal/v1?key=s3cret#part"),
+///     "https://gateway.internal/v1?***"
+/// );
+/// assert_eq!(lbgpt::env::redact_url("https://host/v1#s3cret"), "https://host/v1#***");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rfind('@') {
-        Some(at) => format!("{scheme}://***{}{path}", &authority[at..]),
-        None => url.to_owned(),
+    let (authority, after) = rest.split_at(authority_end);
+    let mut shown = String::with_capacity(url.len());
+    if let Some(scheme) = scheme {
+        shown.push_str(scheme);
+        shown.push_str("://");
     }
+    match authority.rfind('@') {
+        Some(at) => {
+            shown.push_str("***");
+            shown.push_str(&authority[at..]);
+        }
+        None => shown.push_str(authority),
+    }
+    match after.find(['?', '#']) {
+        Some(cut) => {
+            shown.push_str(&after[..cut]);
+            shown.push_str(if after[cut..].starts_with('?') {
+                "?***"
+            } else {
+                "#***"
+            });
+        }
+        None => shown.push_str(after),
+    }
+    shown
 }
 
 impl BalancedGptBuilder {

@@ -426,6 +426,127 @@ fn a_dotenv_file_fills_in_what_the_environment_does_not_set() {
 }
 
 #[test]
+fn dotenv_files_are_read_in_order_each_once_after_the_process_environment() {
+    let project = tempfile::tempdir().expect("temp dir");
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let first = project.path().join(".env");
+    let second = elsewhere.path().join(".env");
+    // Names no process environment sets, so that only the files decide.
+    std::fs::write(
+        &first,
+        "LBGPT_ENV_TEST_BOTH=from-first\nLBGPT_ENV_TEST_FIRST=only-first\n",
+    )
+    .expect("write");
+    std::fs::write(
+        &second,
+        "LBGPT_ENV_TEST_BOTH=from-second\nLBGPT_ENV_TEST_SECOND=only-second\n",
+    )
+    .expect("write");
+    // The first file again by another path: read once.
+    let again = project.path().join("sub").join("..").join(".env");
+    std::fs::create_dir(project.path().join("sub")).expect("dir");
+    let missing = project.path().join("missing.env");
+    let keys = EnvKeys::from_process_env_and_dotenv_files([&first, &missing, &second, &again])
+        .expect("parses");
+    assert_eq!(keys.get("LBGPT_ENV_TEST_BOTH"), Some("from-first"));
+    assert_eq!(keys.get("LBGPT_ENV_TEST_FIRST"), Some("only-first"));
+    assert_eq!(keys.get("LBGPT_ENV_TEST_SECOND"), Some("only-second"));
+    assert_eq!(
+        keys.origin("LBGPT_ENV_TEST_BOTH"),
+        Some(&VarOrigin::DotEnv(first.clone()))
+    );
+    assert_eq!(
+        keys.origin("LBGPT_ENV_TEST_SECOND"),
+        Some(&VarOrigin::DotEnv(second.clone()))
+    );
+    assert_eq!(keys.dotenv_files(), [first.clone(), missing, second]);
+    // The process environment wins over every file.
+    let path = std::env::var("PATH").expect("PATH is set");
+    std::fs::write(&first, "PATH=/from/the/file\n").expect("write");
+    let keys = EnvKeys::from_process_env_and_dotenv_files([&first]).expect("parses");
+    assert_eq!(keys.get("PATH"), Some(path.as_str()));
+    assert_eq!(keys.origin("PATH"), Some(&VarOrigin::Environment));
+}
+
+#[test]
+fn urls_are_shown_without_credentials_query_or_fragment() {
+    use lbgpt::env::redact_url;
+    for (url, shown) in [
+        (
+            "https://gateway.internal/v1?key=SECRET",
+            "https://gateway.internal/v1?***",
+        ),
+        (
+            "https://gateway.internal/v1?key=SECRET#SECRET",
+            "https://gateway.internal/v1?***",
+        ),
+        (
+            "https://gateway.internal/v1#SECRET",
+            "https://gateway.internal/v1#***",
+        ),
+        (
+            "http://gateway.internal?SECRET",
+            "http://gateway.internal?***",
+        ),
+        (
+            "http://me:SECRET@proxy.internal:3128/?token=SECRET",
+            "http://***@proxy.internal:3128/?***",
+        ),
+        ("me:SECRET@proxy.internal", "***@proxy.internal"),
+        ("https://api.openai.com/v1", "https://api.openai.com/v1"),
+        ("none", "none"),
+    ] {
+        assert_eq!(redact_url(url), shown, "{url}");
+    }
+}
+
+#[test]
+fn a_base_url_or_endpoint_with_a_query_is_an_error_that_does_not_quote_it() {
+    for (variable, value) in [
+        (
+            "OPENAI_BASE_URL_1",
+            "https://gateway.internal/v1?key=SECRET",
+        ),
+        ("OPENAI_BASE_URL", "https://gateway.internal/v1#SECRET"),
+    ] {
+        let err = error(&[("OPENAI_API_KEY_1", &key(1)), (variable, value)]);
+        assert!(
+            matches!(&err, EnvError::InvalidUrl { variable: v, .. } if v == variable),
+            "{variable}={value}: {err:?}"
+        );
+        assert!(err.to_string().contains("appended"), "{err}");
+        assert_no_secret(&err);
+    }
+    let err = error(&[
+        ("AZURE_OPENAI_API_KEY", &key(1)),
+        (
+            "AZURE_OPENAI_ENDPOINT",
+            "https://res.openai.azure.com/?code=SECRET",
+        ),
+        ("AZURE_OPENAI_DEPLOYMENTS", "gpt-4o-mini=mini"),
+    ]);
+    assert!(
+        matches!(&err, EnvError::InvalidUrl { variable, .. } if variable == "AZURE_OPENAI_ENDPOINT"),
+        "{err:?}"
+    );
+    assert_no_secret(&err);
+    // A proxy's query is not an error (the proxy is only connected to), but never shown.
+    let found = members(&[
+        ("OPENAI_API_KEY_1", &key(1)),
+        (
+            "OPENAI_API_PROXY",
+            "http://proxy.internal:3128/?token=SECRET",
+        ),
+    ])
+    .expect("members");
+    let debug = format!("{found:?}");
+    assert!(
+        !debug.contains("SECRET") && debug.contains("proxy.internal:3128/?***"),
+        "{debug}"
+    );
+}
+
+#[test]
 fn a_variable_set_empty_still_wins_over_the_dotenv_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("keys.env");

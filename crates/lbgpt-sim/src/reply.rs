@@ -129,7 +129,7 @@ fn set_meter_headers(response: &mut Response<Body>, state: &MeterState, names: [
 
 /// A duration rounded up to whole milliseconds.
 pub(crate) fn ceil_millis(wait: Duration) -> u64 {
-    let millis = wait.as_millis() + u128::from(wait.subsec_nanos() % 1_000_000 != 0);
+    let millis = wait.as_millis() + u128::from(!wait.subsec_nanos().is_multiple_of(1_000_000));
     u64::try_from(millis).unwrap_or(u64::MAX)
 }
 

@@ -253,7 +253,7 @@ async fn progress_counts_reach_the_total() {
     let service = service_fn(|request: ChatRequest| async move {
         let i = index_of(&request);
         tokio::time::sleep(Duration::from_millis((i % 5) as u64)).await;
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             Err(Error::invalid_request("messages", "test failure"))
         } else {
             Ok(answer(i))
@@ -276,7 +276,7 @@ async fn progress_counts_reach_the_total() {
     assert_eq!((last.succeeded, last.failed, last.in_flight), (90, 10, 0));
     assert!(last.is_done());
     for (i, result) in results.iter().enumerate() {
-        assert_eq!(result.is_err(), i % 10 == 0, "item {i}");
+        assert_eq!(result.is_err(), i.is_multiple_of(10), "item {i}");
     }
 }
 

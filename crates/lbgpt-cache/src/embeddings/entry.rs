@@ -278,7 +278,7 @@ impl<'a> Fields<'a> {
 
 /// Little-endian `f32`s, bit for bit.
 fn floats(bytes: &[u8]) -> Result<Vec<f32>, EntryError> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(EntryError::PartialFloat(bytes.len()));
     }
     // Written so that the compiler turns it into a plain copy (on little-endian machines):

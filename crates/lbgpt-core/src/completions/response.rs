@@ -80,7 +80,7 @@ impl CompletionResponse {
     /// does not divide the number of choices.
     pub fn split(self, choices_per_prompt: u32) -> Result<Vec<CompletionResponse>> {
         let per_prompt = choices_per_prompt as usize;
-        if per_prompt == 0 || self.choices.len() % per_prompt != 0 {
+        if per_prompt == 0 || !self.choices.len().is_multiple_of(per_prompt) {
             return Err(merge_error(format!(
                 "{} choices cannot be split into groups of {choices_per_prompt}",
                 self.choices.len()

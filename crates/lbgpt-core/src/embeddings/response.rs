@@ -78,7 +78,7 @@ impl EmbeddingVector {
             EmbeddingVector::Base64(text) => {
                 let bytes = decode_base64(text)
                     .ok_or_else(|| merge_error("an embedding is not valid base64"))?;
-                if bytes.len() % 4 != 0 {
+                if !bytes.len().is_multiple_of(4) {
                     return Err(merge_error(format!(
                         "a base64 embedding holds {} bytes, not a whole number of f32s",
                         bytes.len()

@@ -9,7 +9,7 @@
 //! output file is then checked line by line (one line per input, in input order, all
 //! succeeded). Runs at several input sizes show whether peak memory grows with the input.
 //!
-//! Options: `--sizes 100000,1000000` (input lines per run), `--clients cli,facade`,
+//! Options: `--sizes 100000,1000000` (input lines per run), `--clients cli,cli-no-dup,facade`,
 //! `--concurrency 64`, `--keys 4`, `--latency-ms 1`, `--no-report` (print the table only,
 //! for quick trials), `--keep-outputs`.
 
@@ -25,11 +25,14 @@ use std::process::Command;
 /// The report `cargo xtask bench e2e` writes, relative to the workspace.
 pub const REPORT: &str = "docs/benchmarks-e2e.md";
 
-/// The two programs compared.
+/// The programs compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Client {
     /// `lbgpt run IN -c lbgpt.toml -o OUT`.
     Cli,
+    /// `lbgpt run IN -c lbgpt.toml -o OUT --no-duplicate-check`: no per-line memory for the
+    /// custom_id check, like for like with the facade example (which does not check them).
+    CliNoDuplicateCheck,
     /// `batch_file IN -o OUT --max-concurrent N` (examples/batch_file.rs).
     Facade,
 }
@@ -38,8 +41,11 @@ impl Client {
     fn parse(text: &str) -> Result<Client, String> {
         match text {
             "cli" => Ok(Client::Cli),
+            "cli-no-dup" => Ok(Client::CliNoDuplicateCheck),
             "facade" => Ok(Client::Facade),
-            other => Err(format!("unknown client `{other}`; cli or facade")),
+            other => Err(format!(
+                "unknown client `{other}`; cli, cli-no-dup or facade"
+            )),
         }
     }
 
@@ -47,6 +53,7 @@ impl Client {
     pub fn label(self) -> &'static str {
         match self {
             Client::Cli => "`lbgpt run`",
+            Client::CliNoDuplicateCheck => "`lbgpt run --no-duplicate-check`",
             Client::Facade => "facade (`batch_file` example)",
         }
     }
@@ -54,6 +61,7 @@ impl Client {
     fn short(self) -> &'static str {
         match self {
             Client::Cli => "cli",
+            Client::CliNoDuplicateCheck => "cli-no-dup",
             Client::Facade => "facade",
         }
     }
@@ -82,7 +90,7 @@ impl Options {
     fn parse(args: &[String]) -> Result<Options, String> {
         let mut options = Options {
             sizes: vec![100_000, 1_000_000],
-            clients: vec![Client::Cli, Client::Facade],
+            clients: vec![Client::Cli, Client::CliNoDuplicateCheck, Client::Facade],
             concurrency: 64,
             keys: 4,
             latency_ms: 1,
@@ -122,7 +130,7 @@ impl Options {
                 other => {
                     return Err(format!(
                         "bench e2e: unknown option `{other}`; options: --sizes N[,N...], \
-                         --clients cli,facade, --concurrency N, --keys N, --latency-ms N, \
+                         --clients cli,cli-no-dup,facade, --concurrency N, --keys N, --latency-ms N, \
                          --no-report, --keep-outputs"
                     ))
                 }
@@ -229,7 +237,7 @@ pub fn run(workspace: &Path, args: &[String]) -> Result<(), String> {
             let stderr = dir.join(format!("{}-{lines}.stderr", client.short()));
             remove_if_present(&output)?;
             let mut command = match client {
-                Client::Cli => {
+                Client::Cli | Client::CliNoDuplicateCheck => {
                     let mut command = Command::new(&lbgpt);
                     command
                         .arg("run")
@@ -240,6 +248,9 @@ pub fn run(workspace: &Path, args: &[String]) -> Result<(), String> {
                         .arg(&output);
                     if quiet {
                         command.arg("--quiet");
+                    }
+                    if client == Client::CliNoDuplicateCheck {
+                        command.arg("--no-duplicate-check");
                     }
                     command
                 }

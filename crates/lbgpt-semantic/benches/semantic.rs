@@ -9,6 +9,8 @@
 //!   full index, recall@1 of the graph against an exhaustive search, and the process's
 //!   resident memory growth per entry.
 //!
+//! - **Saving and loading**: the same index saved, then opened with its saved graph and
+//!   without it (the graph rebuilt, as every open did before graphs were saved).
 //! - **Concurrent callers**: callers that each embed one sentence at a time, as requests in
 //!   flight through the layer do, through the model alone (every call its own model run) and
 //!   through a [`BatchingEmbedder`] (calls that arrive while the model is busy share a run).
@@ -100,6 +102,9 @@ fn main() {
     }
     if runs("index") {
         section(&mut report, |r| index(&settings, r));
+    }
+    if runs("persistence") {
+        section(&mut report, |r| persistence(&settings, r));
     }
     if full && runs("evaluation") {
         section(&mut report, evaluation);
@@ -335,6 +340,167 @@ async fn run_callers(
     )
 }
 
+/// The record of the bench's entry `i`: a short question and a one-line answer.
+fn record(i: usize) -> Record {
+    let answer = r#"{"id":"chatcmpl-1","object":"chat.completion","created":0,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"A short cached answer of about one line."},"finish_reason":"stop"}]}"#;
+    Record {
+        text: format!("question number {i} about some topic"),
+        key: format!("v1:{i:064x}"),
+        answer: answer.to_owned(),
+        created: 0,
+    }
+}
+
+fn persistence(settings: &Settings, report: &mut String) {
+    let scope = Scope::from_digest([1; 32]);
+    let mut generator = Clustered::new(settings.clusters);
+    let points: Vec<Vec<f32>> = (0..settings.entries).map(|_| generator.point()).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = IndexConfig::new()
+        .max_entries(settings.entries * 2)
+        .background_builds(false)
+        .directory(dir.path());
+    let open = |config: IndexConfig| {
+        let started = Instant::now();
+        let index = HnswIndex::open(config, DIMS, "bench").expect("opens");
+        (index, started.elapsed())
+    };
+    let (index, _) = open(config.clone());
+    index
+        .insert_batch(
+            points
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (scope, v.clone(), record(i)))
+                .collect(),
+        )
+        .expect("batch");
+    // Inserts into another scope go on during the save: the longest one shows how long the
+    // graph's write holds them up.
+    let saving = std::sync::atomic::AtomicBool::new(true);
+    let (save, longest_insert) = std::thread::scope(|threads| {
+        let inserter = threads.spawn(|| {
+            let mut generator = Clustered::new(10);
+            let mut longest = Duration::ZERO;
+            let mut i = 0;
+            while saving.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                index
+                    .insert_now(Scope::from_digest([2; 32]), generator.point(), record(i))
+                    .expect("insert");
+                longest = longest.max(started.elapsed());
+                i += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            longest
+        });
+        let started = Instant::now();
+        index.save().expect("saved");
+        let save = started.elapsed();
+        saving.store(false, std::sync::atomic::Ordering::Relaxed);
+        (save, inserter.join().expect("inserter"))
+    });
+    drop(index);
+    let snapshot = dir.path().join("current");
+    let size =
+        |name: &str| std::fs::metadata(snapshot.join(name)).map_or(0.0, |m| m.len() as f64 / 1e6);
+    let sizes = [
+        ("entries.jsonl", size("entries.jsonl")),
+        ("vectors.f32", size("vectors.f32")),
+        ("graph-0.hnsw.graph", size("graph-0.hnsw.graph")),
+        ("graph-0.hnsw.data", size("graph-0.hnsw.data")),
+    ];
+
+    let queries: Vec<Vec<f32>> = (0..settings.queries.min(500))
+        .map(|_| generator.point())
+        .collect();
+    let recall = |index: &HnswIndex| {
+        let agree = queries
+            .iter()
+            .filter(|query| {
+                let exact = points
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| dot(query, a.1).total_cmp(&dot(query, b.1)))
+                    .map(|(i, _)| record(i).key);
+                index
+                    .search_now(&scope, query, 4)
+                    .first()
+                    .map(|n| &n.entry.record.key)
+                    == exact.as_ref()
+            })
+            .count();
+        agree as f64 / queries.len() as f64
+    };
+    let (loaded, load_with_graph) = open(config.clone());
+    let summary = loaded.load_summary().expect("loaded").clone();
+    assert_eq!(summary.graphs_loaded, 1, "{summary:?}");
+    let loaded_recall = recall(&loaded);
+    drop(loaded);
+
+    // The same save without its graph files: what every open did before graphs were saved.
+    for name in ["graph-0.hnsw.graph", "graph-0.hnsw.data"] {
+        std::fs::remove_file(snapshot.join(name)).expect("removed");
+    }
+    let (entries_only, load_entries) = open(config.clone().background_builds(true));
+    // Let its background build finish before the next measurement.
+    assert!(entries_only.wait_for_builds(Duration::from_secs(3600)));
+    drop(entries_only);
+    let (rebuilt, load_with_rebuild) = open(config);
+    let summary = rebuilt.load_summary().expect("loaded").clone();
+    assert_eq!(summary.graphs_rebuilt, 1, "{summary:?}");
+    let rebuilt_recall = recall(&rebuilt);
+    // Not saved again when dropped: nothing changed since the load.
+    drop(rebuilt);
+
+    let _ = writeln!(report, "## Saving and loading the index\n");
+    let _ = writeln!(
+        report,
+        "The same {} clustered 384-dimensional entries in one scope, saved to a directory; then \
+         opened three ways: with the saved graph, without it (its files deleted) returning at \
+         once with the graph built in the background (searches exhaustive meanwhile), and \
+         without it waiting for the rebuild (what every open cost before graphs were saved).\n",
+        settings.entries
+    );
+    let _ = writeln!(report, "| measure | value |");
+    let _ = writeln!(report, "|---|---|");
+    let _ = writeln!(
+        report,
+        "| save (entries, vectors, graph, checksums, fsync) | {:.1} s |",
+        save.as_secs_f64()
+    );
+    let _ = writeln!(
+        report,
+        "| longest insert during the save (inserts wait while the graph is written) | {} |",
+        ms(longest_insert)
+    );
+    for (name, megabytes) in sizes {
+        let _ = writeln!(report, "| `{name}` | {megabytes:.1} MB |");
+    }
+    let _ = writeln!(
+        report,
+        "| open, graph loaded (checksum and hnsw_rs reload included) | {:.1} s |",
+        load_with_graph.as_secs_f64()
+    );
+    let _ = writeln!(
+        report,
+        "| open without the graph, rebuilt in the background | {:.1} s (graph ready later) |",
+        load_entries.as_secs_f64()
+    );
+    let _ = writeln!(
+        report,
+        "| open without the graph, waiting for the rebuild | {:.1} s ({:.0} entries/s) |",
+        load_with_rebuild.as_secs_f64(),
+        settings.entries as f64 / load_with_rebuild.as_secs_f64()
+    );
+    let _ = writeln!(
+        report,
+        "| recall@1 after loading / after rebuilding ({} queries) | {loaded_recall:.3} / {rebuilt_recall:.3} |",
+        queries.len()
+    );
+    let _ = writeln!(report);
+}
+
 /// Clustered unit vectors: each a cluster centre plus noise, normalised.
 struct Clustered {
     centres: Vec<Vec<f32>>,
@@ -377,13 +543,6 @@ fn index(settings: &Settings, report: &mut String) {
     let scope = Scope::from_digest([1; 32]);
     let mut generator = Clustered::new(settings.clusters);
     let points: Vec<Vec<f32>> = (0..settings.entries).map(|_| generator.point()).collect();
-    let answer = r#"{"id":"chatcmpl-1","object":"chat.completion","created":0,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"A short cached answer of about one line."},"finish_reason":"stop"}]}"#;
-    let record = |i: usize| Record {
-        text: format!("question number {i} about some topic"),
-        key: format!("v1:{i:064x}"),
-        answer: answer.to_owned(),
-        created: 0,
-    };
     let rss_before = resident_bytes();
     let index = HnswIndex::new(
         IndexConfig::new()

@@ -943,12 +943,12 @@ pub fn api_url_problem(url: &str) -> Option<String> {
 fn query_problem(url: &str) -> Option<String> {
     let what = match (url.contains('?'), url.contains('#')) {
         (false, false) => return None,
-        (true, _) => "a query (`?...`)",
-        (false, true) => "a fragment (`#...`)",
+        (true, _) => "a query after `?`",
+        (false, true) => "a fragment after `#`",
     };
     Some(format!(
-        "it has {what}; endpoint paths such as `/chat/completions` are appended to this URL, \
-         so it must end with its path (send a key in a header instead)"
+        "it has {what}, but endpoint paths such as `/chat/completions` are appended to this \
+         URL, so it must end with its path; send a key in a header instead"
     ))
 }
 

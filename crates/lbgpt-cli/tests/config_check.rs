@@ -316,3 +316,249 @@ fn a_broken_dotenv_file_is_named_by_line() {
     );
     assert_no_secret(&output);
 }
+
+/// A model directory holding (empty) files named as the semantic cache's, and an (empty)
+/// ONNX Runtime library: enough for a check, which looks at the files without loading them.
+fn fake_semantic_assets(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let model = dir.join("model");
+    std::fs::create_dir(&model).expect("model dir");
+    for name in [
+        "model.onnx",
+        "tokenizer.json",
+        "config.json",
+        "special_tokens_map.json",
+        "tokenizer_config.json",
+    ] {
+        std::fs::write(model.join(name), "").expect("model file");
+    }
+    let library = dir.join("libonnxruntime.so");
+    std::fs::write(&library, "").expect("library");
+    (model, library)
+}
+
+#[test]
+fn the_semantic_caches_files_are_checked_and_named_at_their_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let complete = dir.path().join("complete");
+    let broken = dir.path().join("broken");
+    std::fs::create_dir(&complete).expect("dir");
+    std::fs::create_dir(&broken).expect("dir");
+    let (model, _) = fake_semantic_assets(&complete);
+    let (broken_model, _) = fake_semantic_assets(&broken);
+    std::fs::remove_file(broken_model.join("tokenizer.json")).expect("removed");
+    std::fs::write(dir.path().join("a-file"), "").expect("file");
+    let provider = "[[providers]]\nkind = \"openai\"\napi_key = \"k\"\n\n";
+    let table = |model_dir: &str, library: &str, index_dir: &str| {
+        format!(
+            "{provider}[semantic_cache]\nmodel_dir = \"{model_dir}\"\n\
+             runtime_library = \"{library}\"\nindex_dir = \"{index_dir}\"\n"
+        )
+    };
+    let library = "complete/libonnxruntime.so";
+
+    // Everything in place; index_dir is created by the run, not by the check.
+    std::fs::write(
+        dir.path().join("good.toml"),
+        table("complete/model", library, "cache/index"),
+    )
+    .expect("config");
+    let before = std::fs::read_dir(dir.path()).expect("list").count();
+    let output = check(dir.path(), "good.toml", &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("semantic cache: threshold"),
+        "{}",
+        describe(&output)
+    );
+    let after = std::fs::read_dir(dir.path()).expect("list").count();
+    assert_eq!(before, after, "the check left nothing behind");
+
+    let typo = format!("{}-typo", model.display());
+    for (config, line, needles) in [
+        // A typo in model_dir.
+        (
+            table(&typo, library, "index"),
+            6,
+            vec![
+                "`[semantic_cache]` key `model_dir`: the model directory".to_owned(),
+                format!("{typo} does not exist"),
+            ],
+        ),
+        // A file the model is loaded from is missing.
+        (
+            table("broken/model", library, "index"),
+            6,
+            vec!["the model directory broken/model has no tokenizer.json (".to_owned()],
+        ),
+        // The runtime library's path is wrong.
+        (
+            table("complete/model", "lib/libonnxruntime.so", "index"),
+            7,
+            vec!["key `runtime_library`: the ONNX Runtime library".to_owned()],
+        ),
+        // The index cannot be saved: its parent is a file.
+        (
+            table("complete/model", library, "a-file/index"),
+            8,
+            vec![
+                "key `index_dir`: a-file/index cannot be created: a-file is not a directory"
+                    .to_owned(),
+            ],
+        ),
+    ] {
+        std::fs::write(dir.path().join("bad.toml"), &config).expect("config");
+        let output = check(dir.path(), "bad.toml", &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{config}\n{}",
+            describe(&output)
+        );
+        let text = stderr(&output);
+        assert!(
+            text.contains(&format!("config file bad.toml, line {line}")),
+            "line {line} for\n{config}\nin:\n{text}"
+        );
+        for needle in needles {
+            assert!(text.contains(&needle), "{needle:?} in:\n{text}");
+        }
+    }
+
+    // No model_dir: the default directory (under LBGPT_ASSETS_DIR) is checked, at the table.
+    std::fs::write(
+        dir.path().join("default.toml"),
+        format!("{provider}[semantic_cache]\nthreshold = 0.9\n"),
+    )
+    .expect("config");
+    let output = check(
+        dir.path(),
+        "default.toml",
+        &[("LBGPT_ASSETS_DIR", &broken.display().to_string())],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("config file default.toml, line 5")
+            && text.contains("no `model_dir` is set, and the default model directory")
+            && text.contains("fetch-assets"),
+        "{text}"
+    );
+}
+
+/// Runs `lbgpt ARGS` in `dir` with exactly `vars` (and `RUST_LOG=debug`).
+fn lbgpt(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lbgpt"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("RUST_LOG", "debug");
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command.output().expect("lbgpt runs")
+}
+
+#[test]
+fn a_key_in_a_url_query_is_never_shown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A port nothing listens on: the run's request fails at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port();
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        "{\"custom_id\": \"a\", \"method\": \"POST\", \"url\": \"/v1/chat/completions\", \
+         \"body\": {\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}}\n",
+    )
+    .expect("input");
+
+    // A base URL or endpoint with a query cannot work (paths are appended after it): an
+    // error at its line, for check and run alike, that does not show it.
+    for (config, vars, needle) in [
+        (
+            "[[providers]]\nkind = \"openai\"\napi_key = \"k\"\n\
+             base_url = \"https://gateway.internal/v1?key=SECRET\"\n"
+                .to_owned(),
+            vec![],
+            "line 4, column 12: key `base_url`: not a usable URL (it has a query after `?`",
+        ),
+        (
+            "[[providers]]\nkind = \"azure\"\napi_key = \"k\"\ndeployments = { m = \"d\" }\n\
+             endpoint = \"https://res.openai.azure.com/?code=SECRET\"\n"
+                .to_owned(),
+            vec![],
+            "line 5, column 12: key `endpoint`: not a usable URL (it has a query",
+        ),
+        (
+            "max_concurrent_requests = 2\n".to_owned(),
+            vec![
+                ("OPENAI_API_KEY", "sk-SECRET-000000000000000001"),
+                ("OPENAI_BASE_URL", "https://gateway.internal/v1?key=SECRET"),
+            ],
+            "`OPENAI_BASE_URL` is not a URL of the API without query or fragment",
+        ),
+    ] {
+        std::fs::write(dir.path().join("bad.toml"), &config).expect("config");
+        for args in [
+            vec!["config", "check", "bad.toml"],
+            vec!["run", "in.jsonl", "-c", "bad.toml", "-o", "out.jsonl"],
+        ] {
+            let output = lbgpt(dir.path(), &args, &vars);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{config}\n{}",
+                describe(&output)
+            );
+            assert!(
+                stderr(&output).contains(needle),
+                "{needle:?} in:\n{}",
+                describe(&output)
+            );
+            assert_no_secret(&output);
+        }
+    }
+
+    // A proxy's query does no harm (only its host and port are used), but it is not shown:
+    // not by the check, nor by a run's output, errors or debug log.
+    std::fs::write(
+        dir.path().join("lbgpt.toml"),
+        format!(
+            "[retry]\nmax_attempts = 1\n\n\
+             [[providers]]\nkind = \"openai\"\nname = \"file\"\napi_key = \"k\"\n\
+             base_url = \"http://127.0.0.1:{closed}/v1\"\n\
+             proxy = \"http://127.0.0.1:{closed}/?token=SECRET#SECRET\"\n\n\
+             [[providers]]\nfrom_env = \"OPENAI_API_KEY*\"\n"
+        ),
+    )
+    .expect("config");
+    let closed_url = format!("http://127.0.0.1:{closed}/v1");
+    let vars = [
+        ("OPENAI_API_KEY_1", "sk-SECRET-000000000000000001"),
+        ("OPENAI_BASE_URL", closed_url.as_str()),
+        ("OPENAI_API_PROXY", "socks5://127.0.0.1:1080/?token=SECRET"),
+    ];
+    let output = lbgpt(dir.path(), &["config", "check", "lbgpt.toml"], &vars);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_no_secret(&output);
+    let report = stdout(&output);
+    for needle in [
+        format!("proxy:       http://127.0.0.1:{closed}/?***\n"),
+        "proxy:       socks5://127.0.0.1:1080/?*** (from OPENAI_API_PROXY)\n".to_owned(),
+    ] {
+        assert!(report.contains(&needle), "{needle:?} in:\n{report}");
+    }
+    let output = lbgpt(
+        dir.path(),
+        &["run", "in.jsonl", "-c", "lbgpt.toml", "-o", "out.jsonl"],
+        &vars,
+    );
+    let written = std::fs::read_to_string(dir.path().join("out.jsonl")).expect("output");
+    assert!(written.contains("\"error\""), "{written}");
+    assert!(!written.contains("SECRET"), "{written}");
+    assert_no_secret(&output);
+    assert!(stderr(&output).contains("DEBUG"), "{}", describe(&output));
+}

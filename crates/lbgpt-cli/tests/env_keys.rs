@@ -308,3 +308,89 @@ async fn without_a_config_file_the_run_uses_the_keys_of_the_environment() {
     );
     assert_eq!(sim.stats().requests, 4, "the failed runs sent nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dotenv_beside_the_config_is_read_before_the_working_directorys() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let project = dir.path().join("proj");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&project).expect("project dir");
+    std::fs::create_dir(&elsewhere).expect("working dir");
+    write_input(&elsewhere, 4);
+    std::fs::write(
+        project.join("lbgpt.toml"),
+        format!(
+            "[balance]\nstrategy = \"round_robin\"\n\n\
+             [[providers]]\nkind = \"openai\"\nname = \"project\"\nbase_url = \"{url}\"\n\
+             api_key_env = \"PROJECT_KEY\"\nproxy = \"none\"\n\n\
+             [[providers]]\nkind = \"openai\"\nname = \"shared\"\nbase_url = \"{url}\"\n\
+             api_key_env = \"SHARED_KEY\"\nproxy = \"none\"\n",
+            url = sim.base_url()
+        ),
+    )
+    .expect("config written");
+    // The project's key beside its config; the working directory's .env has a wrong value
+    // for it (the config's directory wins) and the only value of the shared key.
+    std::fs::write(project.join(".env"), format!("PROJECT_KEY={KEY_1}\n")).expect(".env");
+    std::fs::write(
+        elsewhere.join(".env"),
+        format!("PROJECT_KEY=sk-wrong-SECRET-from-the-cwd-0000\nSHARED_KEY={KEY_2}\n"),
+    )
+    .expect(".env");
+    let config = "../proj/lbgpt.toml";
+    let output = lbgpt(
+        &elsewhere,
+        &["run", "in.jsonl", "-c", config, "-o", "out.jsonl"],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let lines = read_jsonl(&elsewhere.join("out.jsonl"));
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines.iter().all(|line| line["error"].is_null()),
+        "{lines:?}"
+    );
+    assert_eq!(sim.key_stats(KEY_1).expect("key 1").requests, 2);
+    assert_eq!(sim.key_stats(KEY_2).expect("key 2").requests, 2);
+    assert_eq!(sim.stats().requests, 4, "the wrong value was never sent");
+    assert!(
+        !describe(&output).contains("SECRET"),
+        "{}",
+        describe(&output)
+    );
+
+    // The process environment wins over both files.
+    let output = lbgpt(
+        &elsewhere,
+        &["config", "check", config],
+        &[("PROJECT_KEY", KEY_2)],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        report.contains("sk-…0002 (from PROJECT_KEY)\n") && !report.contains("…0001"),
+        "{report}"
+    );
+
+    // A variable in neither file: the error says where it was looked for.
+    std::fs::write(project.join(".env"), "").expect(".env emptied");
+    std::fs::write(elsewhere.join(".env"), "").expect(".env emptied");
+    std::fs::write(
+        project.join("lbgpt.toml"),
+        "[[providers]]\nfrom_env = \"OPENAI_API_KEY_EU*\"\n",
+    )
+    .expect("config written");
+    let output = lbgpt(&elsewhere, &["config", "check", config], &[]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "no variable matching `OPENAI_API_KEY_EU*` is set in the environment, \
+             ../proj/.env or ./.env"
+        ),
+        "{stderr}"
+    );
+}

@@ -1,6 +1,7 @@
 //! `lbgpt config check FILE`: validates a config as `lbgpt run` does (the file, the keys of
-//! the environment and `./.env`, every key variable, every provider's HTTP client and the
-//! balancer; the caches are not opened), sends nothing, and prints the providers it would
+//! the environment and the `.env` files, every key variable, every provider's HTTP client and the
+//! balancer; the caches are not opened, but the semantic cache's model files and index
+//! directory are looked at), sends nothing, and prints the providers it would
 //! build (keys redacted) and the retry, balance and cache settings.
 
 use super::settings::{
@@ -20,6 +21,9 @@ use std::time::Duration;
 pub fn run(args: &ConfigCheckArgs) -> Result<u8, CliError> {
     let config = super::Config::load(&args.file)?;
     let keys = crate::stack::check_providers(&config, &|name| std::env::var(name).ok())?;
+    if let Some(semantic) = &config.semantic_cache {
+        semantic.check_files(&config.path)?;
+    }
     print!("{}", render(&config, &keys));
     Ok(crate::EXIT_OK)
 }

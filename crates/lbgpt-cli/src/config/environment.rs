@@ -1,7 +1,8 @@
 //! Providers taken from the environment: the `from_env` tables of a config (or every key, for
 //! a file without `[[providers]]` and for `lbgpt run` without a config file) become one
 //! provider per key variable, found by [`lbgpt::env::EnvKeys`] in the process environment
-//! and `./.env`, named by the variable, with the limits of the `[env.NAME]` tables.
+//! and the `.env` files ([`Config::dotenv_files`]; `./.env` alone without a config file),
+//! named by the variable, with the limits of the `[env.NAME]` tables.
 
 use super::error::ConfigError;
 use super::settings::{
@@ -93,11 +94,13 @@ impl Config {
             };
             let members = found.map_err(|err| self.group_error(group, &err.to_string()))?;
             if members.is_empty() {
+                let places = places(&variables);
                 let message = match &group.pattern {
-                    Some(pattern) => format!(
-                        "no variable matching `{pattern}` is set in the environment or ./.env"
+                    Some(pattern) => format!("no variable matching `{pattern}` is set in {places}"),
+                    None => format!(
+                        "no `{OPENAI_API_KEY}*` or `{AZURE_OPENAI_API_KEY}*` variable is set in \
+                         {places}"
                     ),
-                    None => NO_KEYS.to_owned(),
                 };
                 return Err(self.group_error(group, &message));
             }
@@ -139,7 +142,8 @@ impl Config {
                 &self.path,
                 format!(
                     "`[env.{name}]`: no provider takes its key from `{name}` (it is not set in \
-                     the environment or ./.env, or no `from_env` pattern matches it)"
+                     {}, or no `from_env` pattern matches it)",
+                    places(&variables)
                 ),
             ));
         }
@@ -152,7 +156,8 @@ impl Config {
     }
 
     /// The value of variable `name`: from `env` (the process environment in the binary) when
-    /// it is set there, else from the variables [`Config::resolve_env`] kept (`./.env`).
+    /// it is set there, else from the variables [`Config::resolve_env`] kept (the `.env`
+    /// files).
     pub fn lookup(&self, name: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
         env(name).or_else(|| {
             self.variables
@@ -228,9 +233,22 @@ impl Config {
     }
 }
 
-/// The error when a file without `[[providers]]` finds no key.
-const NO_KEYS: &str = "no `OPENAI_API_KEY*` or `AZURE_OPENAI_API_KEY*` variable is set in the \
-                       environment or ./.env";
+/// Where `variables` were looked for, for error messages: `the environment, proj/.env or
+/// ./.env`.
+fn places(variables: &EnvKeys) -> String {
+    let mut places = vec!["the environment".to_owned()];
+    places.extend(variables.dotenv_files().iter().map(|path| {
+        if path.parent().is_some_and(|dir| dir.as_os_str().is_empty()) {
+            format!("./{}", path.display())
+        } else {
+            path.display().to_string()
+        }
+    }));
+    match places.split_last() {
+        Some((last, first)) if !first.is_empty() => format!("{} or {last}", first.join(", ")),
+        _ => places.join(""),
+    }
+}
 
 /// The environment variables a provider of the file reads its credential from.
 fn key_variables(provider: &ProviderSettings) -> Vec<String> {
@@ -247,7 +265,7 @@ fn key_variables(provider: &ProviderSettings) -> Vec<String> {
     }
 }
 
-/// A `./.env` that cannot be read or parsed.
+/// A `.env` file that cannot be read or parsed.
 pub(super) fn dotenv_error(err: EnvError) -> ConfigError {
     ConfigError::without_file(format!("cannot use the keys of the environment: {err}"))
 }

@@ -68,7 +68,7 @@ pub struct Config {
     pub env_groups: Vec<EnvGroup>,
     /// The `[env.NAME]` tables: weight and limits per key variable.
     pub env_keys: BTreeMap<String, EnvKeyLimits>,
-    /// The variables keys are read from (the process environment and `./.env`), once
+    /// The variables keys are read from (the process environment and the `.env` files), once
     /// [`Config::resolve_env`] has run; `None` before (then only the process environment).
     pub variables: Option<EnvKeys>,
 }
@@ -132,6 +132,19 @@ pub struct SemanticSettings {
     pub settings: lbgpt::semantic::SemanticCacheSettings,
     /// Where the table starts.
     pub site: ErrorSite,
+    /// Where the `model_dir`, `runtime_library` and `index_dir` keys are, when they are set.
+    pub path_sites: SemanticPathSites,
+}
+
+/// Where the path keys of a `[semantic_cache]` table are, for errors about their files.
+#[derive(Debug, Clone, Default)]
+pub struct SemanticPathSites {
+    /// The `model_dir` line.
+    pub model_dir: Option<ErrorSite>,
+    /// The `runtime_library` line.
+    pub runtime_library: Option<ErrorSite>,
+    /// The `index_dir` line.
+    pub index_dir: Option<ErrorSite>,
 }
 
 impl SemanticSettings {
@@ -430,7 +443,7 @@ pub enum AzureCredential {
 pub enum SecretSource {
     /// Written in the file.
     Inline(ConfigSecret),
-    /// A key variable found in the environment (or `./.env`) by a `from_env` pattern.
+    /// A key variable found in the environment (or a `.env` file) by a `from_env` pattern.
     Discovered {
         /// The variable's name (also the provider's name).
         var: String,

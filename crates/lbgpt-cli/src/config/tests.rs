@@ -373,6 +373,51 @@ fn url_and_header_errors_never_show_credentials() {
 }
 
 #[test]
+fn a_base_url_or_endpoint_with_a_query_is_an_error_that_shows_no_secret() {
+    for (kind, line, key) in [
+        (
+            "openai",
+            "base_url = \"https://gateway.internal/v1?key=SECRET\"",
+            "base_url",
+        ),
+        (
+            "openai",
+            "base_url = \"https://gateway.internal/v1#SECRET\"",
+            "base_url",
+        ),
+        (
+            "azure",
+            "endpoint = \"https://res.openai.azure.com/?code=SECRET\"",
+            "endpoint",
+        ),
+        // A bad port and a query: the line is not quoted either.
+        (
+            "openai",
+            "base_url = \"https://gateway:99999/v1?key=SECRET\"",
+            "base_url",
+        ),
+    ] {
+        let deployments = if kind == "azure" {
+            "deployments = { m = \"d\" }\n"
+        } else {
+            ""
+        };
+        let err = error(&format!(
+            "[[providers]]\nkind = \"{kind}\"\napi_key = \"k\"\n{line}\n{deployments}"
+        ));
+        assert_eq!(err.line(), Some(4), "{line}: {err}");
+        assert!(err.message.contains(&format!("`{key}`")), "{err}");
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+    }
+    // A proxy's query is accepted (only the proxy's host and port are used).
+    load(
+        "[[providers]]\nkind = \"openai\"\napi_key = \"k\"\n\
+         proxy = \"http://proxy.internal:3128/?token=SECRET\"\n",
+    )
+    .expect("a proxy with a query");
+}
+
+#[test]
 fn an_unknown_provider_kind_lists_the_kinds() {
     let err = error("[[providers]]\nkind = \"gemini\"\napi_key = \"k\"\n");
     assert_eq!(err.line(), Some(2), "{err}");

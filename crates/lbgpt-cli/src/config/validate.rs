@@ -11,9 +11,9 @@ use super::secret::ConfigSecret;
 use super::settings::{
     is_redis_url, redis_url_hint, AzureCredential, BalanceSettings, CacheSettings,
     CacheStoreSettings, Config, EnvGroup, EnvKeyLimits, ErrorSite, ProviderApi, ProviderSettings,
-    RetrySettings, SecretSource, SemanticSettings, TransportSettings, DEFAULT_AZURE_KEY_ENV,
-    DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_OPENAI_BASE_URL,
-    DEFAULT_OPENAI_KEY_ENV, DEFAULT_WEIGHT, NO_PROXY,
+    RetrySettings, SecretSource, SemanticPathSites, SemanticSettings, TransportSettings,
+    DEFAULT_AZURE_KEY_ENV, DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_KEY_ENV, DEFAULT_WEIGHT, NO_PROXY,
 };
 use lbgpt::env::KeyPattern;
 use lbgpt_balance::Strategy;
@@ -465,9 +465,16 @@ impl Checker<'_> {
             .map(drop)
             .and_then(|()| settings.index_config().validate())
             .map_err(|err| self.error(span.clone(), format!("`[semantic_cache]`: {err}")))?;
+        let key_site =
+            |value: &Option<Spanned<String>>| value.as_ref().map(|value| self.site(value.span()));
         Ok(SemanticSettings {
             settings,
             site: self.site(span),
+            path_sites: SemanticPathSites {
+                model_dir: key_site(&raw.model_dir),
+                runtime_library: key_site(&raw.runtime_library),
+                index_dir: key_site(&raw.index_dir),
+            },
         })
     }
 
@@ -590,7 +597,7 @@ impl Checker<'_> {
             ProviderKind::Openai => ProviderApi::OpenAi {
                 base_url: match &raw.base_url {
                     None => DEFAULT_OPENAI_BASE_URL.to_owned(),
-                    Some(url) => self.url(url, "base_url", &["http", "https"])?,
+                    Some(url) => self.api_url(url, "base_url")?,
                 },
                 organization: non_empty(&raw.organization),
                 project: non_empty(&raw.project),
@@ -612,7 +619,7 @@ impl Checker<'_> {
                             ),
                         ))
                     }
-                    Some(url) => self.url(url, "endpoint", &["http", "https"])?,
+                    Some(url) => self.api_url(url, "endpoint")?,
                 };
                 let deployments = match &raw.deployments {
                     Some(map) if !map.get_ref().is_empty() => map.get_ref().clone(),
@@ -955,17 +962,34 @@ impl Checker<'_> {
         let Some(problem) = lbgpt::env::url_problem(text, schemes) else {
             return Ok(text.to_owned());
         };
-        // The URL is never repeated, and its line is quoted only when it holds no credentials
-        // (`user:password@`): a proxy's password must not end up in a terminal or a log.
         let expected: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
         let message = format!(
             "key `{key}`: not a usable URL ({problem}); expected a URL starting with {}",
             expected.join(" or ")
         );
-        if text.contains('@') {
-            Err(self.error_without_quote(value.span(), message))
+        Err(self.url_error(value, message))
+    }
+
+    /// The URL of key `key`, the base of API requests (`base_url`, `endpoint`): an `http(s)`
+    /// URL without query or fragment ([`lbgpt::env::api_url_problem`]).
+    fn api_url(&self, value: &Spanned<String>, key: &str) -> Result<String, ConfigError> {
+        let text = self.url(value, key, &["http", "https"])?;
+        match lbgpt::env::api_url_problem(&text) {
+            None => Ok(text),
+            Some(problem) => {
+                Err(self.url_error(value, format!("key `{key}`: not a usable URL ({problem})")))
+            }
+        }
+    }
+
+    /// An error at the URL `value`. The URL is never repeated, and its line is quoted only when
+    /// it can hold no secret: not with credentials (`user:password@`) nor a query or fragment
+    /// (`?key=...`), which must not end up in a terminal or a log.
+    fn url_error(&self, value: &Spanned<String>, message: String) -> ConfigError {
+        if value.get_ref().contains(['@', '?', '#']) {
+            self.error_without_quote(value.span(), message)
         } else {
-            Err(self.error(value.span(), message))
+            self.error(value.span(), message)
         }
     }
 }

@@ -424,6 +424,26 @@ fn the_semantic_caches_files_are_checked_and_named_at_their_line() {
         }
     }
 
+    // A directory nobody may create files in (not even root): /proc.
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::write(
+            dir.path().join("bad.toml"),
+            table("complete/model", library, "/proc/lbgpt-index"),
+        )
+        .expect("config");
+        let output = check(dir.path(), "bad.toml", &[]);
+        assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+        let text = stderr(&output);
+        assert!(
+            text.contains("line 8")
+                && text.contains(
+                    "key `index_dir`: /proc/lbgpt-index cannot be created: /proc is not writable"
+                ),
+            "{text}"
+        );
+    }
+
     // No model_dir: the default directory (under LBGPT_ASSETS_DIR) is checked, at the table.
     std::fs::write(
         dir.path().join("default.toml"),

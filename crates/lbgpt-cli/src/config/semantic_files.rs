@@ -104,8 +104,8 @@ impl SemanticSettings {
                 site,
                 config_path,
                 format!(
-                    "key `index_dir`: {problem} (the index is saved there at the end of every \
-                     run)"
+                    "key `index_dir`: {problem}; the index is saved there at the end of every \
+                     run"
                 ),
             ))
         };
@@ -115,7 +115,7 @@ impl SemanticSettings {
             }
             return match probe_write(dir) {
                 Ok(()) => Ok(()),
-                Err(err) => fail(format!("{} is not writable ({err})", dir.display())),
+                Err(err) => fail(format!("{} is not writable: {err}", dir.display())),
             };
         }
         let Some(parent) = nearest_existing_ancestor(dir) else {
@@ -134,7 +134,7 @@ impl SemanticSettings {
         match probe_write(&parent) {
             Ok(()) => Ok(()),
             Err(err) => fail(format!(
-                "{} cannot be created: {} is not writable ({err})",
+                "{} cannot be created: {} is not writable: {err}",
                 dir.display(),
                 parent.display()
             )),

@@ -72,7 +72,8 @@ Config:
   ./lbgpt.toml (every key in docs/config.md). Without either, each OPENAI_API_KEY* and
   AZURE_OPENAI_API_KEY* variable (with AZURE_OPENAI_ENDPOINT*, AZURE_OPENAI_DEPLOYMENTS*) of
   the environment or ./.env becomes a provider with default settings. API keys are read from
-  the environment (or ./.env, or the file), never from the command line.
+  the environment, a .env beside the config file, ./.env or the file itself (in that order),
+  never from the command line.
 
 Exit status: 0 every line succeeded, 1 some lines failed, 2 usage, config or I/O error,
 130 interrupted by Ctrl-C. More in docs/cli.md.";

@@ -180,11 +180,7 @@ impl fmt::Display for Summary<'_> {
         writeln!(f)?;
         write!(f, "failed:     {}", t.failed())?;
         if t.failed() > 0 {
-            write!(
-                f,
-                " ({} invalid input lines, {} failed calls)",
-                t.rejected, t.failed_calls
-            )?;
+            write!(f, " ({})", failed_parts(t.rejected, t.failed_calls))?;
         }
         writeln!(f)?;
         if !t.failures.is_empty() {
@@ -300,6 +296,33 @@ pub fn peak_memory() -> Option<u64> {
     Some(kilobytes * 1024)
 }
 
+/// `count` and `noun`, the noun in the plural unless `count` is 1: `1 failed call`,
+/// `2 failed calls`.
+pub fn counted(count: u64, singular: &str, plural: &str) -> String {
+    if count == 1 {
+        format!("{count} {singular}")
+    } else {
+        format!("{count} {plural}")
+    }
+}
+
+/// What the failures are made of, zero parts left out: `1 invalid input line`,
+/// `2 invalid input lines, 1 failed call`.
+fn failed_parts(rejected: u64, failed_calls: u64) -> String {
+    let mut parts = Vec::new();
+    if rejected > 0 {
+        parts.push(counted(
+            rejected,
+            "invalid input line",
+            "invalid input lines",
+        ));
+    }
+    if failed_calls > 0 {
+        parts.push(counted(failed_calls, "failed call", "failed calls"));
+    }
+    parts.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,7 +374,7 @@ mod tests {
             .to_string();
         assert!(text.contains("requests:   4"), "{text}");
         assert!(
-            text.contains("1 invalid input lines, 1 failed calls"),
+            text.contains("failed:     2 (1 invalid input line, 1 failed call)\n"),
             "{text}"
         );
         assert!(text.contains("a 1, b 1"), "{text}");
@@ -359,6 +382,14 @@ mod tests {
             text.contains("2.0 requests/s), peak memory 23.4 MB"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn failed_parts_leave_out_zeros_and_use_singulars() {
+        assert_eq!(failed_parts(0, 1), "1 failed call");
+        assert_eq!(failed_parts(3, 0), "3 invalid input lines");
+        assert_eq!(failed_parts(1, 2), "1 invalid input line, 2 failed calls");
+        assert_eq!(counted(0, "failover", "failovers"), "0 failovers");
     }
 
     #[test]

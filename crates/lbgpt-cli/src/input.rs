@@ -106,7 +106,11 @@ impl<R: CliEndpoint> LineParser<R> {
             Err(err) => {
                 return reject(
                     None,
-                    LineProblem::new("invalid_json", line, format!("invalid JSON: {err}")),
+                    LineProblem::new(
+                        "invalid_json",
+                        line,
+                        format!("invalid JSON: {}", without_line_number(&err)),
+                    ),
                 )
             }
             Ok(value @ Value::Object(_)) => match serde_json::from_value(value) {
@@ -266,6 +270,17 @@ fn check_choice(
             line,
             format!("`{key}` is missing; supported: {list}"),
         )),
+    }
+}
+
+/// A JSON syntax error as `expected ident at column 2`: the input is one line per request and
+/// the message already names the file's line, so serde_json's `line 1` would only confuse.
+fn without_line_number(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let position = format!(" at line {} column {}", err.line(), err.column());
+    match text.strip_suffix(&position) {
+        Some(message) if err.line() > 0 => format!("{message} at column {}", err.column()),
+        _ => text,
     }
 }
 
@@ -497,10 +512,9 @@ mod tests {
         let lines = parse_all(&format!("{GOOD}\n{{not json\n"));
         let p = problem(&lines[1]);
         assert_eq!(p.code, "invalid_json");
-        assert!(
-            p.message.starts_with("line 2: invalid JSON"),
-            "{}",
-            p.message
+        assert_eq!(
+            p.message, "line 2: invalid JSON: key must be a string at column 2",
+            "the column of the line, not serde_json's `line 1`"
         );
         let lines = parse_all("[1, 2]\n");
         assert_eq!(problem(&lines[0]).code, "invalid_json");

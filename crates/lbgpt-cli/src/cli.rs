@@ -100,7 +100,8 @@ each with its own rate limits and latency; one key is revoked part-way), runs a 
 the max-headroom balancer with retries and an exact cache (the machinery of `lbgpt run`),
 shows its progress and summary, runs it again with some new requests (the repeats come from
 the cache), and explains what happened. Every answer is checked against its own request. No
-API key, no network beyond loopback; the default takes a few seconds.
+API key, no network beyond loopback; the default takes a few seconds. The revocation is
+planned: the balancer's warning about it is hidden unless RUST_LOG asks for warnings.
 
 Exit status: 0 when every request got its own answer, 1 otherwise, 2 if a simulator cannot
 start, 130 when interrupted.";
@@ -280,7 +281,7 @@ pub struct DemoArgs {
     #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u32).range(20..=100_000))]
     pub requests: u32,
     /// The probability that a simulated provider answers a call with a random retryable fault
-    /// (429, 500, 503, reset, broken JSON), on top of the revoked key.
+    /// (429, 500, 503, connection reset, broken JSON, HTML 502), on top of the revoked key.
     #[arg(long, value_name = "P", default_value_t = 0.03, value_parser = probability)]
     pub faults: f64,
     /// Most requests in flight at once.

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::CliError;
 use crate::progress::{ProgressMode, TotalLines};
 use crate::stack::{self, BuiltStack};
-use crate::summary::{self, Tally};
+use crate::summary::{self, counted, Tally};
 use lbgpt_balance::{MemberState, MemberStats};
 use lbgpt_core::{ChatMessage, ChatRequest};
 use lbgpt_sim::{FaultMix, KeyConfig, KeyStats, Latency, LimitMode, SimConfig, Simulator};
@@ -496,7 +496,7 @@ fn print_intro(args: &DemoArgs) {
     for spec in FLEET {
         let tpm = spec.tpm.map_or(String::new(), |tpm| format!(", tpm {tpm}"));
         let doom = if spec.doomed {
-            "  <- its key gets revoked part-way"
+            "  <- its key gets revoked part-way (planned)"
         } else {
             ""
         };
@@ -601,6 +601,10 @@ struct Facts {
     revoked: Option<Revoked>,
     faults: u64,
     limit_429s: u64,
+    /// 429 answers among the injected faults.
+    injected_429s: u64,
+    /// 429 answers the balancer saw (the table's `429s` column, summed).
+    seen_429s: u64,
     retries: u64,
     elapsed: Duration,
     uses: Vec<Use>,
@@ -656,6 +660,8 @@ impl Facts {
             revoked,
             faults: s.keys.iter().map(|(_, key)| key.faults_injected).sum(),
             limit_429s: s.keys.iter().map(|(_, key)| key.rate_limited).sum(),
+            injected_429s: s.keys.iter().map(|(_, key)| key.injected_429s).sum(),
+            seen_429s: s.members.iter().map(|m| m.rate_limited_seen).sum(),
             retries: s.first.tally.retries,
             elapsed: s.first.elapsed,
             uses,
@@ -673,9 +679,12 @@ impl fmt::Display for Facts {
         if let Some(r) = &self.revoked {
             write!(
                 f,
-                "  - {}'s key was revoked after {} of the {} requests of the first pass. It had \
-                 answered {} requests; ",
-                r.name, r.after, self.requests, r.answered
+                "  - {}'s key was revoked after {} of the {} requests of the first pass (planned: \
+                 the demo shows what a revoked key does). It had answered {}; ",
+                r.name,
+                r.after,
+                self.requests,
+                counted(r.answered, "request", "requests")
             )?;
             match (r.unauthorized, r.retired) {
                 (0, _) => write!(f, "no request reached it afterwards")?,
@@ -690,18 +699,22 @@ impl fmt::Display for Facts {
                 )?,
                 (n, false) => write!(
                     f,
-                    "{n} calls got HTTP 401, but the balancer did not retire it"
+                    "{} HTTP 401, but the balancer did not retire it",
+                    counted(n, "call got", "calls got")
                 )?,
             }
             write!(
                 f,
-                ". Requests that failed on it moved on to another provider at once ({} \
-                 failovers); ",
-                r.failovers
+                ". Requests that failed on it moved on to another provider at once ({}); ",
+                counted(r.failovers, "failover", "failovers")
             )?;
             match r.auth_failures {
                 0 => writeln!(f, "no request failed with its 401.")?,
-                n => writeln!(f, "{n} requests still failed with a 401.")?,
+                n => writeln!(
+                    f,
+                    "{} with a 401.",
+                    counted(n, "request still failed", "requests still failed")
+                )?,
             }
         }
         writeln!(
@@ -728,10 +741,17 @@ impl fmt::Display for Facts {
         writeln!(
             f,
             "  - Limits: max headroom sent each request to the provider with the most room \
-             left, pacing each within its limits; the providers' own limits answered {} calls \
-             with 429. In {:.1} s: {}. Pacing spreads each provider's requests evenly, so a \
-             run of seconds stays below the full rate; longer runs come closer to it.",
-            self.limit_429s,
+             left, pacing each within its limits; the providers' own limits answered {} with \
+             429 (the table's 429s column, {} in all, also counts the {}). \
+             In {:.1} s: {}. Pacing spreads each provider's requests evenly, so a run of \
+             seconds stays below the full rate; longer runs come closer to it.",
+            counted(self.limit_429s, "call", "calls"),
+            self.seen_429s,
+            counted(
+                self.injected_429s,
+                "injected 429 fault",
+                "injected 429 faults"
+            ),
             self.elapsed.as_secs_f64(),
             uses.join("; ")
         )?;
@@ -853,6 +873,8 @@ mod tests {
             }),
             faults: 9,
             limit_429s: 0,
+            injected_429s: 4,
+            seen_429s: 4,
             retries: 15,
             elapsed: Duration::from_secs(3),
             uses: vec![Use {
@@ -869,19 +891,35 @@ mod tests {
         };
         let text = facts.to_string();
         for needle in [
-            "azure-us's key was revoked after 105 of the 300 requests",
+            "azure-us's key was revoked after 105 of the 300 requests of the first pass (planned",
             "answered 20 requests; its next calls got HTTP 401 (6 in all, the requests \
              already on their way), so the balancer retired it (state: dead). Requests that \
              failed on it moved on to another provider at once (6 failovers); no request \
              failed with its 401.",
             "answered 9 calls with random faults",
             "(15 attempts beyond the first). 300 of 300 requests got their own answer, 0 failed",
-            "limits answered 0 calls with 429",
+            "limits answered 0 calls with 429 (the table's 429s column, 4 in all, also counts \
+             the 4 injected 429 faults)",
             "openai-fast 110 answers = 2200/min of its 2400 rpm (92 %)",
             "in the second pass 300 of 360 requests (83 %) came from the exact cache",
             "the 60 new ones made 61 calls",
         ] {
             assert!(text.contains(needle), "{needle}\n{text}");
+        }
+
+        let mut one = facts.clone();
+        if let Some(r) = one.revoked.as_mut() {
+            (r.answered, r.failovers, r.auth_failures) = (1, 1, 1);
+        }
+        (one.limit_429s, one.injected_429s) = (1, 1);
+        let text = one.to_string();
+        for needle in [
+            "It had answered 1 request;",
+            "(1 failover); 1 request still failed with a 401.",
+            "limits answered 1 call with 429 (the table's 429s column, 4 in all, also counts \
+             the 1 injected 429 fault)",
+        ] {
+            assert!(text.contains(needle), "singular: {needle}\n{text}");
         }
     }
 }

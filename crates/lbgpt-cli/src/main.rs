@@ -55,7 +55,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    init_tracing();
+    init_tracing(default_log_level(&cli.command));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -118,10 +118,20 @@ fn run_label(report: &run::RunReport, args: &cli::RunArgs) -> String {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: warnings only).
-fn init_tracing() {
+/// The log level when `RUST_LOG` is not set: warnings, except in the demo, whose warnings are
+/// the planned ones (the revoked key's provider being retired) and would look like real
+/// failures; it explains them itself.
+fn default_log_level(command: &Command) -> &'static str {
+    match command {
+        Command::Demo(_) => "error",
+        _ => "warn",
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: `default_level`).
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-/// Runs `lbgpt demo` with `args` (standard error is not a terminal: plain progress lines).
+/// Runs `lbgpt demo` with `args` (standard error is not a terminal: plain progress lines;
+/// no `RUST_LOG`: the default log level).
 fn demo(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_lbgpt"))
         .arg("demo")
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env_remove("RUST_LOG")
         .output()
         .expect("lbgpt demo runs");
     (
@@ -87,6 +88,11 @@ fn the_demo_answers_everything_and_explains_what_its_statistics_show() {
         stdout.contains("OK: every request got exactly its own answer"),
         "{stdout}"
     );
+    // The planned revocation's warning is not shown: it would look like a real failure.
+    assert!(
+        !stderr.contains("WARN") && !stderr.contains("retiring"),
+        "{stderr}"
+    );
     // Progress without a terminal: a plain line at the end of each pass.
     assert!(
         stderr.contains("progress: 60/60 done (100.0 %), 0 failed, 0 cache hits"),
@@ -140,6 +146,17 @@ fn the_demo_answers_everything_and_explains_what_its_statistics_show() {
         "{explanation}"
     );
     assert!(explanation.contains("no request failed with its 401."));
+
+    // The 429s column: the explanation's total is the column's, injected faults included.
+    let column_429s: u64 = rows
+        .values()
+        .map(|row| row[6].parse::<u64>().expect("429s"))
+        .sum();
+    assert_eq!(
+        number_after(explanation, "the table's 429s column, "),
+        column_429s,
+        "{explanation}"
+    );
 
     // Faults and retries, as counted in the summary.
     assert_eq!(

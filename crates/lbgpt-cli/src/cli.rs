@@ -107,8 +107,9 @@ Exit status: 0 when every request got its own answer, 1 otherwise, 2 if a simula
 start, 130 when interrupted.";
 
 const CONFIG_CHECK_AFTER_HELP: &str = "\
-Example:
-  lbgpt config check lbgpt.toml
+Examples:
+  lbgpt config check                the config `lbgpt run` would use without --config
+  lbgpt config check prod.toml
 
 Exit status: 0 the config is valid, 2 it is not (the message names the line and key).";
 
@@ -151,7 +152,7 @@ pub enum Command {
 /// The `lbgpt config` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Check a config file and print the members it would build (keys redacted), without
+    /// Check a config file and print the providers it would build (keys redacted), without
     /// sending anything.
     #[command(after_help = CONFIG_CHECK_AFTER_HELP)]
     Check(ConfigCheckArgs),
@@ -160,9 +161,11 @@ pub enum ConfigCommand {
 /// Arguments of `lbgpt config check`.
 #[derive(Debug, Args)]
 pub struct ConfigCheckArgs {
-    /// The config file to check.
+    /// The config file to check. Default: as `lbgpt run`, ./lbgpt.toml, or, when that does
+    /// not exist, the OPENAI_API_KEY* / AZURE_OPENAI_API_KEY* variables of the environment
+    /// (and ./.env).
     #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
 }
 
 /// Where `lbgpt run` reads its requests.

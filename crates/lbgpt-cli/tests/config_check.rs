@@ -582,3 +582,43 @@ fn a_key_in_a_url_query_is_never_shown() {
     assert_no_secret(&output);
     assert!(stderr(&output).contains("DEBUG"), "{}", describe(&output));
 }
+
+#[test]
+fn without_a_file_check_uses_the_default_of_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // No ./lbgpt.toml: the keys of the environment, as `lbgpt run` without --config.
+    let key = "sk-SECRET-from-the-environment-0001";
+    let output = lbgpt(dir.path(), &["config", "check"], &[("OPENAI_API_KEY", key)]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_no_secret(&output);
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("no config file, the keys of the environment: valid, 1 provider\n"),
+        "{text}"
+    );
+    assert!(text.contains("(from OPENAI_API_KEY"), "{text}");
+
+    // Nothing at all: the error of `lbgpt run`, naming the missing ./lbgpt.toml.
+    let output = lbgpt(dir.path(), &["config", "check"], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("lbgpt.toml does not exist"),
+        "{}",
+        describe(&output)
+    );
+
+    // With ./lbgpt.toml, that file.
+    std::fs::write(
+        dir.path().join("lbgpt.toml"),
+        "[[providers]]\nkind = \"openai\"\nname = \"from-the-file\"\napi_key_env = \"TEAM_KEY\"\n",
+    )
+    .expect("config written");
+    let output = lbgpt(dir.path(), &["config", "check"], &[("TEAM_KEY", key)]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("lbgpt.toml: valid, 1 provider\n"),
+        "{text}"
+    );
+    assert!(text.contains("from-the-file"), "{text}");
+}

@@ -1,8 +1,9 @@
-//! `lbgpt config check FILE`: validates a config as `lbgpt run` does (the file, the keys of
-//! the environment and the `.env` files, every key variable, every provider's HTTP client and the
-//! balancer; the caches are not opened, but the semantic cache's model files and index
-//! directory are looked at), sends nothing, and prints the providers it would
-//! build (keys redacted) and the retry, balance and cache settings.
+//! `lbgpt config check [FILE]`: validates a config as `lbgpt run` does (the file, the keys of
+//! the environment and the `.env` files, every key variable, every provider's HTTP client and
+//! the balancer; the caches are not opened, but the semantic cache's model files and index
+//! directory are looked at), sends nothing, and prints the providers it would build (keys
+//! redacted) and the retry, balance and cache settings. Without FILE it checks what `lbgpt
+//! run` would use without `--config`: ./lbgpt.toml, else the keys of the environment.
 
 use super::settings::{
     AzureCredential, BalanceSettings, Config, ProviderApi, ProviderSettings, RetrySettings,
@@ -16,10 +17,15 @@ use secrecy::{ExposeSecret, SecretString};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-/// Checks `args.file`; returns the exit status (0 valid; a config error is returned, and
-/// `main` exits with 2).
+/// Checks `args.file`, else what `lbgpt run` would use without `--config` (./lbgpt.toml, else
+/// the keys of the environment); returns the exit status (0 valid; a config error is
+/// returned, and `main` exits with 2).
 pub fn run(args: &ConfigCheckArgs) -> Result<u8, CliError> {
-    let config = super::Config::load(&args.file)?;
+    let path = args
+        .file
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(crate::run::DEFAULT_CONFIG));
+    let config = super::Config::load_for_run(&path, args.file.is_some())?;
     let keys = crate::stack::check_providers(&config, &|name| std::env::var(name).ok())?;
     if let Some(semantic) = &config.semantic_cache {
         semantic.check_files(&config.path)?;
@@ -34,10 +40,14 @@ pub fn run(args: &ConfigCheckArgs) -> Result<u8, CliError> {
 pub fn render(config: &Config, keys: &[SecretString]) -> String {
     let mut text = String::new();
     let count = config.providers.len();
+    let source = if config.path.as_os_str().is_empty() {
+        "no config file, the keys of the environment".to_owned()
+    } else {
+        config.path.display().to_string()
+    };
     let _ = writeln!(
         text,
-        "{}: valid, {count} provider{}",
-        config.path.display(),
+        "{source}: valid, {count} provider{}",
         if count == 1 { "" } else { "s" }
     );
     let _ = writeln!(

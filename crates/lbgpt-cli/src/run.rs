@@ -25,9 +25,6 @@ use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The config file `lbgpt run` reads when `--config` is not given.
-pub const DEFAULT_CONFIG: &str = "lbgpt.toml";
-
 /// How a run ended.
 #[derive(Debug)]
 pub struct RunReport {
@@ -218,7 +215,7 @@ fn load_config(args: &RunArgs) -> Result<Config, CliError> {
     let path = args
         .config
         .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_CONFIG_FILE));
     Ok(Config::load_for_run(&path, args.config.is_some())?)
 }
 

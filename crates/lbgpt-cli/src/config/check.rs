@@ -24,7 +24,7 @@ pub fn run(args: &ConfigCheckArgs) -> Result<u8, CliError> {
     let path = args
         .file
         .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from(crate::run::DEFAULT_CONFIG));
+        .unwrap_or_else(|| std::path::PathBuf::from(super::DEFAULT_CONFIG_FILE));
     let config = super::Config::load_for_run(&path, args.file.is_some())?;
     let keys = crate::stack::check_providers(&config, &|name| std::env::var(name).ok())?;
     if let Some(semantic) = &config.semantic_cache {

@@ -27,6 +27,9 @@ pub use settings::{
 
 use std::path::{Path, PathBuf};
 
+/// The config file `lbgpt run` and `lbgpt config check` read when none is named.
+pub const DEFAULT_CONFIG_FILE: &str = "lbgpt.toml";
+
 impl Config {
     /// Reads and checks the config file at `path`, then adds the providers it takes from the
     /// environment ([`Config::resolve_env`] with the variables of [`Config::dotenv_files`]:

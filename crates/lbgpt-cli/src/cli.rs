@@ -12,10 +12,21 @@ const MAX_HELP_WIDTH: usize = 100;
 /// The narrowest and widest help `COLUMNS` can ask for.
 const HELP_WIDTHS: std::ops::RangeInclusive<usize> = 60..=100;
 
-const TOP_AFTER_HELP: &str = "\
-Quick start (no API key needed):
+/// The address of a page of the repository's docs/ folder, for users of an installed binary
+/// who have no checkout.
+macro_rules! docs_url {
+    ($page:literal) => {
+        concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/", $page)
+    };
+}
+
+const TOP_AFTER_HELP: &str = concat!(
+    "\
+Quick start:
   lbgpt demo                                   a batch on simulated providers, and its summary
+                                               (no API key needed)
   lbgpt run requests.jsonl -o results.jsonl    send a Batch-API file through your providers
+                                               (needs OPENAI_API_KEY or an lbgpt.toml)
 
 Exit status:
   0    every request succeeded
@@ -24,12 +35,19 @@ Exit status:
   130  interrupted by Ctrl-C (finished results are written; `lbgpt run` resumes on rerun)
 
 Environment:
-  RUST_LOG   log filter for the messages on standard error (default: warn)
+  RUST_LOG   log filter for the messages on standard error (default: warn; error in lbgpt demo)
   COLUMNS    width of this help (60 to 100)
 
-Documentation: docs/cli.md (commands), docs/config.md (lbgpt.toml).";
+Documentation:
+  commands     ",
+    docs_url!("cli.md"),
+    "
+  lbgpt.toml   ",
+    docs_url!("config.md")
+);
 
-const RUN_AFTER_HELP: &str = "\
+const RUN_AFTER_HELP: &str = concat!(
+    "\
 Examples:
   lbgpt run requests.jsonl -o results.jsonl          results to a file; rerun to resume
   lbgpt run requests.jsonl -o results.jsonl --fresh  start over, replacing results.jsonl
@@ -76,18 +94,29 @@ Config:
   never from the command line.
 
 Exit status: 0 every line succeeded, 1 some lines failed, 2 usage, config or I/O error,
-130 interrupted by Ctrl-C. More in docs/cli.md.";
+130 interrupted by Ctrl-C. More in docs/cli.md and docs/config.md:
+  ",
+    docs_url!("cli.md"),
+    "
+  ",
+    docs_url!("config.md")
+);
 
-const SIM_AFTER_HELP: &str = "\
+const SIM_AFTER_HELP: &str = concat!(
+    "\
 Examples:
   lbgpt sim --config sim.toml
   lbgpt sim --config sim.toml --listen 127.0.0.1:8080
 
 Then point a provider of lbgpt.toml at it: base_url = \"http://127.0.0.1:8080/v1\" (openai)
 or endpoint = \"http://127.0.0.1:8080\" (azure). The file's keys (limits, latency, faults)
-are described in docs/config.md.
+are described in docs/config.md:
+  ",
+    docs_url!("config.md"),
+    "
 
-Exit status: 0 after Ctrl-C, 2 for a bad config file or an address in use.";
+Exit status: 0 after Ctrl-C, 2 for a bad config file or an address in use."
+);
 
 const DEMO_AFTER_HELP: &str = "\
 Examples:

@@ -22,13 +22,17 @@ pub(crate) struct SemanticState {
 ///
 /// ```no_run
 /// use lbgpt_cache::CacheLayer;
-/// use lbgpt_semantic::{FastembedEmbedder, HnswIndex, IndexConfig, SemanticCacheLayer, SemanticConfig};
+/// use lbgpt_semantic::{
+///     BatchConfig, BatchingEmbedder, FastembedEmbedder, HnswIndex, IndexConfig, SemanticCacheLayer,
+///     SemanticConfig,
+/// };
 /// use std::sync::Arc;
 /// use tower::ServiceBuilder;
 ///
 /// # fn stack<S>(provider: S) -> Result<(), Box<dyn std::error::Error>>
 /// # where S: tower::Service<lbgpt_core::ChatRequest, Response = lbgpt_core::ChatResponse, Error = lbgpt_core::Error> + Clone + Send + 'static, S::Future: Send + 'static {
-/// let embedder = FastembedEmbedder::from_default_assets()?;
+/// // Concurrent requests' texts are embedded together while the model is busy.
+/// let embedder = BatchingEmbedder::new(FastembedEmbedder::from_default_assets()?, BatchConfig::new())?;
 /// let index = HnswIndex::open(
 ///     IndexConfig::new().directory(".lbgpt-semantic").max_entries(100_000),
 ///     lbgpt_semantic::Embedder::dimensions(&embedder),

@@ -16,12 +16,16 @@
 //! - [`Scope`]: the exact cache's key of the request with the embedded text blanked, so
 //!   different models, parameters, tools, formats or system prompts never share answers.
 //! - [`Embedder`]: [`FastembedEmbedder`] (local ONNX model from disk, no network) and
-//!   [`OpenAiEmbedder`] (an OpenAI-compatible embeddings endpoint).
+//!   [`OpenAiEmbedder`] (an OpenAI-compatible embeddings endpoint); [`BatchingEmbedder`]
+//!   wraps either so that the texts of requests arriving while the model is busy are
+//!   embedded together in one run (no timer: an idle model starts at once).
 //! - [`VectorIndex`]: [`HnswIndex`] (hnsw_rs in process; bounded with LRU eviction,
-//!   tombstones and rebuilds; saved to and loaded from a directory; concurrent readers).
+//!   tombstones and rebuilds; entries and HNSW graphs saved to and loaded from a directory,
+//!   a damaged or foreign graph rebuilt instead ([`LoadSummary`]); concurrent readers).
 //! - [`FalseHitGuard`]: rejects candidates whose numbers, dates, negations, named entities or
 //!   opposite words differ from the query.
-//! - [`SemanticCacheSettings`]: the whole local cache from a config section in one call.
+//! - [`SemanticCacheSettings`]: the whole local cache from a config section in one call
+//!   (model behind a [`BatchingEmbedder`], index opened from its directory).
 //!
 //! The default threshold and what the guard buys are measured on the project's labelled
 //! evaluation set (`cargo xtask semantic-eval`; `docs/semantic-cache.md`). The model and ONNX

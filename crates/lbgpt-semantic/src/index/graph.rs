@@ -6,6 +6,7 @@ use crate::SemanticError;
 use hnsw_rs::prelude::{AnnT, Distance, Hnsw, HnswIo};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Dot-product distance `1 - a·b` for normalised vectors, clamped at 0 (hnsw_rs's own
 /// `DistDot` asserts on the rounding error of a vector against itself).
@@ -31,6 +32,9 @@ pub(crate) struct GraphParams {
 pub(crate) struct Graph {
     hnsw: Hnsw<'static, f32, DotDistance>,
     params: GraphParams,
+    /// Set while the graph is being saved: new entries are not added meanwhile (they are
+    /// searched exhaustively, and added when the save is done).
+    frozen: AtomicBool,
 }
 
 /// Layers of the graph (hnsw_rs caps it at 16).
@@ -49,7 +53,11 @@ impl Graph {
         if !points.is_empty() {
             hnsw.parallel_insert_slice(&points.to_vec());
         }
-        Graph { hnsw, params }
+        Graph {
+            hnsw,
+            params,
+            frozen: AtomicBool::new(false),
+        }
     }
 
     /// Writes the graph as `dir/<basename>.hnsw.graph` (links) and `dir/<basename>.hnsw.data`
@@ -105,7 +113,26 @@ impl Graph {
                 )))
             }
         };
-        Ok(Graph { hnsw, params })
+        Ok(Graph {
+            hnsw,
+            params,
+            frozen: AtomicBool::new(false),
+        })
+    }
+
+    /// Stops new points from being added until [`thaw`](Self::thaw) (for a save).
+    pub(crate) fn freeze(&self) {
+        self.frozen.store(true, Ordering::Release);
+    }
+
+    /// Lets new points be added again.
+    pub(crate) fn thaw(&self) {
+        self.frozen.store(false, Ordering::Release);
+    }
+
+    /// Whether new points wait.
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::Acquire)
     }
 
     /// Points in the graph (live or not).

@@ -677,7 +677,8 @@ impl HnswIndex {
         let slot = self.push_without_graph(state, id, scope, vector, record);
         if let Some(partition) = state.partitions.get_mut(&scope) {
             if let Some(graph) = &partition.graph {
-                if partition.covered == slot {
+                // A graph being saved takes no new points; they are added after the save.
+                if partition.covered == slot && !graph.is_frozen() {
                     graph.insert(vector, slot);
                     partition.covered = slot + 1;
                 }
@@ -957,41 +958,34 @@ impl Shared {
         self.builds.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Saves entries, vectors and graphs. The graphs are written while the state is read
-    /// locked (inserts wait; searches go on), so that each graph and its scope's slots are
-    /// saved as one consistent picture; entries are written after.
+    /// Saves entries, vectors and graphs. Entries, vectors and each graph's slots are taken
+    /// under the read lock as one consistent picture, and the graphs frozen there (new
+    /// entries are not added to them, only searched exhaustively); the graphs are written
+    /// after the lock is released, then thawed and given the entries added meanwhile.
     fn save_to(&self, dir: &Path) -> Result<(), SemanticError> {
         let _one_save = self
             .save_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let next = persist::prepare(dir)?;
-        let mut graphs: Vec<(Scope, String, usize, usize)> = Vec::new();
+        let mut frozen: Vec<(Scope, Arc<Graph>, usize, usize)> = Vec::new();
         let (entries, next_id) = {
             let state = self.read();
             let mut entries: Vec<EntryToSave> = Vec::with_capacity(state.entries.len());
             for (scope, partition) in &state.partitions {
-                let graph_saved = match &partition.graph {
-                    Some(graph) if partition.covered > 0 && graph.points() == partition.covered => {
-                        let name = persist::graph_name(graphs.len());
-                        match graph.save(&next, &name) {
-                            Ok(()) => {
-                                graphs.push((
-                                    *scope,
-                                    name,
-                                    partition.slots.len(),
-                                    partition.covered,
-                                ));
-                                true
-                            }
-                            Err(error) => {
-                                tracing::warn!(%error, "semantic index: a graph could not be saved; it will be rebuilt when the index is loaded");
-                                false
-                            }
-                        }
-                    }
-                    _ => false,
-                };
+                let graph = partition
+                    .graph
+                    .as_ref()
+                    .filter(|g| partition.covered > 0 && g.points() == partition.covered);
+                if let Some(graph) = graph {
+                    graph.freeze();
+                    frozen.push((
+                        *scope,
+                        Arc::clone(graph),
+                        partition.slots.len(),
+                        partition.covered,
+                    ));
+                }
                 for (slot, id) in partition.slots.iter().enumerate() {
                     let Some(stored) = id.and_then(|id| state.entries.get(&id)) else {
                         continue;
@@ -999,42 +993,84 @@ impl Shared {
                     entries.push((
                         Arc::clone(&stored.entry),
                         partition.vector(slot, self.dimensions).to_vec(),
-                        graph_saved.then_some(slot),
+                        graph.is_some().then_some(slot),
                     ));
                 }
             }
             (entries, self.next_id.load(Ordering::Relaxed))
         };
         self.dirty.store(false, Ordering::Relaxed);
-        let saved = graphs
-            .into_iter()
-            .map(|(scope, name, slots, covered)| {
+        // Nothing returns early until every frozen graph is thawed. A graph that cannot be
+        // written is left out of the manifest: its entries' slots are then ignored on load
+        // and the graph rebuilt.
+        let mut graphs = Vec::with_capacity(frozen.len());
+        let mut failure = None;
+        for (scope, graph, slots, covered) in &frozen {
+            let name = persist::graph_name(graphs.len());
+            let written = graph.save(&next, &name).and_then(|()| {
                 persist::describe_graph(
                     &next,
-                    &scope,
+                    scope,
                     name,
-                    slots,
-                    covered,
+                    *slots,
+                    *covered,
                     self.config.m,
                     self.config.ef_construction,
                 )
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .and_then(|graphs| {
-                persist::finish_save(
-                    dir,
-                    &next,
-                    &self.embedder_id,
-                    self.dimensions,
-                    next_id,
-                    &entries,
-                    graphs,
-                )
             });
+            match written {
+                Ok(files) => graphs.push(files),
+                Err(error @ SemanticError::Io { .. }) => {
+                    failure.get_or_insert(error);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "semantic index: a graph could not be saved; it will be rebuilt when the index is loaded");
+                }
+            }
+        }
+        self.thaw(&frozen);
+        let saved = match failure {
+            Some(error) => Err(error),
+            None => persist::finish_save(
+                dir,
+                &next,
+                &self.embedder_id,
+                self.dimensions,
+                next_id,
+                &entries,
+                graphs,
+            ),
+        };
         if saved.is_err() {
             self.dirty.store(true, Ordering::Relaxed);
         }
         saved
+    }
+
+    /// Lets saved graphs take new points again, first adding those of the entries added to
+    /// their partitions during the save (tombstones too: a graph's nodes are its partition's
+    /// first `covered` slots).
+    fn thaw(&self, frozen: &[(Scope, Arc<Graph>, usize, usize)]) {
+        if frozen.is_empty() {
+            return;
+        }
+        let dimensions = self.dimensions;
+        let mut state = self.write();
+        for (scope, graph, _, _) in frozen {
+            if let Some(partition) = state.partitions.get_mut(scope) {
+                let current = partition
+                    .graph
+                    .as_ref()
+                    .is_some_and(|g| Arc::ptr_eq(g, graph));
+                if current {
+                    for slot in partition.covered..partition.slots.len() {
+                        graph.insert(partition.vector(slot, dimensions), slot);
+                    }
+                    partition.covered = partition.slots.len();
+                }
+            }
+            graph.thaw();
+        }
     }
 }
 
@@ -1096,5 +1132,90 @@ impl VectorIndex for HnswIndex {
             }
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vector(seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut v: Vec<f32> = (0..16)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        crate::embed::normalise(&mut v);
+        v
+    }
+
+    fn record(i: u64) -> Record {
+        Record {
+            text: format!("t{i}"),
+            key: format!("v1:{i}"),
+            answer: "{}".to_owned(),
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn entries_added_while_a_graph_is_saved_join_it_afterwards() {
+        let index = HnswIndex::new(
+            IndexConfig::new()
+                .graph_threshold(50)
+                .background_builds(false),
+            16,
+            "e",
+        )
+        .expect("index");
+        let scope = Scope::from_digest([3; 32]);
+        for i in 0..100 {
+            index
+                .insert_now(scope, vector(i), record(i))
+                .expect("insert");
+        }
+        let graph = {
+            let state = index.shared.read();
+            let partition = &state.partitions[&scope];
+            assert_eq!(partition.covered, 100);
+            Arc::clone(partition.graph.as_ref().expect("a graph"))
+        };
+        graph.freeze();
+        let mut added = Vec::new();
+        for i in 100..110 {
+            added.push(
+                index
+                    .insert_now(scope, vector(i), record(i))
+                    .expect("insert"),
+            );
+        }
+        assert!(index.remove_now(added[4]), "a tombstone among them");
+        {
+            let state = index.shared.read();
+            assert_eq!(state.partitions[&scope].covered, 100, "frozen: not added");
+        }
+        assert_eq!(graph.points(), 100);
+        for (n, i) in (100..110).enumerate() {
+            if n != 4 {
+                let found = index.search_now(&scope, &vector(i), 1);
+                assert_eq!(found[0].entry.id, added[n], "found exhaustively meanwhile");
+            }
+        }
+
+        index.shared.thaw(&[(scope, Arc::clone(&graph), 100, 100)]);
+        assert!(!graph.is_frozen());
+        assert_eq!(graph.points(), 110, "every slot, the tombstone too");
+        {
+            let state = index.shared.read();
+            assert_eq!(state.partitions[&scope].covered, 110);
+        }
+        index
+            .insert_now(scope, vector(999), record(999))
+            .expect("insert");
+        assert_eq!(graph.points(), 111, "thawed: new entries join at once");
     }
 }

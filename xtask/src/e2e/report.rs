@@ -239,22 +239,26 @@ pub fn render(results: &Results) -> String {
                 .iter()
                 .any(|(client, _, flat)| *client == wanted && !flat)
         };
-        text.push('\n');
+        // Paragraphs, each followed by a blank line.
+        let mut paragraphs = Vec::new();
         if grows(Client::CliNoDuplicateCheck) || grows(Client::Facade) {
-            text.push_str(UNEXPLAINED_GROWTH);
+            paragraphs.push(UNEXPLAINED_GROWTH);
         }
         if grows(Client::Cli) {
-            text.push('\n');
-            text.push_str(ID_SET_GROWS);
+            paragraphs.push(ID_SET_GROWS);
         }
         if !grows(Client::CliNoDuplicateCheck) && !grows(Client::Facade) {
-            text.push_str(
-                "Neither program keeps state per input line beyond the lines in flight: peak \
-                 memory does not depend on the input's size.\n",
+            paragraphs.push(
+                "Apart from `lbgpt run`'s set of `custom_id`s, neither program keeps state per \
+                 input line beyond the lines in flight: the facade's and `lbgpt run \
+                 --no-duplicate-check`'s peak memory does not depend on the input's size.\n",
             );
         }
-        text.push('\n');
-        text.push_str(USAGE_WINDOW_BOUNDED);
+        paragraphs.push(USAGE_WINDOW_BOUNDED);
+        for paragraph in paragraphs {
+            text.push('\n');
+            text.push_str(paragraph);
+        }
     }
 
     let (before, after) = results.load;

@@ -117,7 +117,7 @@ pub struct BatchStats {
 }
 
 /// An [`Embedder`] that embeds the texts of concurrent calls together, in one call of the
-/// inner embedder (see the [module documentation](self) for how batches form).
+/// inner embedder (a batch forms from the requests that arrive while the model is busy).
 ///
 /// Vectors are those of the inner embedder, and its [`id`](Embedder::id) and
 /// [`dimensions`](Embedder::dimensions) are passed through, so an index built through the

@@ -13,7 +13,8 @@
 //!   `Balancer<CompletionRequest>` (legacy completions); see [`BalancedRequest`].
 //! - [`usage`]: the [`UsageTracker`](usage::UsageTracker) trait the balancer counts requests
 //!   and tokens with (sliding windows, in-flight reservations, pacing) and its in-memory
-//!   implementation; [`tokens`]: request token estimates per endpoint (tiktoken or
+//!   implementation, whose memory per member is bounded whatever the request rate (charges
+//!   summed in time buckets, not kept per request); [`tokens`]: request token estimates per endpoint (tiktoken or
 //!   approximate).
 //! - [`retry`]: [`RetryLayer`](retry::RetryLayer) / [`Retry`](retry::Retry) retry what may
 //!   succeed later (connection errors, timeouts, 408, 409, 429, 5xx; never other 4xx and

@@ -119,6 +119,18 @@ pub struct BatchStats {
 /// An [`Embedder`] that embeds the texts of concurrent calls together, in one call of the
 /// inner embedder (a batch forms from the requests that arrive while the model is busy).
 ///
+/// Each call puts its texts in a queue. When fewer than
+/// [`concurrency`](BatchConfig::concurrency) runs are going on, a worker task starts at once
+/// and takes what is queued, so a call on an idle embedder waits for nothing; calls that
+/// arrive while every worker is busy wait in the queue, and a worker that finishes a run takes
+/// everything queued meanwhile (whole calls in arrival order, up to
+/// [`max_batch`](BatchConfig::max_batch) texts) into its next run. There is no timer.
+///
+/// Workers are tasks of their own, not part of any caller's future: a cancelled caller takes
+/// nothing from the callers batched with it, and one cancelled while queued is skipped
+/// ([`BatchStats::skipped`]). If the runtime of the last worker shuts down, the callers still
+/// queued get an error instead of waiting forever.
+///
 /// Vectors are those of the inner embedder, and its [`id`](Embedder::id) and
 /// [`dimensions`](Embedder::dimensions) are passed through, so an index built through the
 /// batcher is the same as one built without it. Each caller gets exactly the vectors of its

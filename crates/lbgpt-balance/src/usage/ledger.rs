@@ -37,6 +37,9 @@ pub(crate) enum Estimate {
 pub(crate) struct Seen {
     long: Sums,
     short: Sums,
+    /// Everything the ledger had admitted up to and including the request: what was
+    /// admitted after it may have reached the provider first.
+    admitted: Sums,
 }
 
 /// An admitted reservation.
@@ -80,6 +83,9 @@ pub(crate) struct Ledger {
     schedule_tokens: Option<Instant>,
     in_flight: u64,
     reserved_tokens: u64,
+    /// Everything ever admitted (requests, reserved tokens), to tell how many admissions
+    /// came after a given one.
+    admitted: Sums,
     correction: f64,
     /// Reservations with ids below this were admitted before the last 429 bump of the
     /// correction factor: their 429s do not bump it again.
@@ -115,6 +121,7 @@ impl Ledger {
             schedule_tokens: None,
             in_flight: 0,
             reserved_tokens: 0,
+            admitted: Sums::default(),
             correction: 1.0,
             bumped_before: 0,
             phantoms: [None; 4],
@@ -295,9 +302,11 @@ impl Ledger {
         self.next_id += 1;
         let charge = Sums::request(tokens);
         self.long.add(now, id, charge);
+        self.admitted.add(charge);
         let mut seen = Seen {
             long: self.long.sum(),
             short: Sums::default(),
+            admitted: self.admitted,
         };
         if let Some(short) = &mut self.short {
             short.add(now, id, charge);
@@ -453,10 +462,16 @@ impl Ledger {
     /// Provider headers tighten the windows: when the provider had less left than we
     /// thought when request `id` arrived, the difference counts as extra usage until the
     /// provider's reset. The newest report replaces older ones.
+    ///
+    /// Requests admitted after `id` may reach the provider before it (concurrent callers),
+    /// so what we thought it had counted is the windows' sum at `id`'s admission plus
+    /// everything admitted since; only a shortfall beyond that is usage we did not see.
     fn tighten(&mut self, now: Instant, id: u64, seen: Seen, info: &RateLimitInfo) {
         if !self.long.holds(id) {
             return; // the request has left the windows: its report is stale
         }
+        let mut admitted_since = self.admitted;
+        admitted_since.sub(seen.admitted);
         let reports = [
             (
                 LimitKind::Requests,
@@ -485,7 +500,9 @@ impl Ledger {
                 (Some(quota), Some(window)) => (Span::Short, quota, seen.short, window.length()),
                 _ => (Span::Long, limit, seen.long, self.long.length()),
             };
-            let ours_left = budget.saturating_sub(seen.get(kind));
+            let ours_left = budget
+                .saturating_sub(seen.get(kind))
+                .saturating_sub(admitted_since.get(kind));
             let amount = ours_left.saturating_sub(remaining);
             let slot = &mut self.phantoms[phantom_index(span, kind)];
             if slot.is_some_and(|p| p.source > id) {
@@ -972,6 +989,30 @@ mod tests {
             },
         );
         assert_eq!(ledger.snapshot(t0).headroom_requests, Some(50));
+    }
+
+    #[test]
+    fn a_later_admission_arriving_first_is_no_usage_beyond_ours() {
+        let t0 = Instant::now();
+        let rpm = |remaining| {
+            let mut info = RateLimitInfo::default();
+            info.limit_requests = Some(20);
+            info.remaining_requests = Some(remaining);
+            info.reset_requests = Some(Duration::from_secs(30));
+            Outcome::Answered {
+                usage: None,
+                rate_limit: Some(info),
+            }
+        };
+        let mut ledger = ledger(Limits::none().rpm(20), PacingConfig::unpaced());
+        let first = ledger.try_reserve(t0, Estimate::Total(1)).expect("room");
+        let second = ledger.try_reserve(t0, Estimate::Total(1)).expect("room");
+        // The second reached the provider first: 18 left when the first arrived, not 19.
+        ledger.settle(t0, &reservation(first, t0, None), &rpm(18));
+        assert_eq!(ledger.snapshot(t0).headroom_requests, Some(18));
+        // Less left than both admissions explain is still usage we did not see.
+        ledger.settle(t0, &reservation(second, t0, None), &rpm(15));
+        assert_eq!(ledger.snapshot(t0).headroom_requests, Some(15));
     }
 
     #[test]

@@ -77,8 +77,9 @@
 //!   [`UsageTracker::try_reserve_estimate`]; a plain total is scaled by the factor only when
 //!   it is above 1.)
 //! - **Headers** tighten, never loosen: when `x-ratelimit-remaining-*` says the provider had
-//!   less left than our window did when that request was admitted, the difference counts as
-//!   extra usage (in the long window, or the short one when the reported limit is the short
+//!   less left than our window did when that request was admitted, less whatever was admitted
+//!   after it (those may have reached the provider first), the difference counts as extra
+//!   usage (in the long window, or the short one when the reported limit is the short
 //!   window's share) until the header's `x-ratelimit-reset-*`; a newer report replaces it.
 //!
 //! # Cancellation

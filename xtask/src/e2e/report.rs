@@ -203,12 +203,18 @@ pub fn render(results: &Results) -> String {
     let sent: u64 = results.rows.iter().map(|row| row.lines).sum();
     let _ = write!(
         text,
-        "\nThe simulator served {} requests ({} sent by the runs above, so no request was \
-         retried or lost) with {:.1} s of CPU in all (peak RSS {:.1} MB), about {:.1} us per \
-         request: on two cores the client and the simulator share the machine, so the wall \
-         time is mostly their CPU time, not the {} ms latency.\n\n",
+        "\nThe simulator served {} requests ({} sent by the runs above{}) with {:.1} s of CPU \
+         in all (peak RSS {:.1} MB), about {:.1} us per request: on two cores the client and \
+         the simulator share the machine, so the wall time is mostly their CPU time, not the \
+         {} ms latency.\n\n",
         served.map_or_else(|| "an unknown number of".to_owned(), thousands),
         thousands(sent),
+        // Only equal counts show that no request was retried or lost.
+        if *served == Some(sent) {
+            ", so no request was retried or lost"
+        } else {
+            ": the counts differ or are unknown, so some requests may have been retried or lost"
+        },
         sim_usage.cpu().as_secs_f64(),
         sim_usage.peak_rss as f64 / MB,
         sim_usage.cpu().as_secs_f64() * 1e6 / sent.max(1) as f64,

@@ -6,10 +6,6 @@ mod common;
 use common::*;
 use lbgpt_sim::{expected_answer, KeyConfig, LimitMode, SimConfig};
 
-fn path_str(path: &std::path::Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
-
 /// A second OpenAI-style key, revoked before the run.
 const REVOKED_KEY: &str = "sk-test-SECRET-revoked-91f3";
 const REVOKED_KEY_ENV: &str = "LBGPT_TEST_REVOKED_KEY";

@@ -10,10 +10,6 @@ use lbgpt_sim::expected_answer;
 use serde_json::Value;
 use std::path::Path;
 
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
-
 const REDIS_URL_ENV: &str = "LBGPT_TEST_REDIS_URL";
 
 /// The input: `distinct` different requests, then `repeats` more lines repeating them in turn

@@ -4,10 +4,6 @@ mod common;
 
 use common::*;
 
-fn path_str(path: &std::path::Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
-
 /// Runs `lbgpt run` on a one-line input with `config` text, expecting exit 2; returns stderr.
 async fn config_failure(h: &Harness, config: &str) -> String {
     let input = h.write("in.jsonl", &(batch_line("a", &chat(0)) + "\n"));

@@ -15,10 +15,6 @@ use std::path::Path;
 const EMBEDDING_MODEL: &str = "text-embedding-3-small";
 const COMPLETION_MODEL: &str = "gpt-3.5-turbo-instruct";
 
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
-
 /// An OpenAI and an Azure provider on the simulator, taking turns, with `extra` (cache
 /// tables) before them.
 fn config_text(h: &Harness, extra: &str) -> String {

@@ -7,10 +7,6 @@ mod common;
 
 use common::*;
 
-fn path_str(path: &std::path::Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
-
 /// `count` lines with unique `custom_id`s (when `with_ids`) whose method is refused.
 fn unsent_lines(count: usize, with_ids: bool) -> String {
     let body = serde_json::json!({

@@ -13,10 +13,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
-
 /// `count` good lines with custom_ids `r0`, `r1`, ...
 fn requests(count: usize) -> String {
     (0..count)

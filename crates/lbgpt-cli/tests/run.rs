@@ -9,10 +9,6 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-fn path_str(path: &std::path::Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn happy_run_answers_every_line_in_order_across_two_providers() {
     // Answers take 2 ms, so the 40 requests (4 at a time) take at least 20 ms: longer than the

@@ -13,10 +13,6 @@ use lbgpt_sim::expected_answer;
 use serde_json::Value;
 use std::path::Path;
 
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
-
 /// A request with a fixed system prompt and `text` as the user message.
 fn ask(text: &str) -> ChatRequest {
     ChatRequest::new(

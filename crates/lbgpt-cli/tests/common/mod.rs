@@ -226,6 +226,11 @@ pub fn batch_line(custom_id: &str, request: &ChatRequest) -> String {
     .to_string()
 }
 
+/// A temporary path as a command-line argument.
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
 /// Reads a JSONL file into values, one per line.
 pub fn read_jsonl(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).expect("output file exists");

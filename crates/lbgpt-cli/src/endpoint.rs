@@ -321,20 +321,30 @@ fn wrong_field<R: CliEndpoint>(body: &Value) -> Option<String> {
             return Some(format!(
                 "`{name}` must be a string, an array of strings, an array of token ids or an \
                  array of token-id arrays, found {}",
-                json_type(value)
+                text_field_type(value)
             ));
         }
         Some(format!("`{name}`: {err}"))
     })
 }
 
-fn json_type(value: &Value) -> &'static str {
+/// The JSON type of a text field's value: [`json_type`], except that an array reaching here
+/// holds values other than strings or token ids.
+fn text_field_type(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "an array of other values",
+        other => json_type(other),
+    }
+}
+
+/// The JSON type of `value` as error messages name it: `a string`, `an array`, ...
+pub(crate) fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
-        Value::Array(_) => "an array of other values",
+        Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
 }

@@ -9,7 +9,7 @@
 //! first good line ([`detect_endpoint`]). The parser of a run is made for that endpoint's
 //! request type; a later line naming another supported `url` is a `mixed_url` problem.
 
-use crate::endpoint::{CliEndpoint, Endpoint, SUPPORTED_URLS};
+use crate::endpoint::{json_type, CliEndpoint, Endpoint, SUPPORTED_URLS};
 use crate::idset::IdSet;
 use serde::Deserialize;
 use serde_json::Value;
@@ -281,17 +281,6 @@ fn without_line_number(err: &serde_json::Error) -> String {
     match text.strip_suffix(&position) {
         Some(message) if err.line() > 0 => format!("{message} at column {}", err.column()),
         _ => text,
-    }
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

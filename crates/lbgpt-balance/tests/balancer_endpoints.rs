@@ -5,8 +5,7 @@
 
 mod balancer_support;
 
-use balancer_support::{arrivals, limit_429s, openai, simulator_with, unpaced};
-use futures::stream::{self, StreamExt};
+use balancer_support::{arrivals, limit_429s, openai, run, simulator_with, unpaced};
 use lbgpt_balance::tokens::{ApproxEstimator, TiktokenEstimator, TokenEstimate, TokenEstimator};
 use lbgpt_balance::usage::Limits;
 use lbgpt_balance::{BalancedRequest, Balancer, BalancerBuilder, Member, MemberState, Strategy};
@@ -43,33 +42,6 @@ where
     Balancer::builder()
         .usage(unpaced())
         .estimator(Arc::new(ApproxEstimator::new()))
-}
-
-/// Sends every request through `service` with at most `concurrency` in flight; the results
-/// in input order.
-async fn run<R, S>(
-    service: S,
-    requests: Vec<R>,
-    concurrency: usize,
-) -> Vec<Result<S::Response, Error>>
-where
-    S: Service<R, Error = Error> + Clone,
-{
-    let count = requests.len();
-    let mut results: Vec<Option<Result<S::Response, Error>>> = (0..count).map(|_| None).collect();
-    let mut finished = stream::iter(requests.into_iter().enumerate())
-        .map(|(index, request)| {
-            let call = service.clone().oneshot(request);
-            async move { (index, call.await) }
-        })
-        .buffer_unordered(concurrency);
-    while let Some((index, result)) = finished.next().await {
-        results[index] = Some(result);
-    }
-    results
-        .into_iter()
-        .map(|result| result.expect("every request yields a result"))
-        .collect()
 }
 
 /// `count` embeddings requests of one to three short inputs each.

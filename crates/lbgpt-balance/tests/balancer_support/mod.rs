@@ -80,16 +80,16 @@ pub fn requests(tag: &str, n: usize) -> Vec<ChatRequest> {
 
 /// Sends every request through `service` with at most `concurrency` in flight (a new one
 /// starts as soon as any finishes); the results in input order.
-pub async fn run<S>(
+pub async fn run<R, S>(
     service: S,
-    requests: Vec<ChatRequest>,
+    requests: Vec<R>,
     concurrency: usize,
-) -> Vec<Result<ChatResponse, Error>>
+) -> Vec<Result<S::Response, Error>>
 where
-    S: Service<ChatRequest, Response = ChatResponse, Error = Error> + Clone,
+    S: Service<R, Error = Error> + Clone,
 {
     let count = requests.len();
-    let mut results: Vec<Option<Result<ChatResponse, Error>>> = (0..count).map(|_| None).collect();
+    let mut results: Vec<Option<Result<S::Response, Error>>> = (0..count).map(|_| None).collect();
     let mut finished = stream::iter(requests.into_iter().enumerate())
         .map(|(index, request)| {
             let call = service.clone().oneshot(request);

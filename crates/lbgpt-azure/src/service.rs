@@ -151,31 +151,26 @@ impl AzureService {
         self.send(request)
     }
 
-    /// Validates `request`, finds its model's deployment, serialises it and POSTs it to the
-    /// deployment's URL for the request's endpoint.
+    /// Validates and serialises `request` (as [`HttpCaller::prepare`] does for OpenAI), finds
+    /// its model's deployment and POSTs it to the deployment's URL for the request's endpoint.
     ///
     /// An invalid request fails with [`Error::InvalidRequest`], a model without a deployment
     /// with [`Error::ModelNotServed`], both before any network call.
     pub fn send<R: EndpointRequest>(&self, request: R) -> BoxFuture<'static, Result<R::Response>> {
         let started = Instant::now();
-        let prepared = request.validate().and_then(|()| {
+        let prepared = self.inner.caller.prepare(&request).and_then(|body| {
             let model = request.model();
-            let url = self
+            let urls = self
                 .inner
                 .urls
                 .get(model)
-                .ok_or_else(|| self.not_served(model))?;
-            Ok((
-                url.get(R::ENDPOINT).clone(),
-                self.inner.caller.encode(&request)?,
-            ))
+                .ok_or_else(|| self.inner.caller.redact(self.not_served(model)))?;
+            Ok((urls.get(R::ENDPOINT).clone(), body))
         });
         drop(request);
         let (url, body) = match prepared {
             Ok(prepared) => prepared,
-            Err(err) => {
-                return Box::pin(futures::future::ready(Err(self.inner.caller.redact(err))))
-            }
+            Err(err) => return Box::pin(futures::future::ready(Err(err))),
         };
         let inner = Arc::clone(&self.inner);
         Box::pin(async move { inner.caller.post_json(url, body, started).await })

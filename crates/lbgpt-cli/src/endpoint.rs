@@ -12,7 +12,10 @@
 //! body, unknown fields included).
 //!
 //! Legacy completions with a list of prompts are sent one request per prompt and put back
-//! together in prompt order: [`SplitPrompts`], a layer over a completions stack.
+//! together in prompt order. In `lbgpt run` the facade's `completion_ordered` does that (each
+//! prompt one call, one permit of the client); [`SplitPrompts`], a layer over a completions
+//! stack, does the same for a caller of the stack's service directly, and passes the run's
+//! one-prompt requests through unchanged.
 
 use futures::Stream;
 use lbgpt::Lbgpt;

@@ -51,15 +51,7 @@ impl Config {
             providers: Vec::new(),
             cache: None,
             semantic_cache: None,
-            env_groups: vec![EnvGroup {
-                pattern: None,
-                position: 0,
-                weight: None,
-                rpm: None,
-                tpm: None,
-                transport: TransportSettings::default(),
-                site: None,
-            }],
+            env_groups: vec![EnvGroup::every_key()],
             env_keys: BTreeMap::new(),
             variables: None,
         };

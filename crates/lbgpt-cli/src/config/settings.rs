@@ -94,6 +94,22 @@ pub struct EnvGroup {
     pub site: Option<ErrorSite>,
 }
 
+impl EnvGroup {
+    /// Every key of both kinds, with no table of its own: a file without `[[providers]]`, or
+    /// no file at all (`lbgpt run` from the environment).
+    pub fn every_key() -> Self {
+        EnvGroup {
+            pattern: None,
+            position: 0,
+            weight: None,
+            rpm: None,
+            tpm: None,
+            transport: TransportSettings::default(),
+            site: None,
+        }
+    }
+}
+
 /// An `[env.NAME]` table: the weight and limits of one key taken from the environment.
 #[derive(Debug, Clone)]
 pub struct EnvKeyLimits {

@@ -76,15 +76,7 @@ pub fn validate(path: &Path, source: &str, raw: RawConfig) -> Result<Config, Con
     }
     if no_provider_tables {
         // Every key of the environment, as `lbgpt run` does without a config file.
-        env_groups.push(EnvGroup {
-            pattern: None,
-            position: 0,
-            weight: None,
-            rpm: None,
-            tpm: None,
-            transport: TransportSettings::default(),
-            site: None,
-        });
+        env_groups.push(EnvGroup::every_key());
     }
     let env_keys = match raw.env {
         None => BTreeMap::new(),

@@ -206,7 +206,8 @@ fn field(text: &mut String, label: &str, value: &str) {
     let _ = writeln!(text, "    {:<13}{value}", format!("{label}:"));
 }
 
-/// Whether two URLs are the same but for a trailing slash and the case of the scheme and host.
+/// Whether two URLs are the same but for a trailing slash and ASCII case (of every part, the
+/// path included: only used to tell the default OpenAI base URL from a compatible one).
 fn same_url(a: &str, b: &str) -> bool {
     a.trim_end_matches('/')
         .eq_ignore_ascii_case(b.trim_end_matches('/'))

@@ -1,23 +1,17 @@
 //! `lbgpt config check FILE`: the real binary, a controlled environment (nothing inherited),
 //! a temporary working directory with a `.env`.
 
+mod common;
+
+use common::lbgpt_isolated as lbgpt;
 use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// Runs `lbgpt config check FILE` in `dir` with exactly `vars` in its environment (and
 /// `RUST_LOG=debug`, so that logs are searched for keys too).
 fn check(dir: &Path, file: &str, vars: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lbgpt"));
-    command
-        .args(["config", "check", file])
-        .current_dir(dir)
-        .env_clear()
-        .env("RUST_LOG", "debug");
-    for (name, value) in vars {
-        command.env(name, value);
-    }
-    command.output().expect("lbgpt runs")
+    lbgpt(dir, &["config", "check", file], vars)
 }
 
 fn stdout(output: &Output) -> String {
@@ -463,20 +457,6 @@ fn the_semantic_caches_files_are_checked_and_named_at_their_line() {
             && text.contains("fetch-assets"),
         "{text}"
     );
-}
-
-/// Runs `lbgpt ARGS` in `dir` with exactly `vars` (and `RUST_LOG=debug`).
-fn lbgpt(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lbgpt"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("RUST_LOG", "debug");
-    for (name, value) in vars {
-        command.env(name, value);
-    }
-    command.output().expect("lbgpt runs")
 }
 
 #[test]

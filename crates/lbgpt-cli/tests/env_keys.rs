@@ -7,7 +7,7 @@ use common::{batch_line, chat, read_jsonl};
 use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// Keys the simulator accepts; `SECRET` marks what must never be printed.
 const KEY_1: &str = "sk-env-SECRET-first-0000000001";
@@ -16,15 +16,8 @@ const KEY_2: &str = "sk-env-SECRET-second-000000002";
 /// Runs `lbgpt` in `dir` with exactly `vars` in its environment (and `RUST_LOG=debug`, so that
 /// logs are searched for keys too).
 async fn lbgpt(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lbgpt"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("RUST_LOG", "debug");
-    for (name, value) in vars {
-        command.env(name, value);
-    }
+    let mut command = common::isolated_command(dir, args, vars);
+    // The simulator runs on this runtime's other threads while the child runs.
     tokio::task::spawn_blocking(move || command.output())
         .await
         .expect("join")

@@ -174,6 +174,28 @@ proxy = "none"
     }
 }
 
+/// Runs `lbgpt ARGS` in `dir` with exactly `vars` in its environment (nothing inherited) and
+/// `RUST_LOG=debug`, so that logs are searched for keys too. Blocks until it exits.
+pub fn lbgpt_isolated(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    isolated_command(dir, args, vars)
+        .output()
+        .expect("lbgpt runs")
+}
+
+/// The `lbgpt ARGS` command of [`lbgpt_isolated`], not yet run.
+pub fn isolated_command(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lbgpt"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("RUST_LOG", "debug");
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command
+}
+
 /// A finished `lbgpt` process.
 pub struct Run {
     pub output: Output,

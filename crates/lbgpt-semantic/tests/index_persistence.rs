@@ -4,34 +4,14 @@
 //! only) still load; an unknown version is a typed error; saves taken while entries are being
 //! inserted load back whole. Vectors are random (seeded), not embedded.
 
-use lbgpt_semantic::{normalise, HnswIndex, IndexConfig, Neighbour, Record, Scope, SemanticError};
+use lbgpt_semantic::{HnswIndex, IndexConfig, Neighbour, Record, Scope, SemanticError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-const DIMS: usize = 32;
+mod common;
 
-/// A seeded xorshift generator of unit vectors.
-struct Vectors(u64);
-
-impl Vectors {
-    fn next(&mut self) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..DIMS)
-            .map(|_| {
-                self.0 ^= self.0 << 13;
-                self.0 ^= self.0 >> 7;
-                self.0 ^= self.0 << 17;
-                (self.0 % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect();
-        normalise(&mut v);
-        v
-    }
-}
-
-fn scope(n: u8) -> Scope {
-    Scope::from_digest([n; 32])
-}
+use common::{scope, Vectors, DIMS};
 
 fn record(text: &str) -> Record {
     Record {

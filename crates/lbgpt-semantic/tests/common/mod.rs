@@ -1,11 +1,11 @@
 //! Helpers shared by the integration tests: the real local model (loaded once per test
-//! binary), the simulator and a provider on it.
+//! binary), the simulator and a provider on it, seeded random vectors for the index tests.
 
 #![allow(dead_code)]
 
 use lbgpt_core::{ChatMessage, ChatRequest};
 use lbgpt_openai::{OpenAiConfig, OpenAiService};
-use lbgpt_semantic::{Embedder, FastembedEmbedder};
+use lbgpt_semantic::{normalise, Embedder, FastembedEmbedder, Scope};
 use lbgpt_sim::{KeyConfig, Latency, SimConfig, Simulator};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -69,4 +69,31 @@ pub fn request(text: &str) -> ChatRequest {
         ],
     )
     .max_tokens(64)
+}
+
+/// Dimensions of the vectors [`Vectors`] makes.
+pub const DIMS: usize = 32;
+
+/// A seeded xorshift generator of unit vectors.
+pub struct Vectors(pub u64);
+
+impl Vectors {
+    /// The next unit vector of [`DIMS`] dimensions.
+    pub fn next(&mut self) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..DIMS)
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                (self.0 % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        normalise(&mut v);
+        v
+    }
+}
+
+/// A scope made from the digest `[n; 32]`.
+pub fn scope(n: u8) -> Scope {
+    Scope::from_digest([n; 32])
 }

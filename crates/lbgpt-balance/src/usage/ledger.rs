@@ -76,15 +76,13 @@ pub(crate) struct Ledger {
     /// The charges of the last `short + slack`; only kept while the member has a limit and
     /// the pacing a short window.
     short: Option<Window>,
-    /// The id the next admission gets.
-    next_id: u64,
     /// The even schedule's next slot (GCRA's theoretical arrival time) per resource.
     schedule_requests: Option<Instant>,
     schedule_tokens: Option<Instant>,
     in_flight: u64,
     reserved_tokens: u64,
     /// Everything ever admitted (requests, reserved tokens), to tell how many admissions
-    /// came after a given one.
+    /// came after a given one; its request count is the id the next admission gets.
     admitted: Sums,
     correction: f64,
     /// Reservations with ids below this were admitted before the last 429 bump of the
@@ -116,7 +114,6 @@ impl Ledger {
             accounting,
             long,
             short: None,
-            next_id: 0,
             schedule_requests: None,
             schedule_tokens: None,
             in_flight: 0,
@@ -298,8 +295,7 @@ impl Ledger {
     }
 
     fn admit(&mut self, now: Instant, tokens: u64) -> Admitted {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.admitted.requests;
         let charge = Sums::request(tokens);
         self.long.add(now, id, charge);
         self.admitted.add(charge);
@@ -365,7 +361,7 @@ impl Ledger {
                     // with the old factor, and their 429s say nothing new.
                     self.correction = (self.correction * RATE_LIMITED_BUMP)
                         .clamp(CORRECTION_RANGE.0, CORRECTION_RANGE.1);
-                    self.bumped_before = self.next_id;
+                    self.bumped_before = self.admitted.requests;
                 }
                 reserved
             }

@@ -227,24 +227,7 @@ impl BalancedGptBuilder {
     /// name, a provider whose configuration, weight or limits are invalid,
     /// `max_concurrent_requests` of 0, or an invalid retry setting.
     pub fn build(self) -> Result<BalancedGpt, Error> {
-        let BuiltBalanced {
-            client,
-            endpoints,
-            handle,
-            embedding_handle,
-            completion_handle,
-            cache,
-            semantic,
-        } = self.finish()?;
-        Ok(BalancedGpt {
-            client,
-            endpoints,
-            handle,
-            embedding_handle,
-            completion_handle,
-            cache,
-            semantic,
-        })
+        self.finish().map(BalancedGpt::from_built)
     }
 
     /// Builds the stack: the balancer, the retry layer, the cache, the batch client.
@@ -343,6 +326,40 @@ impl EndpointBalancing {
         builder
     }
 }
+
+/// Adds `from_built`, which moves a [`BuiltBalanced`] into a balanced client whose fields are
+/// exactly its fields (the three balanced entry points share one build). An inherent
+/// crate-private function, not `From`, so the crate-private type stays out of the public docs.
+macro_rules! from_built_balanced {
+    ($client:ident) => {
+        impl $client {
+            pub(crate) fn from_built(built: $crate::balanced::BuiltBalanced) -> Self {
+                let $crate::balanced::BuiltBalanced {
+                    client,
+                    endpoints,
+                    handle,
+                    embedding_handle,
+                    completion_handle,
+                    cache,
+                    semantic,
+                } = built;
+                $client {
+                    client,
+                    endpoints,
+                    handle,
+                    embedding_handle,
+                    completion_handle,
+                    cache,
+                    semantic,
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use from_built_balanced;
+
+from_built_balanced!(BalancedGpt);
 
 /// Adds the balancer accessors to a wrapper struct with a `handle: BalancerHandle` field.
 macro_rules! forward_balanced_api {

@@ -1,6 +1,8 @@
 //! [`LoadBalancedGpt`]: one OpenAI key and one Azure OpenAI resource, shared by a ratio.
 
-use crate::balanced::{forward_balanced_api, BalancedGptBuilder, BalancedService, BuiltBalanced};
+use crate::balanced::{
+    forward_balanced_api, from_built_balanced, BalancedGptBuilder, BalancedService,
+};
 use crate::caching::{cache_builder_methods, forward_cache_api, CacheSetting};
 use crate::endpoint_clients::{forward_endpoint_api, EndpointClients};
 use crate::forward::forward_batch_api;
@@ -67,6 +69,8 @@ pub struct LoadBalancedGpt {
     cache: Option<CacheLayer>,
     semantic: Option<SemanticCacheLayer>,
 }
+
+from_built_balanced!(LoadBalancedGpt);
 
 impl LoadBalancedGpt {
     /// A client for OpenAI with `openai_api_key` and the Azure resource at `azure_api_base`
@@ -256,27 +260,11 @@ impl LoadBalancedGptBuilder {
         // A side of weight 0 is a standby: it only takes requests the other cannot.
         let openai = Provider::openai(self.openai).weight(self.ratio);
         let azure = Provider::azure(azure).weight(1.0 - self.ratio);
-        let BuiltBalanced {
-            client,
-            endpoints,
-            handle,
-            embedding_handle,
-            completion_handle,
-            cache,
-            semantic,
-        } = BalancedGptBuilder::with_settings(self.settings, self.cache, self.semantic)
+        BalancedGptBuilder::with_settings(self.settings, self.cache, self.semantic)
             .provider(openai)
             .provider(azure)
             .strategy(Strategy::WeightedRandom)
-            .finish()?;
-        Ok(LoadBalancedGpt {
-            client,
-            endpoints,
-            handle,
-            embedding_handle,
-            completion_handle,
-            cache,
-            semantic,
-        })
+            .finish()
+            .map(LoadBalancedGpt::from_built)
     }
 }

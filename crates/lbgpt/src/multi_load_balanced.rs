@@ -1,7 +1,9 @@
 //! [`MultiLoadBalancedGpt`]: a list of providers and an allocation function, as in the Python
 //! lbgpt.
 
-use crate::balanced::{forward_balanced_api, BalancedGptBuilder, BalancedService, BuiltBalanced};
+use crate::balanced::{
+    forward_balanced_api, from_built_balanced, BalancedGptBuilder, BalancedService,
+};
 use crate::caching::{cache_builder_methods, forward_cache_api, CacheSetting};
 use crate::endpoint_clients::{forward_endpoint_api, EndpointClients};
 use crate::forward::forward_batch_api;
@@ -74,6 +76,8 @@ pub struct MultiLoadBalancedGpt {
     cache: Option<CacheLayer>,
     semantic: Option<SemanticCacheLayer>,
 }
+
+from_built_balanced!(MultiLoadBalancedGpt);
 
 impl MultiLoadBalancedGpt {
     /// A client over `gpts` with `allocation_function`, the providers' own weights and the
@@ -221,23 +225,6 @@ impl MultiLoadBalancedGptBuilder {
         if let Some(usage) = self.usage {
             builder = builder.usage(usage);
         }
-        let BuiltBalanced {
-            client,
-            endpoints,
-            handle,
-            embedding_handle,
-            completion_handle,
-            cache,
-            semantic,
-        } = builder.finish()?;
-        Ok(MultiLoadBalancedGpt {
-            client,
-            endpoints,
-            handle,
-            embedding_handle,
-            completion_handle,
-            cache,
-            semantic,
-        })
+        builder.finish().map(MultiLoadBalancedGpt::from_built)
     }
 }

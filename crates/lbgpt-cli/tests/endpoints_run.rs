@@ -12,45 +12,6 @@ use lbgpt_sim::{expected_completion_text, expected_embedding, input_texts};
 use serde_json::{json, Value};
 use std::path::Path;
 
-const EMBEDDING_MODEL: &str = "text-embedding-3-small";
-const COMPLETION_MODEL: &str = "gpt-3.5-turbo-instruct";
-
-/// An OpenAI and an Azure provider on the simulator, taking turns, with `extra` (cache
-/// tables) before them.
-fn config_text(h: &Harness, extra: &str) -> String {
-    format!(
-        r#"max_concurrent_requests = 4
-
-[retry]
-max_attempts = 3
-initial_backoff_ms = 10
-max_backoff_ms = 50
-
-[balance]
-strategy = "round_robin"
-
-{extra}
-
-[[providers]]
-kind = "openai"
-name = "openai-sim"
-base_url = "{base_url}"
-api_key_env = "{OPENAI_KEY_ENV}"
-proxy = "none"
-
-[[providers]]
-kind = "azure"
-name = "azure-sim"
-endpoint = "{endpoint}"
-api_key_env = "{AZURE_KEY_ENV}"
-deployments = {{ "{EMBEDDING_MODEL}" = "embed-dep", "{COMPLETION_MODEL}" = "instruct-dep" }}
-proxy = "none"
-"#,
-        base_url = h.sim.base_url(),
-        endpoint = h.sim.endpoint(),
-    )
-}
-
 fn embeddings_line(custom_id: &str, input: Value) -> String {
     json!({"custom_id": custom_id, "method": "POST", "url": "/v1/embeddings",
            "body": {"model": EMBEDDING_MODEL, "input": input}})
@@ -114,7 +75,7 @@ async fn a_second_embeddings_run_sends_only_the_new_inputs() {
         "[cache]\nkind = \"disk\"\npath = \"{}\"\n",
         h.path("cache").display()
     );
-    let config = h.write("lbgpt.toml", &config_text(&h, &cache));
+    let config = h.write("lbgpt.toml", &h.endpoints_config(&cache));
 
     let first = h.write(
         "first.jsonl",
@@ -147,7 +108,7 @@ async fn a_second_embeddings_run_sends_only_the_new_inputs() {
         "{cache}\n[semantic_cache]\nmodel_dir = \"{}\"\n",
         h.path("no-model-here").display()
     );
-    let config = h.write("lbgpt2.toml", &config_text(&h, &semantic));
+    let config = h.write("lbgpt2.toml", &h.endpoints_config(&semantic));
     let before = h.sim.seen_requests().len();
     let second = h.write(
         "second.jsonl",
@@ -195,7 +156,7 @@ async fn a_second_embeddings_run_sends_only_the_new_inputs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completions_prompt_lists_go_over_both_keys_and_come_back_in_prompt_order() {
     let h = Harness::new().await;
-    let config = h.write("lbgpt.toml", &config_text(&h, ""));
+    let config = h.write("lbgpt.toml", &h.endpoints_config(""));
     let prompts: [&[&str]; 3] = [&["one", "two", "three"], &["four"], &["five", "six"]];
     let input = h.write(
         "in.jsonl",
@@ -271,7 +232,7 @@ async fn completions_prompt_lists_go_over_both_keys_and_come_back_in_prompt_orde
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_line_of_another_endpoint_is_rejected_with_its_reason() {
     let h = Harness::new().await;
-    let config = h.write("lbgpt.toml", &config_text(&h, ""));
+    let config = h.write("lbgpt.toml", &h.endpoints_config(""));
     let text = jsonl(&[
         "{broken".to_owned(),
         embeddings_line("e1", json!(["a", "b"])),

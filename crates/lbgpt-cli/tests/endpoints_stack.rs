@@ -31,7 +31,10 @@ mod common;
 #[allow(dead_code)]
 const EXIT_OK: u8 = 0;
 
-use common::{Harness, AZURE_KEY, AZURE_KEY_ENV, OPENAI_KEY, OPENAI_KEY_ENV};
+use common::{
+    Harness, AZURE_KEY, AZURE_KEY_ENV, COMPLETION_MODEL, EMBEDDING_MODEL, OPENAI_KEY,
+    OPENAI_KEY_ENV,
+};
 use config::Config;
 use endpoint::{CliAnswer, CliEndpoint};
 use futures::StreamExt;
@@ -41,43 +44,10 @@ use lbgpt_sim::{expected_completion_text, expected_embedding, input_texts};
 use std::path::Path;
 use tower::ServiceExt;
 
-const EMBEDDING_MODEL: &str = "text-embedding-3-small";
-const COMPLETION_MODEL: &str = "gpt-3.5-turbo-instruct";
-
 /// A config with an OpenAI provider and an Azure provider on the simulator, taking turns,
 /// and `extra` (a `[cache]` table) before them.
 fn config(h: &Harness, extra: &str) -> Config {
-    let text = format!(
-        r#"max_concurrent_requests = 4
-
-[retry]
-max_attempts = 3
-initial_backoff_ms = 10
-max_backoff_ms = 50
-
-[balance]
-strategy = "round_robin"
-
-{extra}
-
-[[providers]]
-kind = "openai"
-name = "openai-sim"
-base_url = "{base_url}"
-api_key_env = "{OPENAI_KEY_ENV}"
-proxy = "none"
-
-[[providers]]
-kind = "azure"
-name = "azure-sim"
-endpoint = "{endpoint}"
-api_key_env = "{AZURE_KEY_ENV}"
-deployments = {{ "{EMBEDDING_MODEL}" = "embed-dep", "{COMPLETION_MODEL}" = "instruct-dep" }}
-proxy = "none"
-"#,
-        base_url = h.sim.base_url(),
-        endpoint = h.sim.endpoint(),
-    );
+    let text = h.endpoints_config(extra);
     Config::from_toml_str(&h.path("lbgpt.toml"), &text).expect("a valid config")
 }
 

@@ -19,6 +19,10 @@ pub const OPENAI_KEY_ENV: &str = "LBGPT_TEST_OPENAI_KEY";
 pub const AZURE_KEY_ENV: &str = "LBGPT_TEST_AZURE_KEY";
 /// The model every test request names.
 pub const MODEL: &str = "gpt-4o-mini";
+/// The embeddings model of the endpoint tests.
+pub const EMBEDDING_MODEL: &str = "text-embedding-3-small";
+/// The legacy completions model of the endpoint tests.
+pub const COMPLETION_MODEL: &str = "gpt-3.5-turbo-instruct";
 
 /// A temporary directory and a simulator serving both test keys.
 pub struct Harness {
@@ -94,6 +98,43 @@ proxy = "none"
 "#,
             self.openai_config(),
             self.sim.endpoint()
+        )
+    }
+
+    /// A config with an OpenAI and an Azure provider on the simulator, taking turns, with
+    /// Azure deployments for [`EMBEDDING_MODEL`] and [`COMPLETION_MODEL`], and `extra` (a
+    /// cache table) before the providers.
+    pub fn endpoints_config(&self, extra: &str) -> String {
+        format!(
+            r#"max_concurrent_requests = 4
+
+[retry]
+max_attempts = 3
+initial_backoff_ms = 10
+max_backoff_ms = 50
+
+[balance]
+strategy = "round_robin"
+
+{extra}
+
+[[providers]]
+kind = "openai"
+name = "openai-sim"
+base_url = "{base_url}"
+api_key_env = "{OPENAI_KEY_ENV}"
+proxy = "none"
+
+[[providers]]
+kind = "azure"
+name = "azure-sim"
+endpoint = "{endpoint}"
+api_key_env = "{AZURE_KEY_ENV}"
+deployments = {{ "{EMBEDDING_MODEL}" = "embed-dep", "{COMPLETION_MODEL}" = "instruct-dep" }}
+proxy = "none"
+"#,
+            base_url = self.sim.base_url(),
+            endpoint = self.sim.endpoint(),
         )
     }
 

@@ -173,8 +173,6 @@ struct Shared<E> {
 #[derive(Default)]
 struct Queue {
     jobs: VecDeque<Job>,
-    /// Texts of the queued jobs.
-    texts: usize,
     /// Worker tasks running.
     workers: usize,
 }
@@ -238,7 +236,8 @@ impl<E: Embedder> BatchingEmbedder<E> {
 
     /// Texts waiting for a worker right now (not those being embedded).
     pub fn queued(&self) -> usize {
-        self.shared.lock().texts
+        let queue = self.shared.lock();
+        queue.jobs.iter().map(|job| job.texts.len()).sum()
     }
 }
 
@@ -273,7 +272,6 @@ impl<E: Embedder> Embedder for BatchingEmbedder<E> {
                 texts: texts.to_vec(),
                 reply,
             });
-            queue.texts += texts.len();
             let start = queue.workers < shared.config.concurrency;
             if start {
                 queue.workers += 1;
@@ -319,8 +317,7 @@ impl<E> WorkerSlot<'_, E> {
         while let Some(job) = queue.jobs.front() {
             if job.reply.is_closed() {
                 // The caller is gone: nobody wants these vectors.
-                if let Some(job) = queue.jobs.pop_front() {
-                    queue.texts -= job.texts.len();
+                if queue.jobs.pop_front().is_some() {
                     self.shared.skipped.fetch_add(1, Ordering::Relaxed);
                 }
                 continue;
@@ -331,7 +328,6 @@ impl<E> WorkerSlot<'_, E> {
             let Some(job) = queue.jobs.pop_front() else {
                 break;
             };
-            queue.texts -= job.texts.len();
             texts += job.texts.len();
             batch.push(job);
         }
@@ -353,7 +349,6 @@ impl<E> Drop for WorkerSlot<'_, E> {
             let mut queue = self.shared.lock();
             queue.workers -= 1;
             if queue.workers == 0 {
-                queue.texts = 0;
                 std::mem::take(&mut queue.jobs)
             } else {
                 VecDeque::new()

@@ -11,8 +11,8 @@
 //! whatever the input size.
 //!
 //! Each request carries its ledger index in a reserved body field that [`LineService`]
-//! removes before anything else sees the request; it is used to record how long a failed call
-//! took (a successful answer reports that itself).
+//! removes before anything else sees the request; it is used to find a wait's ticket in its
+//! slot and to record how long a failed call took (a successful answer reports that itself).
 
 use crate::endpoint::{Answer, CliEndpoint};
 use crate::input::{InputLine, LineProblem};
@@ -30,9 +30,6 @@ use tower::{Service, ServiceExt};
 /// The reserved body field carrying a request's ledger index. It starts with a NUL character,
 /// so no real request has it; [`LineService`] always removes it.
 const INDEX_FIELD: &str = "\u{0}lbgpt-cli-index";
-
-/// The reserved body field of a wait request: the pump ticket it waits for.
-const WAIT_FIELD: &str = "\u{0}lbgpt-cli-wait";
 
 /// What the writer needs to know about one input line still in the stream.
 #[derive(Debug)]
@@ -52,8 +49,9 @@ pub struct Entry {
 pub enum Slot {
     /// An input line: its result gets an output line.
     Line(Entry),
-    /// A wait for input that had not arrived: its result is dropped.
-    Wait,
+    /// A wait for input that had not arrived, with the pump ticket it waits for: its result is
+    /// dropped.
+    Wait(u64),
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +90,15 @@ impl Ledger {
             if let Some(Slot::Line(entry)) = state.slots.get_mut(offset) {
                 entry.failed_after = Some(latency);
             }
+        }
+    }
+
+    /// The pump ticket of the wait at `index`, if that slot is a wait still in the ledger.
+    fn wait_ticket(&self, index: usize) -> Option<u64> {
+        let state = self.lock();
+        match state.slots.get(index.checked_sub(state.head)?) {
+            Some(Slot::Wait(ticket)) => Some(*ticket),
+            _ => None,
         }
     }
 
@@ -151,13 +158,7 @@ impl<R: CliEndpoint> Iterator for Feed<R> {
     fn next(&mut self) -> Option<R> {
         let (slot, mut request) = match self.lines.pull() {
             Pulled::Line(line) => line_request(*line),
-            Pulled::Wait(ticket) => {
-                let mut request = R::placeholder();
-                request
-                    .extra_mut()
-                    .insert(WAIT_FIELD.to_owned(), ticket.into());
-                (Slot::Wait, request)
-            }
+            Pulled::Wait(ticket) => (Slot::Wait(ticket), R::placeholder()),
             Pulled::Ended => {
                 if let Some(err) = self.pump.take_io_error() {
                     self.ledger.lock().io_error = Some(err);
@@ -236,7 +237,8 @@ where
             .and_then(|value| value.as_u64())
             .and_then(|value| usize::try_from(value).ok());
         if request.is_placeholder() {
-            if let Some(ticket) = request.extra_mut().get(WAIT_FIELD).and_then(|v| v.as_u64()) {
+            // A wait's slot is popped only after its result, so it is still there.
+            if let Some(ticket) = index.and_then(|index| self.ledger.wait_ticket(index)) {
                 let pump = self.pump.clone();
                 // The writer drops a wait's result; the error is never shown.
                 return async move {
@@ -443,14 +445,14 @@ mod tests {
                     assert!(result.is_ok());
                     break entry;
                 }
-                Slot::Wait => continue,
+                Slot::Wait(_) => continue,
             }
         };
         assert_eq!(entry.custom_id.as_deref(), Some("a"));
         drop(writer);
         while results.next().await.is_some() {
             assert!(
-                matches!(ledger.pop(), Some(Slot::Wait)),
+                matches!(ledger.pop(), Some(Slot::Wait(_))),
                 "only waits remain"
             );
         }

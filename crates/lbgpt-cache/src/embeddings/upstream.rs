@@ -64,21 +64,19 @@ where
 }
 
 /// Cuts `response`, the answer to `sent` inputs, into one answer per input in input order.
-pub(crate) fn split_answer(response: EmbeddingResponse, sent: usize) -> Result<Fetched, Error> {
+pub(crate) fn split_answer(mut response: EmbeddingResponse, sent: usize) -> Result<Fetched, Error> {
     if response.data.len() != sent {
         return Err(shape_error(format!(
             "the provider answered {} embeddings for {sent} inputs",
             response.data.len()
         )));
     }
-    let envelope = Envelope::of(&response);
     let storable = matches!(
         response.meta.cache,
         CacheStatus::Miss | CacheStatus::Exact | CacheStatus::Partial { .. }
     );
-    let mut data = response.data;
-    data.sort_by_key(|embedding| embedding.index);
-    for (position, embedding) in data.iter().enumerate() {
+    response.data.sort_by_key(|embedding| embedding.index);
+    for (position, embedding) in response.data.iter().enumerate() {
         if usize::try_from(embedding.index).ok() != Some(position) {
             return Err(shape_error(format!(
                 "the provider's embedding indices are not 0..{sent} each once \
@@ -87,28 +85,15 @@ pub(crate) fn split_answer(response: EmbeddingResponse, sent: usize) -> Result<F
             )));
         }
     }
-    let answers = data
-        .into_iter()
-        .map(|mut embedding| {
-            embedding.index = 0;
-            EmbeddingResponse {
-                object: envelope.object.clone(),
-                data: vec![embedding],
-                model: envelope.model.clone(),
-                usage: None,
-                extra: envelope.extra.clone(),
-                meta: ResponseMeta::default(),
-            }
-        })
-        .collect();
+    // The call's usage and metadata go to the call once; each stored answer carries none.
     let call = Call {
-        usage: response.usage,
-        meta: response.meta,
-        envelope,
+        usage: response.usage.take(),
+        meta: std::mem::take(&mut response.meta),
+        envelope: Envelope::of(&response),
         storable,
     };
     Ok(Fetched {
-        answers,
+        answers: response.split(),
         call: Arc::new(call),
     })
 }

@@ -130,14 +130,7 @@ impl StackEndpoint for ChatRequest {
                 Some(layer)
             }
         };
-        let below_exact = match &semantic {
-            Some(layer) => BoxCloneService::new(layer.layer(retried)),
-            None => retried,
-        };
-        let service = match cache {
-            Some(layer) => BoxCloneService::new(layer.layer(below_exact)),
-            None => below_exact,
-        };
+        let service = under(cache, under(semantic.as_ref(), retried));
         Ok(Cached {
             service,
             embedding_cache: None,
@@ -156,10 +149,7 @@ impl StackEndpoint for EmbeddingRequest {
         let embedding_cache = cache.map(|layer| {
             EmbeddingCacheLayer::with_config(Arc::clone(layer.store()), layer.config().clone())
         });
-        let service = match &embedding_cache {
-            Some(layer) => BoxCloneService::new(layer.layer(retried)),
-            None => retried,
-        };
+        let service = under(embedding_cache.as_ref(), retried);
         Ok(Cached {
             service,
             embedding_cache,
@@ -175,17 +165,27 @@ impl StackEndpoint for CompletionRequest {
         cache: Option<&CacheLayer>,
         retried: EndpointService<Self>,
     ) -> Result<Cached<Self>, ConfigError> {
-        let cached = match cache {
-            Some(layer) => BoxCloneService::new(layer.layer(retried)),
-            None => retried,
-        };
-        let split: SplitPrompts<_> = SplitPromptsLayer::default().layer(cached);
+        let split: SplitPrompts<_> = SplitPromptsLayer::default().layer(under(cache, retried));
         let service = BoxCloneService::new(split);
         Ok(Cached {
             service,
             embedding_cache: None,
             semantic: None,
         })
+    }
+}
+
+/// `inner` under `layer` when there is one (boxed again), else `inner` as it is.
+fn under<R, L>(layer: Option<&L>, inner: EndpointService<R>) -> EndpointService<R>
+where
+    R: BalancedRequest,
+    L: Layer<EndpointService<R>>,
+    L::Service: tower::Service<R, Response = Answer<R>, Error = Error> + Clone + Send + 'static,
+    <L::Service as tower::Service<R>>::Future: Send + 'static,
+{
+    match layer {
+        Some(layer) => BoxCloneService::new(layer.layer(inner)),
+        None => inner,
     }
 }
 

@@ -656,24 +656,31 @@ fn parse_embeddings(body: serde_json::Map<String, Value>) -> Result<EmbeddingReq
     Ok(request)
 }
 
+/// The options chat and legacy completions share that the simulator limits: no streaming,
+/// at most `MAX_CHOICES` choices.
+fn check_stream_and_n(stream: Option<bool>, n: Option<u32>) -> Result<(), BadRequest> {
+    if stream == Some(true) {
+        return Err(BadRequest::new(
+            Some("stream"),
+            "Streaming is not simulated yet: leave `stream` out or set it to false.",
+        ));
+    }
+    if n.is_some_and(|n| n > MAX_CHOICES) {
+        return Err(BadRequest::new(
+            Some("n"),
+            format!("`n` must be at most {MAX_CHOICES}."),
+        ));
+    }
+    Ok(())
+}
+
 /// A legacy completions request, or what is wrong with it.
 fn parse_completions(
     body: serde_json::Map<String, Value>,
 ) -> Result<CompletionRequest, BadRequest> {
     let request: CompletionRequest = serde_json::from_value(Value::Object(body))
         .map_err(|error| BadRequest::new(None, format!("Invalid completions request: {error}.")))?;
-    if request.stream == Some(true) {
-        return Err(BadRequest::new(
-            Some("stream"),
-            "Streaming is not simulated yet: leave `stream` out or set it to false.",
-        ));
-    }
-    if request.n.is_some_and(|n| n > MAX_CHOICES) {
-        return Err(BadRequest::new(
-            Some("n"),
-            format!("`n` must be at most {MAX_CHOICES}."),
-        ));
-    }
+    check_stream_and_n(request.stream, request.n)?;
     request.validate().map_err(invalid)?;
     Ok(request)
 }
@@ -683,18 +690,7 @@ fn parse_chat(body: serde_json::Map<String, Value>) -> Result<ChatRequest, BadRe
     let request: ChatRequest = serde_json::from_value(Value::Object(body)).map_err(|error| {
         BadRequest::new(None, format!("Invalid chat completion request: {error}."))
     })?;
-    if request.stream == Some(true) {
-        return Err(BadRequest::new(
-            Some("stream"),
-            "Streaming is not simulated yet: leave `stream` out or set it to false.",
-        ));
-    }
-    if request.n.is_some_and(|n| n > MAX_CHOICES) {
-        return Err(BadRequest::new(
-            Some("n"),
-            format!("`n` must be at most {MAX_CHOICES}."),
-        ));
-    }
+    check_stream_and_n(request.stream, request.n)?;
     request.validate().map_err(invalid)?;
     Ok(request)
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::lbgpt_isolated as lbgpt;
+use common::{describe_output as describe, lbgpt_isolated as lbgpt};
 use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
 use std::path::Path;
 use std::process::Output;
@@ -20,15 +20,6 @@ fn stdout(output: &Output) -> String {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        stdout(output),
-        stderr(output)
-    )
 }
 
 /// Asserts that nothing printed holds a value marked `SECRET`.

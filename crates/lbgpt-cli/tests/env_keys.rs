@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{batch_line, chat, read_jsonl};
+use common::{batch_line, chat, describe_output as describe, read_jsonl};
 use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -22,15 +22,6 @@ async fn lbgpt(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
         .await
         .expect("join")
         .expect("lbgpt runs")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 async fn simulator() -> Simulator {

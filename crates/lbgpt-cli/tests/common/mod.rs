@@ -260,13 +260,19 @@ impl Run {
 
     /// Exit code, stdout and stderr, for assertion messages.
     pub fn describe(&self) -> String {
-        format!(
-            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.output.status.code(),
-            self.stdout(),
-            self.stderr()
-        )
+        describe_output(&self.output)
     }
+}
+
+/// Exit code, stdout and stderr of `output`, for assertion messages (and for searching
+/// everything a process printed).
+pub fn describe_output(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// The chat request of test line `i`.

@@ -1,7 +1,8 @@
 //! [`AzureGpt`]: Azure OpenAI with retries and batching.
 
 use crate::caching::{
-    cache_builder_methods, cached_client, forward_cache_api, CacheSetting, KIND_AZURE,
+    cache_builder_methods, forward_cache_api, single_provider, CacheSetting, SingleProvider,
+    KIND_AZURE,
 };
 use crate::endpoint_clients::{forward_endpoint_api, EndpointClients};
 use crate::forward::forward_batch_api;
@@ -208,22 +209,18 @@ impl AzureGptBuilder {
     /// does not parse, `max_concurrent_requests` of 0, or an invalid retry setting.
     pub fn build(self) -> Result<AzureGpt, Error> {
         let service = AzureService::new(self.config)?;
-        let cache = self.cache.into_layer(KIND_AZURE);
-        let semantic = self.semantic.into_layer(cache.as_ref(), KIND_AZURE)?;
-        let retry = self.settings.retry.clone();
-        let client = cached_client(
+        let SingleProvider {
+            client,
+            endpoints,
+            cache,
+            semantic,
+        } = single_provider(
             self.settings,
-            cache.as_ref(),
-            semantic.as_ref(),
-            service.clone(),
+            self.cache,
+            self.semantic,
+            KIND_AZURE,
+            service,
         )?;
-        let endpoints = EndpointClients::new(
-            &client,
-            &retry,
-            cache.as_ref(),
-            Some(service.clone()),
-            Some(service),
-        );
         Ok(AzureGpt {
             client,
             endpoints,

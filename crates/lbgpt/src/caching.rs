@@ -1,7 +1,8 @@
 //! The exact cache of the ready-made clients: the [`MaybeCached`] service at the top of their
 //! stacks, the builders' `cache` options and the provider family that keys entries.
 
-use crate::semantic_caching::maybe_semantic;
+use crate::endpoint_clients::EndpointClients;
+use crate::semantic_caching::{maybe_semantic, SemanticSetting};
 use crate::settings::BatchSettings;
 use crate::{Lbgpt, MaybeSemantic};
 use lbgpt_balance::retry::Retry;
@@ -121,6 +122,43 @@ pub(crate) fn cached_client<S>(
     Ok(match reorder_window {
         Some(window) => client.reorder_window(window),
         None => client,
+    })
+}
+
+/// The parts of a single-provider client (`ChatGpt`, `AzureGpt`): the chat client over
+/// `MaybeCached<MaybeSemantic<Retry<service>>>`, the embeddings and completions clients over
+/// the same service, and the caches (keyed with `family`).
+pub(crate) struct SingleProvider<S> {
+    pub(crate) client: Lbgpt<MaybeCached<MaybeSemantic<Retry<S>>>>,
+    pub(crate) endpoints: EndpointClients<S, S>,
+    pub(crate) cache: Option<CacheLayer>,
+    pub(crate) semantic: Option<SemanticCacheLayer>,
+}
+
+/// Checks the settings and builds a single-provider client's parts over `service`.
+pub(crate) fn single_provider<S: Clone>(
+    settings: BatchSettings,
+    cache: CacheSetting,
+    semantic: SemanticSetting,
+    family: &str,
+    service: S,
+) -> Result<SingleProvider<S>, Error> {
+    let cache = cache.into_layer(family);
+    let semantic = semantic.into_layer(cache.as_ref(), family)?;
+    let retry = settings.retry.clone();
+    let client = cached_client(settings, cache.as_ref(), semantic.as_ref(), service.clone())?;
+    let endpoints = EndpointClients::new(
+        &client,
+        &retry,
+        cache.as_ref(),
+        Some(service.clone()),
+        Some(service),
+    );
+    Ok(SingleProvider {
+        client,
+        endpoints,
+        cache,
+        semantic,
     })
 }
 

@@ -1,7 +1,8 @@
 //! [`ChatGpt`]: OpenAI, or any OpenAI-compatible server, with retries and batching.
 
 use crate::caching::{
-    cache_builder_methods, cached_client, forward_cache_api, CacheSetting, KIND_OPENAI,
+    cache_builder_methods, forward_cache_api, single_provider, CacheSetting, SingleProvider,
+    KIND_OPENAI,
 };
 use crate::endpoint_clients::{forward_endpoint_api, EndpointClients};
 use crate::forward::forward_batch_api;
@@ -205,22 +206,18 @@ impl ChatGptBuilder {
     /// does not parse, `max_concurrent_requests` of 0, or an invalid retry setting.
     pub fn build(self) -> Result<ChatGpt, Error> {
         let service = OpenAiService::new(self.config)?;
-        let cache = self.cache.into_layer(KIND_OPENAI);
-        let semantic = self.semantic.into_layer(cache.as_ref(), KIND_OPENAI)?;
-        let retry = self.settings.retry.clone();
-        let client = cached_client(
+        let SingleProvider {
+            client,
+            endpoints,
+            cache,
+            semantic,
+        } = single_provider(
             self.settings,
-            cache.as_ref(),
-            semantic.as_ref(),
-            service.clone(),
+            self.cache,
+            self.semantic,
+            KIND_OPENAI,
+            service,
         )?;
-        let endpoints = EndpointClients::new(
-            &client,
-            &retry,
-            cache.as_ref(),
-            Some(service.clone()),
-            Some(service),
-        );
         Ok(ChatGpt {
             client,
             endpoints,

@@ -6,14 +6,14 @@ mod common;
 use common::{provider, request, sim, upstream_calls};
 use lbgpt_cache::{CacheConfig, CacheLayer, CacheStore, MemoryStore};
 use lbgpt_core::{
-    CacheMode, CacheStatus, ChatMessage, ChatRequest, EmbedMethod, FunctionDefinition,
-    SemanticOptions, Tool,
+    CacheMode, CacheStatus, ChatMessage, ChatRequest, ChatResponse, EmbedMethod,
+    FunctionDefinition, SemanticOptions, Tool,
 };
 use lbgpt_semantic::{
     Embedder, FalseHitGuard, HnswIndex, IndexConfig, SemanticCacheLayer, SemanticConfig,
 };
 use std::sync::Arc;
-use tower::{Layer, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
 
 fn index(config: IndexConfig) -> Arc<HnswIndex> {
     let embedder = common::embedder();
@@ -25,6 +25,15 @@ fn layer(config: SemanticConfig) -> (SemanticCacheLayer, Arc<HnswIndex>) {
     let layer =
         SemanticCacheLayer::new(common::dyn_embedder(), index.clone(), config).expect("layer");
     (layer, index)
+}
+
+/// Sends `request` through a clone of `service` and expects an answer.
+async fn ask<S>(service: &S, request: ChatRequest) -> ChatResponse
+where
+    S: Service<ChatRequest, Response = ChatResponse> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    service.clone().oneshot(request).await.expect("answer")
 }
 
 fn score(status: CacheStatus) -> f32 {
@@ -40,16 +49,12 @@ async fn a_paraphrase_is_answered_from_the_cache_and_an_unrelated_question_is_no
     let (layer, index) = layer(SemanticConfig::new());
     let service = layer.layer(provider(&sim));
 
-    let first = service
-        .clone()
-        .oneshot(request("How do I reset my password?"))
-        .await
-        .expect("answer");
+    let first = ask(&service, request("How do I reset my password?")).await;
     assert_eq!(first.meta.cache, CacheStatus::Miss);
     assert_eq!(index.len(), 1);
 
     let paraphrase = request("What are the steps to reset my password?");
-    let hit = service.clone().oneshot(paraphrase).await.expect("answer");
+    let hit = ask(&service, paraphrase).await;
     let similarity = score(hit.meta.cache);
     assert!(
         similarity >= SemanticConfig::DEFAULT_THRESHOLD,
@@ -68,11 +73,7 @@ async fn a_paraphrase_is_answered_from_the_cache_and_an_unrelated_question_is_no
     assert_eq!(hit.meta.cache_match.as_deref(), Some(expected_key.as_str()));
     assert_eq!(upstream_calls(&sim), 1);
 
-    let unrelated = service
-        .clone()
-        .oneshot(request("What is the boiling point of water?"))
-        .await
-        .expect("answer");
+    let unrelated = ask(&service, request("What is the boiling point of water?")).await;
     assert_eq!(unrelated.meta.cache, CacheStatus::Miss);
     assert_eq!(upstream_calls(&sim), 2);
     let stats = layer.stats();
@@ -85,11 +86,7 @@ async fn a_different_model_temperature_or_system_prompt_never_shares_an_answer()
     let (layer, _index) = layer(SemanticConfig::new());
     let service = layer.layer(provider(&sim));
     let text = "How do I reverse a list in Python?";
-    service
-        .clone()
-        .oneshot(request(text))
-        .await
-        .expect("answer");
+    ask(&service, request(text)).await;
 
     let mut other_model = request(text);
     other_model.model = "gpt-4o".into();
@@ -103,16 +100,12 @@ async fn a_different_model_temperature_or_system_prompt_never_shares_an_answer()
     )
     .max_tokens(64);
     for variant in [other_model, warmer, other_system] {
-        let answer = service.clone().oneshot(variant).await.expect("answer");
+        let answer = ask(&service, variant).await;
         assert_eq!(answer.meta.cache, CacheStatus::Miss);
     }
     assert_eq!(upstream_calls(&sim), 4);
     // The identical request in the original scope is still served.
-    let again = service
-        .clone()
-        .oneshot(request(text))
-        .await
-        .expect("answer");
+    let again = ask(&service, request(text)).await;
     assert!(score(again.meta.cache) > 0.99);
 }
 
@@ -152,32 +145,16 @@ async fn the_guard_rejects_negation_number_and_entity_traps_that_pass_the_thresh
         let sim = sim().await;
         let (guarded, _) = layer(SemanticConfig::new());
         let service = guarded.layer(provider(&sim));
-        service
-            .clone()
-            .oneshot(request(cached))
-            .await
-            .expect("answer");
-        let answer = service
-            .clone()
-            .oneshot(request(asked))
-            .await
-            .expect("answer");
+        ask(&service, request(cached)).await;
+        let answer = ask(&service, request(asked)).await;
         assert_eq!(answer.meta.cache, CacheStatus::Miss, "{cached} / {asked}");
         assert_eq!(guarded.stats().guard_rejections, 1);
         assert_eq!(upstream_calls(&sim), 2);
 
         let (unguarded, _) = layer(SemanticConfig::new().guard(FalseHitGuard::off()));
         let service = unguarded.layer(provider(&sim));
-        service
-            .clone()
-            .oneshot(request(cached))
-            .await
-            .expect("answer");
-        let answer = service
-            .clone()
-            .oneshot(request(asked))
-            .await
-            .expect("answer");
+        ask(&service, request(cached)).await;
+        let answer = ask(&service, request(asked)).await;
         assert!(
             matches!(answer.meta.cache, CacheStatus::Semantic { .. }),
             "{cached} / {asked}"
@@ -227,11 +204,7 @@ async fn exact_cache_first_then_semantic_then_upstream_and_new_answers_go_to_bot
         .service(provider(&sim));
 
     let original = request("How do I undo the last commit in Git?");
-    let first = service
-        .clone()
-        .oneshot(original.clone())
-        .await
-        .expect("answer");
+    let first = ask(&service, original.clone()).await;
     assert_eq!(first.meta.cache, CacheStatus::Miss);
     // Written to both: the exact store has the key, the index has the entry.
     let key = exact.key_for(&original).expect("key");
@@ -239,17 +212,13 @@ async fn exact_cache_first_then_semantic_then_upstream_and_new_answers_go_to_bot
     assert_eq!(index.len(), 1);
 
     // The identical request: the exact cache answers; the semantic layer is not asked.
-    let again = service.clone().oneshot(original).await.expect("answer");
+    let again = ask(&service, original).await;
     assert_eq!(again.meta.cache, CacheStatus::Exact);
     assert_eq!(semantic.stats().hits + semantic.stats().misses, 1);
 
     // A paraphrase: the exact cache misses, the semantic layer answers.
     let paraphrase = request("How can I revert my most recent Git commit?");
-    let hit = service
-        .clone()
-        .oneshot(paraphrase.clone())
-        .await
-        .expect("answer");
+    let hit = ask(&service, paraphrase.clone()).await;
     assert!(
         matches!(hit.meta.cache, CacheStatus::Semantic { .. }),
         "{:?}",
@@ -273,29 +242,21 @@ async fn storing_can_be_switched_off_and_request_modes_are_honoured() {
     let sim = sim().await;
     let (layer, index) = layer(SemanticConfig::new().store(false));
     let service = layer.layer(provider(&sim));
-    service
-        .clone()
-        .oneshot(request("Why is the sky blue?"))
-        .await
-        .expect("answer");
+    ask(&service, request("Why is the sky blue?")).await;
     assert_eq!(index.len(), 0);
 
     let (layer, index) = self::layer(SemanticConfig::new());
     let service = layer.layer(provider(&sim));
     let no_store = request("Why is the sky blue?").cache_mode(CacheMode::NoStore);
-    service.clone().oneshot(no_store).await.expect("answer");
+    ask(&service, no_store).await;
     assert_eq!(index.len(), 0);
-    service
-        .clone()
-        .oneshot(request("Why is the sky blue?"))
-        .await
-        .expect("answer");
+    ask(&service, request("Why is the sky blue?")).await;
     assert_eq!(index.len(), 1);
     let bypass = request("What makes the sky look blue?").cache_mode(CacheMode::Bypass);
-    let answer = service.clone().oneshot(bypass).await.expect("answer");
+    let answer = ask(&service, bypass).await;
     assert_eq!(answer.meta.cache, CacheStatus::Miss);
     let refresh = request("What makes the sky look blue?").cache_mode(CacheMode::Refresh);
-    let answer = service.clone().oneshot(refresh).await.expect("answer");
+    let answer = ask(&service, refresh).await;
     assert_eq!(answer.meta.cache, CacheStatus::Miss);
     assert_eq!(index.len(), 2, "refresh stores its fresh answer");
     assert_eq!(layer.stats().bypassed, 1);
@@ -307,35 +268,23 @@ async fn tools_and_several_choices_are_not_served_unless_allowed() {
     let (layer, index) = layer(SemanticConfig::new());
     let service = layer.layer(provider(&sim));
     let text = "What is the capital of Australia?";
-    service
-        .clone()
-        .oneshot(request(text).n(2))
-        .await
-        .expect("answer");
+    ask(&service, request(text).n(2)).await;
     assert_eq!(index.len(), 0, "n > 1 is neither served nor stored");
     let mut with_tools = request(text);
     with_tools.tools = Some(vec![Tool::function(FunctionDefinition::new(
         "lookup",
         serde_json::json!({"type": "object"}),
     ))]);
-    service
-        .clone()
-        .oneshot(with_tools.clone())
-        .await
-        .expect("answer");
+    ask(&service, with_tools.clone()).await;
     assert_eq!(layer.stats().ineligible, 2);
 
     // Opted in per request: stored, then served to the same tool-using request reworded.
     let opt_in = SemanticOptions::new().allow_unsafe(true);
-    service
-        .clone()
-        .oneshot(with_tools.clone().semantic(opt_in))
-        .await
-        .expect("answer");
+    ask(&service, with_tools.clone().semantic(opt_in)).await;
     assert_eq!(index.len(), 1);
     let mut reworded = request("Which city is Australia's capital?").semantic(opt_in);
     reworded.tools = with_tools.tools.clone();
-    let hit = service.clone().oneshot(reworded).await.expect("answer");
+    let hit = ask(&service, reworded).await;
     assert!(
         matches!(hit.meta.cache, CacheStatus::Semantic { .. }),
         "{:?}",
@@ -349,16 +298,12 @@ async fn methods_choose_what_is_compared() {
     // user_only: the system prompt is part of the scope; every user message is compared.
     let (layer, _) = layer(SemanticConfig::new().method(EmbedMethod::UserOnly));
     let service = layer.layer(provider(&sim));
-    service
-        .clone()
-        .oneshot(request("How do I center a div in CSS?"))
-        .await
-        .expect("answer");
-    let hit = service
-        .clone()
-        .oneshot(request("What's the way to center a div with CSS?"))
-        .await
-        .expect("answer");
+    ask(&service, request("How do I center a div in CSS?")).await;
+    let hit = ask(
+        &service,
+        request("What's the way to center a div with CSS?"),
+    )
+    .await;
     assert!(matches!(hit.meta.cache, CacheStatus::Semantic { .. }));
 
     // system_only: the user message must match exactly; the system prompts are compared.
@@ -374,16 +319,12 @@ async fn methods_choose_what_is_compared() {
         )
         .semantic(SemanticOptions::new().method(EmbedMethod::SystemOnly))
     };
-    service
-        .clone()
-        .oneshot(with_system("You are a concise assistant."))
-        .await
-        .expect("answer");
-    let hit = service
-        .clone()
-        .oneshot(with_system("You are an assistant who is concise."))
-        .await
-        .expect("answer");
+    ask(&service, with_system("You are a concise assistant.")).await;
+    let hit = ask(
+        &service,
+        with_system("You are an assistant who is concise."),
+    )
+    .await;
     assert!(
         matches!(hit.meta.cache, CacheStatus::Semantic { .. }),
         "{:?}",

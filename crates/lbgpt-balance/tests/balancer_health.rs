@@ -4,7 +4,8 @@
 mod balancer_support;
 
 use balancer_support::{
-    arrivals, assert_all_answered, builder, member, request, requests, run, served_by, simulator,
+    arrivals, assert_all_answered, builder, member, request, requests, round_robin_a_b, run,
+    served_by, simulator,
 };
 use lbgpt_balance::retry::{RetryLayer, RetryPolicy};
 use lbgpt_balance::{BreakerConfig, MemberState, Strategy};
@@ -91,12 +92,7 @@ async fn a_member_answering_503_with_retry_after_is_avoided_for_that_long() {
             retry_after: Some(Duration::from_millis(600)),
         }],
     );
-    let balancer = builder()
-        .strategy(Strategy::RoundRobin)
-        .member(member(&sim, "a", "sk-a"))
-        .member(member(&sim, "b", "sk-b"))
-        .build()
-        .expect("a valid balancer");
+    let balancer = round_robin_a_b(&sim);
     let handle = balancer.handle();
 
     // The first request goes to a, gets the 503 and moves on to b at once.
@@ -321,12 +317,7 @@ async fn an_open_breaker_sends_the_traffic_elsewhere_without_failures() {
 async fn a_bad_request_is_returned_at_once_not_failed_over() {
     let sim = simulator(&["sk-a", "sk-b"]).await;
     sim.script("sk-a", [Fault::Status(400)]);
-    let balancer = builder()
-        .strategy(Strategy::RoundRobin)
-        .member(member(&sim, "a", "sk-a"))
-        .member(member(&sim, "b", "sk-b"))
-        .build()
-        .expect("a valid balancer");
+    let balancer = round_robin_a_b(&sim);
 
     let error = balancer
         .clone()
@@ -479,12 +470,7 @@ async fn each_upstream_attempt_has_its_own_span() {
         tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
     let sim = simulator(&["sk-a", "sk-b"]).await;
     sim.script("sk-a", [Fault::ServerError]);
-    let balancer = builder()
-        .strategy(Strategy::RoundRobin)
-        .member(member(&sim, "a", "sk-a"))
-        .member(member(&sim, "b", "sk-b"))
-        .build()
-        .expect("a valid balancer");
+    let balancer = round_robin_a_b(&sim);
 
     balancer
         .oneshot(request("traced"))
@@ -498,12 +484,7 @@ async fn each_upstream_attempt_has_its_own_span() {
 async fn a_failover_is_counted_only_when_another_member_takes_the_request() {
     let sim = simulator(&["sk-a", "sk-b"]).await;
     sim.script("sk-a", [Fault::ServerError]);
-    let balancer = builder()
-        .strategy(Strategy::RoundRobin)
-        .member(member(&sim, "a", "sk-a"))
-        .member(member(&sim, "b", "sk-b"))
-        .build()
-        .expect("a valid balancer");
+    let balancer = round_robin_a_b(&sim);
     let handle = balancer.handle();
     handle.disable("b").expect("b is a member");
 

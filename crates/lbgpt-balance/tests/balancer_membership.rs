@@ -4,8 +4,8 @@
 mod balancer_support;
 
 use balancer_support::{
-    arrivals, assert_all_answered, builder, member, request, requests, run, simulator,
-    simulator_with, unpaced,
+    arrivals, assert_all_answered, builder, member, request, requests, round_robin_a_b, run,
+    simulator, simulator_with, unpaced,
 };
 use lbgpt_balance::usage::UsageTracker;
 use lbgpt_balance::{MemberState, Strategy};
@@ -122,12 +122,7 @@ async fn a_removed_member_finishes_its_request_then_leaves_the_tracker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_member_gets_nothing_until_enabled() {
     let sim = simulator(&["sk-a", "sk-b"]).await;
-    let balancer = builder()
-        .strategy(Strategy::RoundRobin)
-        .member(member(&sim, "a", "sk-a"))
-        .member(member(&sim, "b", "sk-b"))
-        .build()
-        .expect("a valid balancer");
+    let balancer = round_robin_a_b(&sim);
     let handle = balancer.handle();
 
     handle.disable("a").expect("known member");

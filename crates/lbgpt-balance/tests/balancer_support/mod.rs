@@ -5,7 +5,7 @@
 
 use futures::stream::{self, StreamExt};
 use lbgpt_balance::usage::{InMemoryUsage, PacingConfig};
-use lbgpt_balance::{Balancer, BalancerBuilder, Member};
+use lbgpt_balance::{Balancer, BalancerBuilder, Member, Strategy};
 use lbgpt_core::{ChatMessage, ChatRequest, ChatResponse, Error};
 use lbgpt_openai::{OpenAiConfig, OpenAiService};
 use lbgpt_sim::{KeyConfig, Latency, SimConfig, Simulator};
@@ -66,6 +66,16 @@ pub fn builder() -> BalancerBuilder {
     Balancer::builder()
         .usage(unpaced())
         .estimator(Arc::new(lbgpt_balance::tokens::ApproxEstimator::new()))
+}
+
+/// A round-robin balancer of member `a` (key `sk-a`) and member `b` (key `sk-b`) on `sim`.
+pub fn round_robin_a_b(sim: &Simulator) -> Balancer {
+    builder()
+        .strategy(Strategy::RoundRobin)
+        .member(member(sim, "a", "sk-a"))
+        .member(member(sim, "b", "sk-b"))
+        .build()
+        .expect("a valid balancer")
 }
 
 /// A small request whose answer the simulator derives from its text.

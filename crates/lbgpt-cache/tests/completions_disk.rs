@@ -5,7 +5,7 @@
 mod common;
 
 use common::completion::{assert_completes, complete, received_prompts, wire};
-use common::{provider, request, sim, upstream_calls, KEY};
+use common::{entry_files, provider, request, sim, upstream_calls, KEY};
 use lbgpt_cache::{CacheConfig, CacheLayer, DiskStore};
 use lbgpt_core::CacheStatus;
 use serde_json::json;
@@ -19,19 +19,6 @@ fn layer_on(dir: &Path) -> CacheLayer {
         Arc::new(DiskStore::open(dir).expect("opens")),
         CacheConfig::new().namespace("disk-test"),
     )
-}
-
-/// How many entry files the store directory holds.
-fn entry_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("v1"))
-        .map(|shards| {
-            shards
-                .flatten()
-                .filter_map(|shard| std::fs::read_dir(shard.path()).ok())
-                .map(|files| files.count())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{provider, request, sim, upstream_calls, KEY};
+use common::{entry_files, provider, request, sim, upstream_calls, KEY};
 use lbgpt_cache::{CacheConfig, CacheKey, CacheLayer, CacheStore, DiskStore};
 use lbgpt_core::CacheStatus;
 use std::fs;
@@ -39,19 +39,6 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
     fs::read_dir(dir.join("tmp"))
         .map(|entries| entries.flatten().map(|e| e.path()).collect())
         .unwrap_or_default()
-}
-
-/// How many entry files the store directory holds.
-fn entry_files(dir: &Path) -> usize {
-    fs::read_dir(dir.join("v1"))
-        .map(|shards| {
-            shards
-                .flatten()
-                .filter_map(|shard| fs::read_dir(shard.path()).ok())
-                .map(|files| files.count())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 /// Runs this test binary's `child_process` test with `role`.

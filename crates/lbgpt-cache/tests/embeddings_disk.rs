@@ -4,7 +4,7 @@
 mod common;
 
 use common::embedding::{assert_answers, embed, received_inputs, strings};
-use common::{provider, sim, KEY};
+use common::{entry_files, provider, sim, KEY};
 use lbgpt_cache::{CacheConfig, DiskStore, EmbeddingCacheLayer};
 use lbgpt_core::CacheStatus;
 use std::path::Path;
@@ -17,19 +17,6 @@ fn layer_on(dir: &Path) -> EmbeddingCacheLayer {
         Arc::new(DiskStore::open(dir).expect("opens")),
         CacheConfig::new().namespace("disk-test"),
     )
-}
-
-/// How many entry files the store directory holds.
-fn entry_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("v1"))
-        .map(|shards| {
-            shards
-                .flatten()
-                .filter_map(|shard| std::fs::read_dir(shard.path()).ok())
-                .map(|files| files.count())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 #[tokio::test]

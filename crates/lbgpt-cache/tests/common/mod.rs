@@ -19,6 +19,20 @@ use std::time::{Duration, Instant};
 pub const KEY: &str = "sk-sim-cache-test-key-0123456789";
 pub const OTHER_KEY: &str = "sk-sim-cache-other-key-9876543210";
 
+/// How many entry files a [`DiskStore`](lbgpt_cache::DiskStore) directory holds (its `v1`
+/// directory of shard directories).
+pub fn entry_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("v1"))
+        .map(|shards| {
+            shards
+                .flatten()
+                .filter_map(|shard| std::fs::read_dir(shard.path()).ok())
+                .map(|files| files.count())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// A simulator with two keys and the given fixed latency.
 pub async fn sim(latency: Duration) -> Simulator {
     Simulator::start(

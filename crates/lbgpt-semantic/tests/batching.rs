@@ -68,6 +68,16 @@ impl Embedder for CountingModel {
     }
 }
 
+/// Embeds `text` with a clone of `embedder` on a task of its own.
+fn spawn_embed(
+    embedder: &BatchingEmbedder<Arc<CountingModel>>,
+    text: &str,
+) -> tokio::task::JoinHandle<Result<Vec<f32>, SemanticError>> {
+    let embedder = embedder.clone();
+    let text = text.to_owned();
+    tokio::spawn(async move { embedder.embed_one(&text).await })
+}
+
 /// Waits (yielding) until `condition` holds; a hang guard, not a timed assertion.
 async fn until(what: &str, condition: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -167,11 +177,7 @@ async fn calls_arriving_while_the_model_is_busy_are_embedded_in_one_run() {
         BatchingEmbedder::new(Arc::clone(&model), BatchConfig::new().max_batch(16)).expect("valid");
 
     // The first call starts a run at once, alone: nothing waits for company.
-    let spawn = |i: usize| {
-        let embedder = embedder.clone();
-        let text = texts[i].clone();
-        tokio::spawn(async move { embedder.embed_one(&text).await })
-    };
+    let spawn = |i: usize| spawn_embed(&embedder, &texts[i]);
     let mut calls = vec![spawn(0)];
     until("the first run starts", || {
         model.started.load(Ordering::SeqCst) == 1
@@ -209,11 +215,7 @@ async fn two_runs_go_on_at_once_before_calls_wait_for_each_other() {
     let model = CountingModel::new(Some(Arc::clone(&gate)));
     let embedder = BatchingEmbedder::new(Arc::clone(&model), BatchConfig::new().concurrency(2))
         .expect("valid");
-    let spawn = |i: usize| {
-        let embedder = embedder.clone();
-        let text = texts[i].clone();
-        tokio::spawn(async move { embedder.embed_one(&text).await })
-    };
+    let spawn = |i: usize| spawn_embed(&embedder, &texts[i]);
     let mut calls = vec![spawn(0)];
     until("the first run starts", || {
         model.started.load(Ordering::SeqCst) == 1
@@ -243,11 +245,7 @@ async fn a_cancelled_caller_takes_nothing_from_the_callers_batched_with_it() {
     let gate = Arc::new(Semaphore::new(0));
     let model = CountingModel::new(Some(Arc::clone(&gate)));
     let embedder = BatchingEmbedder::new(Arc::clone(&model), BatchConfig::new()).expect("valid");
-    let spawn = |i: usize| {
-        let embedder = embedder.clone();
-        let text = texts[i].clone();
-        tokio::spawn(async move { embedder.embed_one(&text).await })
-    };
+    let spawn = |i: usize| spawn_embed(&embedder, &texts[i]);
     let mut calls: Vec<Option<tokio::task::JoinHandle<_>>> = vec![Some(spawn(0))];
     until("the first run starts", || {
         model.started.load(Ordering::SeqCst) == 1
@@ -295,10 +293,7 @@ async fn a_panicking_run_fails_only_its_callers_and_the_next_run_works() {
     let gate = Arc::new(Semaphore::new(0));
     let model = CountingModel::new(Some(Arc::clone(&gate)));
     let embedder = BatchingEmbedder::new(Arc::clone(&model), BatchConfig::new()).expect("valid");
-    let spawn = |text: String| {
-        let embedder = embedder.clone();
-        tokio::spawn(async move { embedder.embed_one(&text).await })
-    };
+    let spawn = |text: String| spawn_embed(&embedder, &text);
     let first = spawn(texts[0].clone());
     until("the first run starts", || {
         model.started.load(Ordering::SeqCst) == 1

@@ -97,7 +97,9 @@ async fn killed_at_a_random_point_a_rerun_leaves_exactly_one_success_per_line() 
     let h = Harness::with_config(
         SimConfig::new()
             .key(KeyConfig::new(OPENAI_KEY))
-            .latency(Latency::fixed(Duration::from_millis(3))),
+            // 300 lines at 8 at a time take at least 750 ms: the kill, at most 150 lines in,
+            // always lands before the end.
+            .latency(Latency::fixed(Duration::from_millis(20))),
     )
     .await;
     let total = 300;
@@ -131,6 +133,10 @@ async fn killed_at_a_random_point_a_rerun_leaves_exactly_one_success_per_line() 
     let before = complete_lines(&output);
     assert!(before.len() >= point, "{} < {point}", before.len());
     let answered_before = by_custom_id(&before).values().filter(|v| v.0 > 0).count();
+    assert!(
+        answered_before < total,
+        "the kill came after the end: nothing left to resume"
+    );
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(&output)

@@ -4,7 +4,7 @@
 use crate::regroup::{merged_cache_status, Parts, Regrouped};
 use crate::{Lbgpt, OrderedCompletionStream, Progress};
 use futures::{Stream, StreamExt};
-use lbgpt_core::{EmbeddingRequest, EmbeddingResponse, Error};
+use lbgpt_core::{EmbeddingInput, EmbeddingRequest, EmbeddingResponse, Error};
 use std::future::Future;
 use tower::Service;
 
@@ -13,25 +13,41 @@ use tower::Service;
 /// balanced, paced, retried and cached like any request) and merged back in input order.
 pub const MAX_EMBEDDING_INPUTS_PER_CALL: usize = 2048;
 
-/// The chunks a request is sent in: itself when it fits in one call.
-fn chunks(request: EmbeddingRequest) -> Vec<EmbeddingRequest> {
+/// The chunks a request is sent in: itself when it fits in one call, else its inputs moved
+/// (not copied) into lists of at most [`MAX_EMBEDDING_INPUTS_PER_CALL`], each with the
+/// request's other fields.
+fn chunks(mut request: EmbeddingRequest) -> Vec<EmbeddingRequest> {
     if request.input_count() <= MAX_EMBEDDING_INPUTS_PER_CALL {
         return vec![request];
     }
-    let singles = request.split();
-    let mut chunks = Vec::with_capacity(singles.len().div_ceil(MAX_EMBEDDING_INPUTS_PER_CALL));
-    let mut singles = singles.into_iter().peekable();
-    while singles.peek().is_some() {
-        let chunk: Vec<EmbeddingRequest> = singles
-            .by_ref()
-            .take(MAX_EMBEDDING_INPUTS_PER_CALL)
-            .collect();
-        match EmbeddingRequest::join(chunk) {
-            Ok(joined) => chunks.push(joined),
-            // Parts of one request always join; were it to fail, send the whole request and
-            // let the provider judge it.
-            Err(_) => return vec![request],
-        }
+    let inputs: Vec<EmbeddingInput> =
+        match std::mem::replace(&mut request.input, EmbeddingInput::Texts(Vec::new())) {
+            EmbeddingInput::Texts(texts) => in_chunks(texts)
+                .into_iter()
+                .map(EmbeddingInput::Texts)
+                .collect(),
+            EmbeddingInput::TokenLists(lists) => in_chunks(lists)
+                .into_iter()
+                .map(EmbeddingInput::TokenLists)
+                .collect(),
+            // One text or token list is one input: it fits in one call.
+            single => vec![single],
+        };
+    inputs
+        .into_iter()
+        .map(|input| EmbeddingRequest {
+            input,
+            ..request.clone()
+        })
+        .collect()
+}
+
+/// `items` in order, in lists of at most [`MAX_EMBEDDING_INPUTS_PER_CALL`].
+fn in_chunks<T>(items: Vec<T>) -> Vec<Vec<T>> {
+    let mut items = items.into_iter().peekable();
+    let mut chunks = Vec::with_capacity(items.len().div_ceil(MAX_EMBEDDING_INPUTS_PER_CALL));
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(MAX_EMBEDDING_INPUTS_PER_CALL).collect());
     }
     chunks
 }

@@ -43,27 +43,34 @@ fn answers(found: &[Neighbour]) -> Vec<(u64, f32)> {
     found.iter().map(|n| (n.entry.id, n.score)).collect()
 }
 
+/// Inserts `count` vectors from `vectors` into scope `n`, their records named `<prefix><i>`;
+/// the entries (id, vector, scope).
+fn insert_entries(
+    index: &HnswIndex,
+    vectors: &mut Vectors,
+    n: u8,
+    prefix: &str,
+    count: usize,
+) -> Vec<(u64, Vec<f32>, Scope)> {
+    (0..count)
+        .map(|i| {
+            let v = vectors.next();
+            let id = index
+                .insert_now(scope(n), v.clone(), record(&format!("{prefix}{i}")))
+                .expect("insert");
+            (id, v, scope(n))
+        })
+        .collect()
+}
+
 /// An index in `dir` with 600 entries in scope 1 (a graph) of which 50 removed (tombstones
 /// the graph keeps), and 30 in scope 2 (searched exhaustively); saved. The live entries and
 /// their vectors.
 fn saved_index(dir: &Path) -> Vec<(u64, Vec<f32>, Scope)> {
     let index = open(config(dir));
     let mut vectors = Vectors(21);
-    let mut live = Vec::new();
-    for i in 0..600 {
-        let v = vectors.next();
-        let id = index
-            .insert_now(scope(1), v.clone(), record(&format!("a{i}")))
-            .expect("insert");
-        live.push((id, v, scope(1)));
-    }
-    for i in 0..30 {
-        let v = vectors.next();
-        let id = index
-            .insert_now(scope(2), v.clone(), record(&format!("b{i}")))
-            .expect("insert");
-        live.push((id, v, scope(2)));
-    }
+    let mut live = insert_entries(&index, &mut vectors, 1, "a", 600);
+    live.extend(insert_entries(&index, &mut vectors, 2, "b", 30));
     for (id, _, _) in live.iter().filter(|(id, _, _)| id % 12 == 0) {
         assert!(index.remove_now(*id));
     }
@@ -122,13 +129,7 @@ fn a_saved_graph_is_loaded_not_rebuilt_and_answers_as_before() {
     // The loaded graph takes new entries, and is saved and loaded again with them.
     let mut vectors = Vectors(77);
     let mut live = live;
-    for i in 0..40 {
-        let v = vectors.next();
-        let id = index
-            .insert_now(scope(1), v.clone(), record(&format!("c{i}")))
-            .expect("insert");
-        live.push((id, v, scope(1)));
-    }
+    live.extend(insert_entries(&index, &mut vectors, 1, "c", 40));
     assert_finds_every_entry(&index, &live);
     index.save().expect("saved");
     drop(index);
@@ -366,18 +367,7 @@ fn saves_taken_while_entries_are_inserted_load_back_whole() {
     let index = Arc::new(open(config(dir.path()).background_builds(true)));
     let writer = {
         let index = Arc::clone(&index);
-        std::thread::spawn(move || {
-            let mut vectors = Vectors(1234);
-            let mut inserted = Vec::new();
-            for i in 0..1500 {
-                let v = vectors.next();
-                let id = index
-                    .insert_now(scope(6), v.clone(), record(&format!("w{i}")))
-                    .expect("insert");
-                inserted.push((id, v, scope(6)));
-            }
-            inserted
-        })
+        std::thread::spawn(move || insert_entries(&index, &mut Vectors(1234), 6, "w", 1500))
     };
     let mut checked = 0;
     while !writer.is_finished() || checked == 0 {

@@ -12,10 +12,8 @@
 //! body, unknown fields included).
 //!
 //! Legacy completions with a list of prompts are sent one request per prompt and put back
-//! together in prompt order. In `lbgpt run` the facade's `completion_ordered` does that (each
-//! prompt one call, one permit of the client); [`SplitPrompts`], a layer over a completions
-//! stack, does the same for a caller of the stack's service directly, and passes the run's
-//! one-prompt requests through unchanged.
+//! together in prompt order by the facade's `completion_ordered` (each prompt one call, one
+//! permit of the client).
 
 use futures::Stream;
 use lbgpt::Lbgpt;
@@ -30,13 +28,6 @@ use serde_json::{json, Map, Value};
 use std::fmt;
 use std::pin::Pin;
 use tower::Service;
-
-// Named by path so that the file is found also when this module is compiled by a test crate
-// (`#[path]` there makes this file own its directory).
-#[path = "endpoint/split_prompts.rs"]
-mod split_prompts;
-
-pub use split_prompts::{SplitPrompts, SplitPromptsLayer};
 
 /// One endpoint of the OpenAI API that `lbgpt run` can send a file's lines to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,9 +9,10 @@
 //! - embeddings: the per-input embedding cache (the `[cache]` store and settings) over retry
 //!   over the balancer (`EmbeddingCache<Retry<Balancer<EmbeddingRequest>>>`): only the inputs
 //!   the cache lacks are sent;
-//! - legacy completions: one request per prompt ([`SplitPrompts`]) over the exact cache over
-//!   retry over the balancer (`SplitPrompts<Cache<Retry<Balancer<CompletionRequest>>>>`): each
-//!   prompt is balanced, paced, retried and cached on its own.
+//! - legacy completions: the exact cache over retry over the balancer
+//!   (`Cache<Retry<Balancer<CompletionRequest>>>`); the facade's `completion_ordered` sends a
+//!   prompt list one request per prompt, so each prompt is balanced, paced, retried and cached
+//!   on its own.
 //!
 //! A run uses one endpoint, so only that endpoint's balancer is built ([`build_for`]).
 
@@ -19,7 +20,7 @@ use crate::config::{
     AzureCredential, BalanceSettings, Config, ConfigError, ProviderApi, ProviderSettings,
     RetrySettings, SecretSource, TransportSettings, NO_PROXY,
 };
-use crate::endpoint::{Answer, CliEndpoint, SplitPrompts, SplitPromptsLayer};
+use crate::endpoint::{Answer, CliEndpoint};
 use lbgpt::semantic::SemanticCacheLayer;
 use lbgpt_azure::{AzureConfig, AzureService};
 use lbgpt_balance::retry::{RetryLayer, RetryPolicy};
@@ -159,16 +160,15 @@ impl StackEndpoint for EmbeddingRequest {
 }
 
 impl StackEndpoint for CompletionRequest {
-    /// One request per prompt over the exact cache over `retried`.
+    /// The exact cache over `retried` (prompt lists are split by the facade before they get
+    /// here).
     fn with_caches(
         _config: &Config,
         cache: Option<&CacheLayer>,
         retried: EndpointService<Self>,
     ) -> Result<Cached<Self>, ConfigError> {
-        let split: SplitPrompts<_> = SplitPromptsLayer::default().layer(under(cache, retried));
-        let service = BoxCloneService::new(split);
         Ok(Cached {
-            service,
+            service: under(cache, retried),
             embedding_cache: None,
             semantic: None,
         })

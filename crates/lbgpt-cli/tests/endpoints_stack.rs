@@ -42,7 +42,6 @@ use lbgpt::Lbgpt;
 use lbgpt_core::{CacheStatus, CompletionRequest, EmbeddingRequest, TextInput};
 use lbgpt_sim::{expected_completion_text, expected_embedding, input_texts};
 use std::path::Path;
-use tower::ServiceExt;
 
 /// A config with an OpenAI provider and an Azure provider on the simulator, taking turns,
 /// and `extra` (a `[cache]` table) before them.
@@ -166,11 +165,11 @@ async fn a_prompt_list_is_spread_over_both_providers_and_answered_in_order() {
     let request = CompletionRequest::new(COMPLETION_MODEL, prompts.to_vec())
         .max_tokens(40)
         .n(2);
-    let answer = built
-        .service
-        .clone()
-        .oneshot(request)
+    let client = Lbgpt::new(built.service.clone()).max_concurrent_requests(4);
+    let answer = CompletionRequest::send_ordered(&client, vec![request])
+        .next()
         .await
+        .expect("one answer")
         .expect("answered");
 
     let calls = sent(&h, "prompt");

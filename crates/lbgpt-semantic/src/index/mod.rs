@@ -1,11 +1,13 @@
 //! Nearest-neighbour search over cached requests: the [`VectorIndex`] trait and
 //! [`HnswIndex`], an in-process HNSW index saved to a directory.
 
+mod config;
 mod graph;
 mod hnsw;
 mod persist;
 
-pub use hnsw::{HnswIndex, IndexConfig, LoadSummary};
+pub use config::IndexConfig;
+pub use hnsw::{HnswIndex, LoadSummary};
 
 use crate::{Scope, SemanticError};
 use std::sync::Arc;

@@ -219,6 +219,7 @@ async fn the_breaker_opens_after_repeated_failures_and_a_probe_closes_it() {
     let balancer = builder()
         .member(member(&sim, "flaky", "sk-flaky"))
         .breaker(BreakerConfig::new(3, Duration::from_millis(400)))
+        .max_wait(Duration::ZERO)
         .build()
         .expect("a valid balancer");
     let handle = balancer.handle();
@@ -237,7 +238,7 @@ async fn the_breaker_opens_after_repeated_failures_and_a_probe_closes_it() {
         Some(MemberState::BreakerOpen { .. })
     ));
 
-    // While open: no call, a clear error with the wait.
+    // While open: no call; told never to wait, a clear error with the wait.
     let error = balancer
         .clone()
         .oneshot(request("while open"))
@@ -343,11 +344,13 @@ async fn a_429_with_no_other_member_goes_to_the_retry_layer_which_waits_it_out()
     );
     let balancer = builder()
         .member(member(&sim, "only", "sk-only"))
+        .max_wait(Duration::ZERO)
         .build()
         .expect("a valid balancer");
     let handle = balancer.handle();
 
-    // Alone, the balancer gives back the 429, then says the member is cooling down.
+    // Alone and told never to wait, the balancer gives back the 429, then says the member
+    // is cooling down.
     let error = balancer
         .clone()
         .oneshot(request("limited"))
@@ -391,6 +394,55 @@ async fn a_429_with_no_other_member_goes_to_the_retry_layer_which_waits_it_out()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_wait_for_a_cooling_member_within_max_wait_instead_of_failing() {
+    let sim = simulator(&["sk-a", "sk-b"]).await;
+    let cooldown = Duration::from_millis(300);
+    for key in ["sk-a", "sk-b"] {
+        sim.script(
+            key,
+            [Fault::RateLimited {
+                retry_after: cooldown,
+            }],
+        );
+    }
+    let balancer = round_robin_a_b(&sim);
+    let handle = balancer.handle();
+
+    // The first request meets both 429s: the error of its last attempt comes back.
+    let error = balancer
+        .clone()
+        .oneshot(request("both limited"))
+        .await
+        .expect_err("both members answer 429");
+    assert_eq!(error.status(), Some(429));
+    let cooled_at = Instant::now();
+
+    // Both members are cooling down: the next requests wait for them (no retry layer
+    // above), none fails, and none reaches a member before its cooldown ends.
+    let answers = futures::future::join_all(
+        (0..4).map(|i| balancer.clone().oneshot(request(&format!("after {i}")))),
+    )
+    .await;
+    for answer in &answers {
+        let response = answer.as_ref().expect("answered once a member is back");
+        assert_eq!(response.meta.attempts, 1, "waiting is no attempt");
+    }
+    assert!(
+        cooled_at.elapsed() >= cooldown - Duration::from_millis(50),
+        "answered after {:?}",
+        cooled_at.elapsed()
+    );
+    assert_eq!(arrivals(&sim, "sk-a") + arrivals(&sim, "sk-b"), 6);
+    for name in ["a", "b"] {
+        assert_eq!(
+            handle.member_stats(name).map(|s| s.rate_limited_seen),
+            Some(1),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_half_open_member_lets_exactly_one_probe_through() {
     let sim = simulator(&["sk-probe"]).await;
     sim.script(
@@ -400,6 +452,7 @@ async fn a_half_open_member_lets_exactly_one_probe_through() {
     let balancer = builder()
         .member(member(&sim, "probe", "sk-probe"))
         .breaker(BreakerConfig::new(1, Duration::from_millis(200)))
+        .max_wait(Duration::ZERO)
         .build()
         .expect("a valid balancer");
     balancer
@@ -427,6 +480,48 @@ async fn a_half_open_member_lets_exactly_one_probe_through() {
         .expect("the task completes")
         .expect("the probe succeeds after its stall");
     assert_eq!(arrivals(&sim, "sk-probe"), 2);
+    assert_eq!(
+        balancer.handle().member_stats("probe").map(|s| s.state),
+        Some(MemberState::Active)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_wait_out_an_open_breaker_and_its_probe_then_all_succeed() {
+    let sim = simulator(&["sk-probe"]).await;
+    let stall = Duration::from_millis(100);
+    sim.script("sk-probe", [Fault::ServerError, Fault::Stall(stall)]);
+    let open_for = Duration::from_millis(200);
+    let balancer = builder()
+        .member(member(&sim, "probe", "sk-probe"))
+        .breaker(BreakerConfig::new(1, open_for))
+        .build()
+        .expect("a valid balancer");
+    balancer
+        .clone()
+        .oneshot(request("opens"))
+        .await
+        .expect_err("scripted 500");
+    let opened_at = Instant::now();
+
+    // Sent while the breaker is open: the first to find it half-open is the probe (stalled
+    // for 100 ms); the others wait for its success and are then served.
+    let answers = futures::future::join_all(
+        (0..5).map(|i| balancer.clone().oneshot(request(&format!("waiting {i}")))),
+    )
+    .await;
+    for answer in &answers {
+        answer.as_ref().expect("served after the breaker closed");
+    }
+    let elapsed = opened_at.elapsed();
+    assert!(elapsed >= open_for + stall, "{elapsed:?}");
+    // The probe's success wakes the others at once, not at their next look (500 ms after
+    // the probe started, so 400 ms after it ended).
+    assert!(
+        elapsed < open_for + stall + Duration::from_millis(250),
+        "{elapsed:?}"
+    );
+    assert_eq!(arrivals(&sim, "sk-probe"), 6);
     assert_eq!(
         balancer.handle().member_stats("probe").map(|s| s.state),
         Some(MemberState::Active)

@@ -468,6 +468,7 @@ async fn thousands_of_lines_with_random_faults_come_back_complete_and_in_order()
             assert_eq!(line["error"]["code"], "invalid_json");
         } else {
             assert_eq!(line["custom_id"], format!("r{i}"));
+            assert!(line["error"].is_null(), "line {}: {line}", i + 1);
             assert_eq!(
                 answer_text(line),
                 expected_answer(&chat(i)),

@@ -121,7 +121,8 @@ impl<R: BalancedRequest> BalancerBuilder<R> {
     }
 
     /// The longest a request waits, from the start of its call, for a member at its rate
-    /// limit to have room again (default 60 s). Beyond it the call fails at once with
+    /// limit to have room again, or for a member cooling down or with an open breaker to come
+    /// back (default 60 s). Beyond it the call fails at once with
     /// [`Error::NoMemberAvailable`] saying when capacity returns. `Duration::ZERO` never
     /// waits.
     pub fn max_wait(mut self, max_wait: Duration) -> Self {

@@ -90,6 +90,16 @@ pub(crate) async fn run<R: BalancedRequest>(
                     return Err(error);
                 }
             }
+            // Every member is out for now (cooling down, breaker open, probing): wait for
+            // the first to come back if that is within `max_wait`, as for a member at its
+            // limit. Dead or disabled members never come back by themselves.
+            if let Some(at) = report
+                .earliest()
+                .filter(|at| wait_limit.is_none_or(|limit| *at <= limit))
+            {
+                wait_for_room(&shared, version, at, "no member can take requests now").await;
+                continue;
+            }
             let others = members.len().saturating_sub(progress.not_served.len());
             return Err(progress
                 .not_served
@@ -157,23 +167,7 @@ pub(crate) async fn run<R: BalancedRequest>(
                     )))
                 }
             };
-            // Computed, not polled: sleep until the first moment a member has room (never a
-            // busy loop, even if a tracker reports a moment already past), or until the
-            // members change.
-            let at = at.max(now + Duration::from_millis(1));
-            let changed = shared.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if shared.version() == version {
-                tracing::debug!(
-                    wait = %DisplayWait(at - now),
-                    "no member has room; waiting for capacity"
-                );
-                tokio::select! {
-                    () = tokio::time::sleep_until(at) => {}
-                    () = changed => {}
-                }
-            }
+            wait_for_room(&shared, version, at, "no member has room").await;
             continue;
         };
 
@@ -243,6 +237,11 @@ pub(crate) async fn run<R: BalancedRequest>(
             Ok(mut response) => {
                 entry.record_alive();
                 attempt.probe_done();
+                if probe {
+                    // The breaker closed: requests waiting for this member look again now
+                    // rather than at the probe's hint.
+                    shared.announce();
+                }
                 bump(&entry.counters.succeeded);
                 let usage = response.token_usage();
                 let elapsed = now.saturating_duration_since(sent_at);
@@ -352,6 +351,28 @@ fn give_up<R: BalancedRequest>(progress: &mut Progress<R>) -> Error {
 
 /// The members that can be tried now, split into those of positive weight and the
 /// zero-weight standbys; the others go into `report`.
+/// Sleeps until `at`, computed from the members' state and never polled (at least 1 ms, so
+/// a moment already past is no busy loop), or until the members change after `version`.
+async fn wait_for_room<R: BalancedRequest>(
+    shared: &Shared<R>,
+    version: u64,
+    at: Instant,
+    why: &'static str,
+) {
+    let now = Instant::now();
+    let at = at.max(now + Duration::from_millis(1));
+    let changed = shared.changed.notified();
+    tokio::pin!(changed);
+    changed.as_mut().enable();
+    if shared.version() == version {
+        tracing::debug!(wait = %DisplayWait(at - now), "{why}; waiting for capacity");
+        tokio::select! {
+            () = tokio::time::sleep_until(at) => {}
+            () = changed => {}
+        }
+    }
+}
+
 fn candidates<'m, R: BalancedRequest>(
     members: &'m MemberList<R>,
     tried: &[u64],

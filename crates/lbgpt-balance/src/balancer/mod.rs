@@ -21,7 +21,8 @@
 //! unavailable, with `NoMemberAvailable` whose reason also names those that do not serve it.
 //!
 //! Put a [`Retry`](crate::retry::Retry) layer above the balancer: it only sees what the
-//! balancer could not absorb (every member failing, or all of them cooling down).
+//! balancer could not absorb (every member failing, or all of them at their limits, cooling
+//! down or with an open breaker for longer than the balancer's `max_wait`).
 //!
 //! # One balancer per endpoint
 //! The balancer is generic over the request type ([`BalancedRequest`]): chat

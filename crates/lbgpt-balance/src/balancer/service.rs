@@ -57,9 +57,13 @@ use tower::Service;
 ///    with room, at most [`max_failovers`](BalancerBuilder::max_failovers) times; when no
 ///    other member has room the error is returned (a [`Retry`](crate::retry::Retry) layer
 ///    above decides about waiting). Any other error (400, 404, ...) is returned at once.
-/// 6. When no member can be tried at all (all dead, disabled, cooling down, breaker open):
-///    [`Error::NoMemberAvailable`] at once, with `retry_after` the time until the first one
-///    returns (`None` when none will by itself, e.g. all dead: not retryable).
+/// 6. When no member can be tried at all (all dead, disabled, cooling down, breaker open,
+///    half-open with its probe running): the call waits, as in step 3, for the first one to
+///    come back (the end of a cooldown or open breaker; a successful probe wakes waiting
+///    calls at once) if that is within [`max_wait`](BalancerBuilder::max_wait) of the call's
+///    start. Otherwise [`Error::NoMemberAvailable`] at once, with `retry_after` the time until
+///    the first one returns (`None` when none will by itself, e.g. all dead: not retryable).
+///    Waiting is not an attempt: `meta.attempts` counts upstream calls only.
 ///
 /// Dropping the call's future (cancellation, a deadline) gives back its reservation, its
 /// in-flight slot and a half-open probe it held. Each upstream call runs in a

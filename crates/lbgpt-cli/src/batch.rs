@@ -198,12 +198,11 @@ impl<R: CliEndpoint + Send + 'static> Batch<'_, R> {
 /// Skips the lines whose `custom_id` is in `skip`.
 fn skip_filter<R>(skip: Option<IdSet>) -> LineFilter<R> {
     match skip {
-        Some(ids) if !ids.is_empty() => Box::new(move |line| {
-            line.custom_id
-                .as_deref()
-                .is_none_or(|custom_id| !ids.contains(custom_id))
+        Some(ids) if !ids.is_empty() => Box::new(move |line| match line.custom_id.as_deref() {
+            Some(custom_id) => Ok(!ids.contains(custom_id)?),
+            None => Ok(true),
         }),
-        _ => Box::new(|_| true),
+        _ => Box::new(|_| Ok(true)),
     }
 }
 

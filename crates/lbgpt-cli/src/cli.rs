@@ -64,10 +64,11 @@ Input and output:
   are written as they come; a summary goes to standard error at the end.
 
 Memory:
-  Flat whatever the input size, except the duplicate check: a fingerprint of every custom_id
-  (about 32 bytes per line, some 32 MB per million lines). --no-duplicate-check drops it;
-  a repeated custom_id is then sent again and gets a second result line. Resuming keeps the
-  ids the output file answered (only when it exists), with or without the flag.
+  Flat whatever the input size. The duplicate check keeps a fingerprint of every custom_id:
+  up to 65,536 in memory (about 2 MB), the rest in temporary files in TMPDIR (16 bytes per
+  id on disk, 62 KB of memory per million ids). --no-duplicate-check drops the check; a
+  repeated custom_id is then sent again and gets a second result line. Resuming keeps the
+  ids the output file answered the same way (only when it exists), with or without the flag.
 
 Resuming:
   When the output file exists, the run appends to it and skips every custom_id that already
@@ -276,9 +277,9 @@ pub struct RunArgs {
     /// Start over: replace an existing output file instead of resuming it.
     #[arg(long, visible_alias = "overwrite")]
     pub fresh: bool,
-    /// Do not refuse repeated custom_ids: memory then stays flat whatever the input size
-    /// (the check keeps about 32 bytes per line), but a repeated custom_id is sent again and
-    /// gets a second result line. For inputs whose ids are known to be unique.
+    /// Do not refuse repeated custom_ids: no fingerprint of each id is kept (in memory or in
+    /// temporary files), but a repeated custom_id is sent again and gets a second result
+    /// line. For inputs whose ids are known to be unique.
     #[arg(long)]
     pub no_duplicate_check: bool,
     /// Most requests in flight at once (overrides `max_concurrent_requests` of the config).

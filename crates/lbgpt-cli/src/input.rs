@@ -63,13 +63,13 @@ struct BatchLine {
 /// Whether a run refuses a line whose `custom_id` an earlier line has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DuplicateCheck {
-    /// Every `custom_id` is remembered (a fingerprint each, [`IdSet`]: the only memory of a
-    /// run that grows with the number of lines); a repeated one is a `duplicate_custom_id`
-    /// error.
+    /// Every `custom_id` is remembered (a fingerprint each, [`IdSet`]: in memory up to
+    /// [`MEMORY_IDS`](crate::idset::MEMORY_IDS), then in temporary files); a repeated one is a
+    /// `duplicate_custom_id` error.
     #[default]
     On,
-    /// Nothing is remembered (`--no-duplicate-check`): memory stays flat whatever the input
-    /// size, and a repeated `custom_id` is sent again and gets a second result line.
+    /// Nothing is remembered (`--no-duplicate-check`): no memory or temporary file per id,
+    /// and a repeated `custom_id` is sent again and gets a second result line.
     Off,
 }
 
@@ -95,121 +95,125 @@ impl<R: CliEndpoint> LineParser<R> {
     ///
     /// The first line with a given `custom_id` claims it, even if it is bad otherwise; later
     /// lines with the same id are `duplicate_custom_id` errors (unless the check is off).
-    pub fn parse(&mut self, line: usize, text: &str) -> InputLine<R> {
-        let reject = |custom_id: Option<String>, problem: LineProblem| InputLine {
-            line,
-            custom_id,
-            request: Err(problem),
-        };
+    /// Fails only when the set of ids seen cannot use its temporary files ([`IdSet`]).
+    pub fn parse(&mut self, line: usize, text: &str) -> io::Result<InputLine<R>> {
+        let mut parsed = parse_line::<R>(line, text);
+        if let (Some(seen), Some(custom_id)) = (self.seen.as_mut(), parsed.custom_id.as_deref()) {
+            if !seen.insert(custom_id)? {
+                let message =
+                    format!("duplicate `custom_id` {custom_id:?}: an earlier line has it");
+                parsed.request = Err(LineProblem::new("duplicate_custom_id", line, message));
+            }
+        }
+        Ok(parsed)
+    }
+}
 
-        let fields: BatchLine = match serde_json::from_str::<Value>(text) {
+/// Parses one line on its own (no duplicate check): a line with a usable `custom_id` keeps it
+/// whatever else is wrong with it.
+fn parse_line<R: CliEndpoint>(line: usize, text: &str) -> InputLine<R> {
+    let reject = |custom_id: Option<String>, problem: LineProblem| InputLine {
+        line,
+        custom_id,
+        request: Err(problem),
+    };
+
+    let fields: BatchLine = match serde_json::from_str::<Value>(text) {
+        Err(err) => {
+            return reject(
+                None,
+                LineProblem::new(
+                    "invalid_json",
+                    line,
+                    format!("invalid JSON: {}", without_line_number(&err)),
+                ),
+            )
+        }
+        Ok(value @ Value::Object(_)) => match serde_json::from_value(value) {
+            Ok(fields) => fields,
             Err(err) => {
                 return reject(
                     None,
-                    LineProblem::new(
-                        "invalid_json",
-                        line,
-                        format!("invalid JSON: {}", without_line_number(&err)),
-                    ),
+                    LineProblem::new("invalid_json", line, format!("invalid line: {err}")),
                 )
             }
-            Ok(value @ Value::Object(_)) => match serde_json::from_value(value) {
-                Ok(fields) => fields,
-                Err(err) => {
-                    return reject(
-                        None,
-                        LineProblem::new("invalid_json", line, format!("invalid line: {err}")),
-                    )
-                }
-            },
-            Ok(other) => {
-                return reject(
-                    None,
-                    LineProblem::new(
-                        "invalid_json",
-                        line,
-                        format!(
-                            "expected a JSON object with custom_id, method, url and body, \
-                             found {}",
-                            json_type(&other)
-                        ),
-                    ),
-                )
-            }
-        };
-
-        let custom_id = match fields.custom_id {
-            Some(Value::String(id)) if !id.trim().is_empty() => id,
-            Some(Value::String(_)) => {
-                return reject(
-                    None,
-                    LineProblem::new("missing_custom_id", line, "`custom_id` is empty"),
-                )
-            }
-            Some(other) => {
-                return reject(
-                    None,
-                    LineProblem::new(
-                        "missing_custom_id",
-                        line,
-                        format!("`custom_id` must be a string, found {}", json_type(&other)),
-                    ),
-                )
-            }
-            None => {
-                return reject(
-                    None,
-                    LineProblem::new("missing_custom_id", line, "`custom_id` is missing"),
-                )
-            }
-        };
-        if self
-            .seen
-            .as_mut()
-            .is_some_and(|seen| !seen.insert(&custom_id))
-        {
-            let message = format!("duplicate `custom_id` {custom_id:?}: an earlier line has it");
+        },
+        Ok(other) => {
             return reject(
-                Some(custom_id),
-                LineProblem::new("duplicate_custom_id", line, message),
-            );
+                None,
+                LineProblem::new(
+                    "invalid_json",
+                    line,
+                    format!(
+                        "expected a JSON object with custom_id, method, url and body, \
+                         found {}",
+                        json_type(&other)
+                    ),
+                ),
+            )
         }
-        let id = Some(custom_id);
+    };
 
-        if let Err(problem) = check_choice(
+    let custom_id = match fields.custom_id {
+        Some(Value::String(id)) if !id.trim().is_empty() => id,
+        Some(Value::String(_)) => {
+            return reject(
+                None,
+                LineProblem::new("missing_custom_id", line, "`custom_id` is empty"),
+            )
+        }
+        Some(other) => {
+            return reject(
+                None,
+                LineProblem::new(
+                    "missing_custom_id",
+                    line,
+                    format!("`custom_id` must be a string, found {}", json_type(&other)),
+                ),
+            )
+        }
+        None => {
+            return reject(
+                None,
+                LineProblem::new("missing_custom_id", line, "`custom_id` is missing"),
+            )
+        }
+    };
+    let id = Some(custom_id);
+
+    if let Err(problem) = check_choice(
+        line,
+        "method",
+        "unsupported_method",
+        fields.method.as_ref(),
+        SUPPORTED_METHODS,
+    ) {
+        return reject(id, problem);
+    }
+    if let Err(problem) = check_url(line, R::ENDPOINT, fields.url.as_ref()) {
+        return reject(id, problem);
+    }
+
+    let body = match fields.body {
+        Some(body @ Value::Object(_)) => body,
+        Some(other) => {
+            let message = format!("`body` must be a JSON object, found {}", json_type(&other));
+            return reject(id, LineProblem::new("invalid_body", line, message));
+        }
+        None => {
+            return reject(
+                id,
+                LineProblem::new("invalid_body", line, "`body` is missing"),
+            )
+        }
+    };
+    match R::from_body(body) {
+        Ok(request) => InputLine {
             line,
-            "method",
-            "unsupported_method",
-            fields.method.as_ref(),
-            SUPPORTED_METHODS,
-        ) {
-            return reject(id, problem);
-        }
-        if let Err(problem) = check_url(line, R::ENDPOINT, fields.url.as_ref()) {
-            return reject(id, problem);
-        }
-
-        let body = match fields.body {
-            Some(body @ Value::Object(_)) => body,
-            Some(other) => {
-                let message = format!("`body` must be a JSON object, found {}", json_type(&other));
-                return reject(id, LineProblem::new("invalid_body", line, message));
-            }
-            None => {
-                return reject(
-                    id,
-                    LineProblem::new("invalid_body", line, "`body` is missing"),
-                )
-            }
-        };
-        match R::from_body(body) {
-            Ok(request) => InputLine {
-                line,
-                custom_id: id,
-                request: Ok(request),
-            },
-            Err(message) => reject(id, LineProblem::new("invalid_body", line, message)),
-        }
+            custom_id: id,
+            request: Ok(request),
+        },
+        Err(message) => reject(id, LineProblem::new("invalid_body", line, message)),
     }
 }
 
@@ -355,10 +359,7 @@ fn named_endpoint(text: &str) -> Option<Endpoint> {
 
 /// Whether a line is good as a request of type `R`.
 fn parses<R: CliEndpoint>(text: &str) -> bool {
-    LineParser::<R>::new(DuplicateCheck::Off)
-        .parse(1, text.trim())
-        .request
-        .is_ok()
+    parse_line::<R>(1, text.trim()).request.is_ok()
 }
 
 /// Reads and parses a Batch-API file lazily: an iterator of its non-blank lines.
@@ -426,7 +427,13 @@ impl<B: BufRead, R: CliEndpoint> Iterator for InputReader<B, R> {
             if is_blank(text) {
                 continue;
             }
-            return Some(self.parser.parse(line, text.trim()));
+            match self.parser.parse(line, text.trim()) {
+                Ok(parsed) => return Some(parsed),
+                Err(err) => {
+                    self.io_error = Some(err);
+                    return None;
+                }
+            }
         }
     }
 }

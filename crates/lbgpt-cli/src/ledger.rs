@@ -282,7 +282,7 @@ mod tests {
         ledger: &Ledger,
     ) -> (Feed<ChatRequest>, PumpHandle) {
         let (lines, handle) =
-            pump::start(input, DuplicateCheck::On, Box::new(|_| true)).expect("pump starts");
+            pump::start(input, DuplicateCheck::On, Box::new(|_| Ok(true))).expect("pump starts");
         (Feed::new(lines, handle.clone(), ledger.clone()), handle)
     }
 

@@ -24,8 +24,9 @@ use tokio::sync::Notify;
 /// How many parsed lines may wait between the reader thread and the requests.
 pub const CHANNEL_LINES: usize = 128;
 
-/// Decides, on the reader thread, whether a parsed line is sent (`true`) or skipped.
-pub type LineFilter<R> = Box<dyn FnMut(&InputLine<R>) -> bool + Send>;
+/// Decides, on the reader thread, whether a parsed line is sent (`true`) or skipped; an
+/// error ends the input as a read error would.
+pub type LineFilter<R> = Box<dyn FnMut(&InputLine<R>) -> io::Result<bool> + Send>;
 
 /// State shared by the reader thread, the receiver and the waiting tickets.
 #[derive(Debug, Default)]
@@ -86,13 +87,21 @@ pub fn start<R: CliEndpoint + Send + 'static>(
         .spawn(move || {
             let shared = thread_shared;
             let mut reader = InputReader::<_, R>::new(source, duplicates);
+            let mut filter_error = None;
             for line in reader.by_ref() {
                 if shared.stopped.load(Ordering::Acquire) {
                     break;
                 }
-                if !filter(&line) {
-                    shared.skipped.fetch_add(1, Ordering::Relaxed);
-                    continue;
+                match filter(&line) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        shared.skipped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    Err(err) => {
+                        filter_error = Some(err);
+                        break;
+                    }
                 }
                 if sender.send(line).is_err() {
                     // Nobody takes lines any more: the run is over.
@@ -101,7 +110,7 @@ pub fn start<R: CliEndpoint + Send + 'static>(
                 shared.arrived.fetch_add(1, Ordering::AcqRel);
                 shared.notify.notify_waiters();
             }
-            if let Some(err) = reader.take_io_error() {
+            if let Some(err) = filter_error.or_else(|| reader.take_io_error()) {
                 *shared
                     .io_error
                     .lock()
@@ -253,7 +262,7 @@ mod tests {
         let text: String = (0..300).map(|i| line(&i.to_string())).collect();
         let (mut receiver, handle) = start(
             Box::new(io::Cursor::new(text.into_bytes())),
-            Box::new(|_| true),
+            Box::new(|_| Ok(true)),
         )
         .expect("starts");
         for i in 0..300 {
@@ -272,7 +281,7 @@ mod tests {
     #[tokio::test]
     async fn an_arriving_line_releases_every_ticket_and_new_ones_wait_for_the_next() {
         let (feed, input) = slow_input();
-        let (mut receiver, handle) = start(input, Box::new(|_| true)).expect("starts");
+        let (mut receiver, handle) = start(input, Box::new(|_| Ok(true))).expect("starts");
         let spawn_wait = |ticket: u64| {
             let handle = handle.clone();
             tokio::spawn(async move { handle.wait_for(ticket).await })
@@ -320,7 +329,7 @@ mod tests {
     #[tokio::test]
     async fn stop_releases_tickets_and_ends_the_lines() {
         let (feed, input) = slow_input();
-        let (mut receiver, handle) = start(input, Box::new(|_| true)).expect("starts");
+        let (mut receiver, handle) = start(input, Box::new(|_| Ok(true))).expect("starts");
         let Pulled::Wait(ticket) = receiver.pull() else {
             panic!("a ticket")
         };
@@ -343,9 +352,10 @@ mod tests {
         let (mut receiver, handle) = start(
             Box::new(io::Cursor::new(text.into_bytes())),
             Box::new(|line| {
-                line.custom_id
+                Ok(line
+                    .custom_id
                     .as_deref()
-                    .is_some_and(|id| id != "3" && id != "7")
+                    .is_some_and(|id| id != "3" && id != "7"))
             }),
         )
         .expect("starts");

@@ -112,7 +112,7 @@ pub fn open_for_append(path: &Path) -> Result<(File, Answered), ResumeError> {
             match classify(text) {
                 Line::Success(id) => {
                     answered.succeeded += 1;
-                    answered.ids.insert(&id);
+                    answered.ids.insert(&id).map_err(ResumeError::Io)?;
                 }
                 Line::Failure => answered.failed += 1,
                 Line::Foreign(reason) if first => {
@@ -166,8 +166,11 @@ mod tests {
         assert_eq!((answered.succeeded, answered.failed), (1, 1));
         assert_eq!(answered.truncated, 0);
         let mut ids = answered.ids;
-        assert!(!ids.insert("a"), "a was answered");
-        assert!(ids.insert("b"), "b failed: not answered");
+        assert!(!ids.insert("a").expect("in memory"), "a was answered");
+        assert!(
+            ids.insert("b").expect("in memory"),
+            "b failed: not answered"
+        );
         file.write_all(b"next\n").expect("append");
         let text = std::fs::read_to_string(&path).expect("read");
         assert!(text.ends_with("\n\nnext\n"), "{text}");

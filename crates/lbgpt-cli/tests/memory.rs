@@ -1,7 +1,8 @@
-//! `lbgpt run` keeps nothing per line beyond its reorder window, except one fingerprint per
-//! distinct `custom_id` (duplicate detection): the peak memory the summary reports grows by
-//! at most a few bytes per line, and not at all with `--no-duplicate-check`. Lines here are
-//! never sent (each is an invalid request), so many pass quickly.
+//! `lbgpt run` keeps nothing per line beyond its reorder window: the `custom_id`s of the
+//! duplicate check go to temporary files past 65,536, so the peak memory the summary reports
+//! stays flat with or without `--no-duplicate-check`, and a repeat of an id that went to disk
+//! long before is still refused. Lines here are never sent (each is an invalid request), so
+//! many pass quickly.
 
 mod common;
 
@@ -88,12 +89,14 @@ async fn memory_does_not_grow_with_the_number_of_lines() {
         "5k lines: {small} bytes, 60k lines: {large} bytes"
     );
 
-    // With ids: a fingerprint each (20 to 40 bytes with the table's spare room).
+    // With ids: a fingerprint each, at most 65,536 in memory (its table allocated up front),
+    // the rest in sorted runs on disk with 16 bytes per 256 ids in memory. 200k fingerprints
+    // all in memory (a table of 2^18 slots of 17 bytes, 4.5 MB) would show.
     let small = peak_memory(&h, config, 5_000, true, &[]).await;
-    let large = peak_memory(&h, config, 60_000, true, &[]).await;
+    let large = peak_memory(&h, config, 200_000, true, &[]).await;
     assert!(
-        large - small < 55_000.0 * 64.0 + 2e6,
-        "5k ids: {small} bytes, 60k ids: {large} bytes"
+        large - small < 2.5e6,
+        "5k ids: {small} bytes, 200k ids: {large} bytes"
     );
 
     // With ids and --no-duplicate-check: nothing kept per line, as without ids. Enough lines
@@ -107,4 +110,44 @@ async fn memory_does_not_grow_with_the_number_of_lines() {
         "5k ids unchecked: {small} bytes, 200k ids unchecked: {large} bytes"
     );
     assert_eq!(h.sim.stats().requests, 0, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_of_an_id_kept_on_disk_is_still_refused() {
+    let h = Harness::new().await;
+    let config = h.write("lbgpt.toml", &h.openai_config());
+    let lines = 150_000;
+    let mut input = unsent_lines(lines, true);
+    // Repeats of the first id, of one in the middle and of the last one.
+    for repeated in [0, 70_000, lines - 1] {
+        let original = input
+            .lines()
+            .nth(repeated)
+            .expect("the line exists")
+            .to_owned();
+        input.push_str(&original);
+        input.push('\n');
+    }
+    let input = h.write("in.jsonl", &input);
+    let output = h.path("out.jsonl");
+    let run = h
+        .lbgpt(&[
+            "run",
+            path_str(&input),
+            "-c",
+            path_str(&config),
+            "-o",
+            path_str(&output),
+        ])
+        .await;
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let out = read_jsonl(&output);
+    assert_eq!(out.len(), lines + 3);
+    for line in &out[..lines] {
+        assert_eq!(line["error"]["code"], "unsupported_method", "{line}");
+    }
+    for (line, repeated) in out[lines..].iter().zip([0, 70_000, lines - 1]) {
+        assert_eq!(line["error"]["code"], "duplicate_custom_id", "{line}");
+        assert_eq!(line["custom_id"], format!("request-number-{repeated:08}"));
+    }
 }

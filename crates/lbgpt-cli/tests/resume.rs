@@ -376,6 +376,53 @@ async fn failed_lines_are_tried_again_and_their_success_appended() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_answered_ids_than_fit_in_memory_are_all_skipped() {
+    // More successes than the id set keeps in memory (65,536), so most of them are looked up
+    // in its sorted runs on disk; the output file is written here, not by a run.
+    let answered = 80_000;
+    let h = Harness::new().await;
+    let mut output_text = String::with_capacity(answered * 120);
+    for i in 0..answered {
+        output_text.push_str(
+            &serde_json::json!({
+                "id": format!("batch_req_{i}"), "custom_id": format!("r{i}"),
+                "response": {"status_code": 200, "body": {}}, "error": null,
+            })
+            .to_string(),
+        );
+        output_text.push('\n');
+    }
+    let output = h.write("out.jsonl", &output_text);
+    let total = answered + 5;
+    let input = h.write("in.jsonl", &requests(total));
+    let config = h.write("lbgpt.toml", &h.openai_config());
+    let run = h
+        .lbgpt(&[
+            "run",
+            path_str(&input),
+            "-c",
+            path_str(&config),
+            "-o",
+            path_str(&output),
+        ])
+        .await;
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains(&format!("requests:   5\nskipped:    {answered} ")),
+        "{stderr}"
+    );
+    assert_eq!(h.sim.stats().requests, 5, "only the new lines were sent");
+    let lines = complete_lines(&output);
+    assert_eq!(lines.len(), total);
+    for (offset, line) in lines[answered..].iter().enumerate() {
+        let i = answered + offset;
+        assert_eq!(line["custom_id"], format!("r{i}"));
+        assert_eq!(answer_text(line), expected_answer(&chat(i)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standard_input_resumes_into_a_file_too() {
     let h = Harness::new().await;
     h.write("lbgpt.toml", &h.openai_config());

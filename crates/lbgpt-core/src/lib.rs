@@ -24,6 +24,7 @@ mod extra;
 mod input;
 mod meta;
 mod options;
+mod redact;
 pub mod tokens;
 mod traits;
 
@@ -39,6 +40,7 @@ pub use extra::Extra;
 pub use input::TextInput;
 pub use meta::{CacheStatus, RateLimitInfo, ResponseMeta};
 pub use options::{CacheMode, EmbedMethod, RequestOptions, SemanticOptions};
+pub use redact::redact_url;
 pub use traits::{ApiRequest, ApiResponse};
 
 /// Shorthand for `Result<T, lbgpt_core::Error>`.

@@ -1365,54 +1365,9 @@ pub fn redact_key(key: &str) -> String {
     format!("{prefix}…{last}")
 }
 
-/// A URL safe to print: the credentials of its authority (`user:password@`) replaced by
-/// `***`, and its query and fragment (which may hold a key, `?key=...`) by `?***` or `#***`;
-/// the scheme, host, port and path unchanged.
-///
-/// ```
-/// assert_eq!(
-///     lbgpt::env::redact_url("http://me:s3cret@proxy.internal:3128"),
-///     "http://***@proxy.internal:3128"
-/// );
-/// assert_eq!(lbgpt::env::redact_url("socks5://proxy:1080"), "socks5://proxy:1080");
-/// assert_eq!(
-///     lbgpt::env::redact_url("https://gateway.internal/v1?key=s3cret#part"),
-///     "https://gateway.internal/v1?***"
-/// );
-/// assert_eq!(lbgpt::env::redact_url("https://host/v1#s3cret"), "https://host/v1#***");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (Some(scheme), rest),
-        None => (None, url),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, after) = rest.split_at(authority_end);
-    let mut shown = String::with_capacity(url.len());
-    if let Some(scheme) = scheme {
-        shown.push_str(scheme);
-        shown.push_str("://");
-    }
-    match authority.rfind('@') {
-        Some(at) => {
-            shown.push_str("***");
-            shown.push_str(&authority[at..]);
-        }
-        None => shown.push_str(authority),
-    }
-    match after.find(['?', '#']) {
-        Some(cut) => {
-            shown.push_str(&after[..cut]);
-            shown.push_str(if after[cut..].starts_with('?') {
-                "?***"
-            } else {
-                "#***"
-            });
-        }
-        None => shown.push_str(after),
-    }
-    shown
-}
+/// A URL safe to print; see [`lbgpt_core::redact_url`] (re-exported here, where the keys and
+/// proxies of the environment are read).
+pub use lbgpt_core::redact_url;
 
 impl BalancedGptBuilder {
     /// Adds one provider per key in the process environment and `./.env`

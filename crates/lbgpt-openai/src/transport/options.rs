@@ -144,18 +144,11 @@ fn looks_sensitive(name: &str) -> bool {
         .any(|part| name.contains(part))
 }
 
-/// A proxy URL with its credentials hidden.
+/// A proxy URL with its credentials, query and fragment hidden; nothing of a text that is not
+/// a URL at all (it could be anything, a key pasted in the wrong place included).
 fn masked_proxy(url: &str) -> String {
     match reqwest::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            if !parsed.username().is_empty() {
-                let _ = parsed.set_username("***");
-            }
-            format!("{:?}", parsed.as_str())
-        }
+        Ok(_) => format!("{:?}", lbgpt_core::redact_url(url)),
         Err(_) => "(unparseable)".to_owned(),
     }
 }
@@ -214,5 +207,10 @@ mod tests {
         options
             .build_client(HeaderMap::new())
             .expect("valid proxy with credentials");
+
+        let options = HttpOptions::new().proxy("http://proxy.local:3128/?token=q-s3cret");
+        let debug = format!("{options:?}");
+        assert!(debug.contains("proxy.local:3128/?***"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
     }
 }

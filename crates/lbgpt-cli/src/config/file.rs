@@ -147,6 +147,8 @@ pub struct RawSemanticCache {
     pub allow_unsafe: Option<Spanned<bool>>,
     /// Model sessions embedding in parallel.
     pub sessions: Option<Spanned<i64>>,
+    /// The most texts of concurrent requests embedded together in one model run.
+    pub max_batch: Option<Spanned<i64>>,
 }
 
 /// Which API a provider speaks: `kind = "openai"` (also `"open_ai"`) or `"azure"`.

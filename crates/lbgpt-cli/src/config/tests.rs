@@ -774,7 +774,7 @@ fn every_semantic_cache_key_loads_and_relative_paths_follow_the_config_file() {
     let source = format!(
         "[semantic_cache]\nmodel_dir = \"models/minilm\"\nruntime_library = \"/opt/ort/libonnxruntime.so\"\n\
          method = \"user_only\"\nthreshold = 0.9\nguard = false\nindex_dir = \"semantic\"\n\
-         max_entries = 5_000\nallow_unsafe = true\nsessions = 2\n{ONE_PROVIDER}"
+         max_entries = 5_000\nallow_unsafe = true\nsessions = 2\nmax_batch = 8\n{ONE_PROVIDER}"
     );
     let config = Config::from_toml_str(Path::new("/etc/lbgpt/lbgpt.toml"), &source).expect("valid");
     let section = config.semantic_cache.expect("a semantic cache");
@@ -797,6 +797,7 @@ fn every_semantic_cache_key_loads_and_relative_paths_follow_the_config_file() {
     assert_eq!(settings.max_entries, Some(5_000));
     assert_eq!(settings.allow_unsafe, Some(true));
     assert_eq!(settings.sessions, Some(2));
+    assert_eq!(settings.max_batch, Some(8));
     assert_eq!(
         section.describe(),
         "threshold 0.9, guard off, index /etc/lbgpt/semantic"
@@ -846,6 +847,16 @@ fn semantic_cache_errors_name_the_key_and_line() {
             "sessions = 0",
             2,
             "`[semantic_cache]` key `sessions`: must be between 1 and 64",
+        ),
+        (
+            "max_batch = 0",
+            2,
+            "`[semantic_cache]` key `max_batch`: must be between 1 and 4096, got 0",
+        ),
+        (
+            "max_batch = 5000",
+            2,
+            "`[semantic_cache]` key `max_batch`: must be between 1 and 4096",
         ),
         ("guard = \"yes\"", 2, "expected a boolean"),
         (

@@ -451,6 +451,17 @@ impl Checker<'_> {
             }
             settings.sessions = usize::try_from(sessions).ok();
         }
+        if let Some(value) = &raw.max_batch {
+            let max_batch = *value.get_ref();
+            if !(1..=4096).contains(&max_batch) {
+                return Err(key_error(
+                    value.span(),
+                    "max_batch",
+                    format!("must be between 1 and 4096, got {max_batch}"),
+                ));
+            }
+            settings.max_batch = usize::try_from(max_batch).ok();
+        }
         // Whatever the crate itself checks beyond the ranges above.
         settings
             .semantic_config()

@@ -75,6 +75,7 @@ Resuming:
   has a successful line there; failed lines are tried again and their new result is appended
   below the old one. A reader takes, per custom_id, the line whose \"error\" is null if there
   is one, else the last line. A line cut off by a crash is removed first. --fresh starts over.
+  A run locks its output file: a second run into the same file is refused (exit status 2).
 
 Ctrl-C:
   The first stops reading input, lets the requests in flight finish and writes them; the

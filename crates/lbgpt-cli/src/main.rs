@@ -31,6 +31,7 @@ mod interrupt;
 mod ledger;
 mod member_table;
 mod output;
+mod output_lock;
 mod progress;
 mod pump;
 mod resume;

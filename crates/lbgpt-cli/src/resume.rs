@@ -7,6 +7,7 @@
 //! newline) is removed first, so that the next line cannot be glued to it.
 
 use crate::idset::IdSet;
+use crate::output_lock::{self, Lock, LockError};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -31,8 +32,10 @@ pub struct Answered {
 /// Why an existing output file cannot be resumed.
 #[derive(Debug)]
 pub enum ResumeError {
-    /// Reading or truncating it failed.
+    /// Reading, locking or truncating it failed.
     Io(io::Error),
+    /// Another run holds its lock.
+    Busy,
     /// Its first line is not a result line: it is some other file.
     NotResults {
         /// What its first line is.
@@ -75,14 +78,19 @@ fn classify(text: &str) -> Line {
     }
 }
 
-/// Opens `path` to append results: scans the lines already there, removes a cut-off last line,
-/// and returns the file (positioned at its end) with what it answered.
-pub fn open_for_append(path: &Path) -> Result<(File, Answered), ResumeError> {
+/// Opens `path` to append results: takes its lock ([`output_lock`]), scans the lines already
+/// there, removes a cut-off last line, and returns the file (positioned at its end, locked
+/// until closed) with what it answered and whether the lock is held.
+pub fn open_for_append(path: &Path) -> Result<(File, Answered, Lock), ResumeError> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
         .map_err(ResumeError::Io)?;
+    let lock = output_lock::lock(&file).map_err(|err| match err {
+        LockError::Busy => ResumeError::Busy,
+        LockError::Io(err) => ResumeError::Io(err),
+    })?;
     let mut answered = Answered::default();
     // Bytes up to the end of the last complete line.
     let mut complete = 0u64;
@@ -128,7 +136,7 @@ pub fn open_for_append(path: &Path) -> Result<(File, Answered), ResumeError> {
         answered.truncated = cut_off;
     }
     file.seek(SeekFrom::End(0)).map_err(ResumeError::Io)?;
-    Ok((file, answered))
+    Ok((file, answered, lock))
 }
 
 #[cfg(test)]
@@ -162,7 +170,7 @@ mod tests {
     #[test]
     fn answered_ids_and_failures_are_counted_and_the_file_is_appended_to() {
         let (_dir, path) = file_with(&format!("{OK}\n{FAILED}\n\n"));
-        let (mut file, answered) = open_for_append(&path).expect("opens");
+        let (mut file, answered, _) = open_for_append(&path).expect("opens");
         assert_eq!((answered.succeeded, answered.failed), (1, 1));
         assert_eq!(answered.truncated, 0);
         let mut ids = answered.ids;
@@ -180,7 +188,7 @@ mod tests {
     fn a_cut_off_last_line_is_removed() {
         let cut = &OK[..OK.len() / 2];
         let (_dir, path) = file_with(&format!("{FAILED}\n{OK}\n{cut}"));
-        let (mut file, answered) = open_for_append(&path).expect("opens");
+        let (mut file, answered, _) = open_for_append(&path).expect("opens");
         assert_eq!(answered.truncated, cut.len() as u64);
         assert_eq!((answered.succeeded, answered.failed), (1, 1));
         file.write_all(b"{\"new\": 1}\n").expect("append");
@@ -208,7 +216,7 @@ mod tests {
     #[test]
     fn an_empty_file_resumes_with_nothing() {
         let (_dir, path) = file_with("");
-        let (_, answered) = open_for_append(&path).expect("opens");
+        let (_, answered, _) = open_for_append(&path).expect("opens");
         assert_eq!((answered.succeeded, answered.failed), (0, 0));
     }
 }

@@ -13,6 +13,7 @@ use crate::endpoint::{CliEndpoint, Endpoint};
 use crate::error::CliError;
 use crate::input::{self, DuplicateCheck};
 use crate::interrupt::Interrupts;
+use crate::output_lock::{self, Lock, LockError};
 use crate::progress::{ProgressMode, TotalLines};
 use crate::resume::{self, Answered, ResumeError};
 use crate::stack::{self, StackEndpoint};
@@ -325,24 +326,46 @@ fn open_output(path: &OutputPath, fresh: bool) -> Result<OpenedOutput, CliError>
         }
         OutputPath::File(path) => path,
     };
+    let name = path.display().to_string();
+    let warn_unlocked = |lock: Lock| {
+        if lock == Lock::Unsupported {
+            eprintln!("{}", output_lock::unsupported_warning(&name));
+        }
+    };
     if fresh || !path.exists() {
-        let file = File::create(path).map_err(|err| {
+        let cannot = |err: io::Error| {
             CliError::Usage(format!(
-                "cannot create the output file {}: {}",
-                path.display(),
+                "cannot create the output file {name}: {}",
                 describe_io(&err)
             ))
-        })?;
+        };
+        // Locked before it is emptied: a run still writing it keeps its lines.
+        let file = File::options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(cannot)?;
+        match output_lock::lock(&file) {
+            Ok(lock) => warn_unlocked(lock),
+            Err(LockError::Busy) => return Err(CliError::Usage(output_lock::busy_message(&name))),
+            Err(LockError::Io(err)) => return Err(cannot(err)),
+        }
+        file.set_len(0).map_err(cannot)?;
         return Ok(OpenedOutput {
             writer: buffered(Box::new(file)),
             answered: None,
         });
     }
     match resume::open_for_append(path) {
-        Ok((file, answered)) => Ok(OpenedOutput {
-            writer: buffered(Box::new(file)),
-            answered: Some(answered),
-        }),
+        Ok((file, answered, lock)) => {
+            warn_unlocked(lock);
+            Ok(OpenedOutput {
+                writer: buffered(Box::new(file)),
+                answered: Some(answered),
+            })
+        }
+        Err(ResumeError::Busy) => Err(CliError::Usage(output_lock::busy_message(&name))),
         Err(ResumeError::NotResults { reason }) => Err(CliError::Usage(format!(
             "the output file {} exists but is not a results file (its first line: {reason}); \
              use --fresh to replace it, or choose another output",

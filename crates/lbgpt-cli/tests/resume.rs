@@ -376,6 +376,69 @@ async fn failed_lines_are_tried_again_and_their_success_appended() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_into_an_output_file_being_written_is_refused_even_with_fresh() {
+    // 20 lines, 2 at a time, 200 ms each: the first run writes for about 2 s.
+    let h = Harness::with_config(
+        SimConfig::new()
+            .key(KeyConfig::new(OPENAI_KEY))
+            .latency(Latency::fixed(Duration::from_millis(200))),
+    )
+    .await;
+    let total = 20;
+    let input = h.write("in.jsonl", &requests(total));
+    let config = h.write("lbgpt.toml", &h.openai_config());
+    let output = h.path("out.jsonl");
+    let args = [
+        "run",
+        path_str(&input),
+        "-c",
+        path_str(&config),
+        "-o",
+        path_str(&output),
+        "--max-concurrent",
+        "2",
+    ];
+    let mut first = spawn(&h, &args);
+    let output_path = output.clone();
+    tokio::task::spawn_blocking(move || wait_for_lines(&output_path, 1))
+        .await
+        .expect("join");
+
+    for extra in [&[][..], &["--fresh"][..]] {
+        let mut second: Vec<&str> = args.to_vec();
+        second.extend_from_slice(extra);
+        let run = h.lbgpt(&second).await;
+        assert_eq!(run.code(), 2, "{extra:?}: {}", run.describe());
+        assert!(
+            run.stderr().contains("another run is writing") && run.stderr().contains("out.jsonl"),
+            "{}",
+            run.stderr()
+        );
+    }
+    let status = tokio::task::spawn_blocking(move || first.wait().expect("exits"))
+        .await
+        .expect("join");
+    assert_eq!(status.code(), Some(0));
+    // The refused runs neither emptied the file nor added to it, nor sent anything.
+    let lines = complete_lines(&output);
+    assert_eq!(lines.len(), total);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["custom_id"], format!("r{i}"));
+        assert!(line["error"].is_null(), "{line}");
+    }
+    assert_eq!(h.sim.stats().requests, total as u64);
+
+    // Once the first run is over, the file is free again.
+    let run = h.lbgpt(&args).await;
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert!(
+        run.stderr().contains(&format!("skipped:    {total} ")),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_answered_ids_than_fit_in_memory_are_all_skipped() {
     // More successes than the id set keeps in memory (65,536), so most of them are looked up
     // in its sorted runs on disk; the output file is written here, not by a run.

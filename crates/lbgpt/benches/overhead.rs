@@ -100,15 +100,26 @@ where
 }
 
 fn lbgpt_facade(base_url: String, settings: &Settings) -> Sample {
+    facade(base_url, settings, false)
+}
+
+/// `ChatGpt` with an exact memory cache (every request a miss): what the cache adds.
+fn cached_facade(base_url: String, settings: &Settings) -> Sample {
+    facade(base_url, settings, true)
+}
+
+fn facade(base_url: String, settings: &Settings, cached: bool) -> Sample {
     let count = settings.requests;
     let concurrency = settings.concurrency;
     measure(count, move || async move {
-        let gpt = ChatGpt::builder()
+        let mut builder = ChatGpt::builder()
             .api_key(KEY)
             .base_url(base_url)
-            .max_concurrent_requests(concurrency)
-            .build()
-            .expect("facade client");
+            .max_concurrent_requests(concurrency);
+        if cached {
+            builder = builder.cache(CacheLayer::in_memory());
+        }
+        let gpt = builder.build().expect("facade client");
         gpt.chat_completion_list(requests(count))
             .await
             .iter()
@@ -151,26 +162,6 @@ fn balanced(base_url: String, settings: &Settings, cached: bool) -> Sample {
             );
         }
         let gpt = builder.build().expect("full stack");
-        gpt.chat_completion_list(requests(count))
-            .await
-            .iter()
-            .filter(|result| result.is_ok())
-            .count()
-    })
-}
-
-/// `ChatGpt` with an exact memory cache (every request a miss): what the cache adds.
-fn cached_facade(base_url: String, settings: &Settings) -> Sample {
-    let count = settings.requests;
-    let concurrency = settings.concurrency;
-    measure(count, move || async move {
-        let gpt = ChatGpt::builder()
-            .api_key(KEY)
-            .base_url(base_url)
-            .max_concurrent_requests(concurrency)
-            .cache(CacheLayer::in_memory())
-            .build()
-            .expect("cached facade client");
         gpt.chat_completion_list(requests(count))
             .await
             .iter()

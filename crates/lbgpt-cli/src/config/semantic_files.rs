@@ -6,17 +6,11 @@
 use super::error::ConfigError;
 use super::settings::{ErrorSite, SemanticSettings};
 use lbgpt::semantic::assets::FETCH_HINT;
+use lbgpt::semantic::FastembedEmbedder;
 use std::path::{Path, PathBuf};
 
-/// The files the semantic cache loads from a model directory (`FastembedEmbedder::new` of
-/// `lbgpt-semantic`: the ONNX model and the four tokenizer files), in the order it reads them.
-pub const MODEL_FILES: [&str; 5] = [
-    "model.onnx",
-    "tokenizer.json",
-    "config.json",
-    "special_tokens_map.json",
-    "tokenizer_config.json",
-];
+/// The files the semantic cache loads from a model directory, as `lbgpt-semantic` reads them.
+const MODEL_FILES: [&str; 5] = FastembedEmbedder::MODEL_FILES;
 
 impl SemanticSettings {
     /// Checks that the model directory holds [`MODEL_FILES`], that the ONNX Runtime library is

@@ -166,15 +166,17 @@ impl fmt::Debug for FastembedEmbedder {
     }
 }
 
-/// The tokenizer files a model directory must hold besides `model.onnx`.
-const TOKENIZER_FILES: [&str; 4] = [
-    "tokenizer.json",
-    "config.json",
-    "special_tokens_map.json",
-    "tokenizer_config.json",
-];
-
 impl FastembedEmbedder {
+    /// The files a model directory must hold, in the order they are read: the ONNX model,
+    /// then the four tokenizer files (what `lbgpt config check` looks for, loading nothing).
+    pub const MODEL_FILES: [&'static str; 5] = [
+        "model.onnx",
+        "tokenizer.json",
+        "config.json",
+        "special_tokens_map.json",
+        "tokenizer_config.json",
+    ];
+
     /// Loads the model fetched by `cargo xtask fetch-assets` ([`FastembedConfig::default`]).
     pub fn from_default_assets() -> Result<Self, SemanticError> {
         Self::new(FastembedConfig::default())
@@ -183,10 +185,11 @@ impl FastembedEmbedder {
     /// Loads the model `config` names, checks that it runs and measures its dimension.
     pub fn new(config: FastembedConfig) -> Result<Self, SemanticError> {
         config.validate()?;
-        let onnx_path = config.model_dir.join("model.onnx");
-        let onnx = read_asset(&onnx_path, "model file model.onnx")?;
-        let mut files = Vec::with_capacity(TOKENIZER_FILES.len());
-        for name in TOKENIZER_FILES {
+        let [model_file, tokenizer_files @ ..] = Self::MODEL_FILES;
+        let onnx_path = config.model_dir.join(model_file);
+        let onnx = read_asset(&onnx_path, &format!("model file {model_file}"))?;
+        let mut files = Vec::with_capacity(tokenizer_files.len());
+        for name in tokenizer_files {
             let path = config.model_dir.join(name);
             files.push(read_asset(&path, &format!("tokenizer file {name}"))?);
         }

@@ -261,7 +261,7 @@ impl CliEndpoint for EmbeddingRequest {
         I: IntoIterator<Item = Self>,
         I::IntoIter: Send + 'static,
     {
-        client.embedding_ordered(requests)
+        Box::pin(client.embedding_ordered(requests))
     }
 }
 
@@ -293,7 +293,7 @@ impl CliEndpoint for CompletionRequest {
         I: IntoIterator<Item = Self>,
         I::IntoIter: Send + 'static,
     {
-        client.completion_ordered(requests)
+        Box::pin(client.completion_ordered(requests))
     }
 }
 

@@ -3,17 +3,17 @@
 //! spread over the client's members, and the answers are put back together in prompt order
 //! (openai-manager's core use).
 
+use crate::endpoint_stream::{EndpointStream, ProgressCell};
 use crate::regroup::{merged_cache_status, Parts, Regrouped};
 use crate::{Lbgpt, OrderedCompletionStream, Progress};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use lbgpt_core::{CompletionRequest, CompletionResponse, Error};
 use std::future::Future;
 use tower::Service;
 
 /// The stream returned by [`Lbgpt::completion_ordered`]: one result per request, in input
 /// order.
-pub type CompletionAnswerStream<'a> =
-    std::pin::Pin<Box<dyn Stream<Item = Result<CompletionResponse, Error>> + Send + 'a>>;
+pub type CompletionAnswerStream<'a> = EndpointStream<'a, CompletionResponse>;
 
 /// One request per prompt; a request with one prompt (or none, for the provider to refuse)
 /// is sent as it is.
@@ -108,10 +108,12 @@ where
     {
         let parts = Parts::new(requests.into_iter(), per_prompt);
         let counts = parts.counts();
-        Box::pin(Regrouped::new(
-            self.send_ordered(parts),
-            counts,
-            merge_prompts,
-        ))
+        let progress = ProgressCell::default();
+        let cell = progress.clone();
+        EndpointStream::new(
+            Regrouped::new(self.send_ordered(parts), counts, merge_prompts)
+                .on_part(move |calls: &OrderedCompletionStream<S, _>| cell.set(calls.progress())),
+            progress,
+        )
     }
 }

@@ -1,9 +1,10 @@
 //! Embeddings on any [`Lbgpt`] whose service takes [`EmbeddingRequest`]s: one request, lists
 //! and an ordered stream, with requests too long for one call sent in chunks.
 
+use crate::endpoint_stream::{EndpointStream, ProgressCell};
 use crate::regroup::{merged_cache_status, Parts, Regrouped};
 use crate::{Lbgpt, OrderedCompletionStream, Progress};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use lbgpt_core::{EmbeddingInput, EmbeddingRequest, EmbeddingResponse, Error};
 use std::future::Future;
 use tower::Service;
@@ -62,8 +63,7 @@ fn merge_chunks(parts: Vec<EmbeddingResponse>) -> Result<EmbeddingResponse, Erro
 }
 
 /// The stream returned by [`Lbgpt::embedding_ordered`]: one result per request, in input order.
-pub type EmbeddingStream<'a> =
-    std::pin::Pin<Box<dyn Stream<Item = Result<EmbeddingResponse, Error>> + Send + 'a>>;
+pub type EmbeddingStream<'a> = EndpointStream<'a, EmbeddingResponse>;
 
 impl<S> Lbgpt<S>
 where
@@ -153,11 +153,17 @@ where
         let parts = Parts::new(requests.into_iter(), chunks);
         let counts = parts.counts();
         let window = self.current_embedding_reorder_window();
-        Box::pin(Regrouped::new(
-            self.send_ordered_within(parts, window),
-            counts,
-            merge_chunks,
-        ))
+        let progress = ProgressCell::default();
+        let cell = progress.clone();
+        EndpointStream::new(
+            Regrouped::new(
+                self.send_ordered_within(parts, window),
+                counts,
+                merge_chunks,
+            )
+            .on_part(move |calls: &OrderedCompletionStream<S, _>| cell.set(calls.progress())),
+            progress,
+        )
     }
 }
 

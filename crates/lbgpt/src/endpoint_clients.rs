@@ -2,6 +2,7 @@
 //! its chat client: the same providers (or balancer members), the same retry policy, the same
 //! exact-cache store, and one concurrency limit shared with chat.
 
+use crate::endpoint_stream::{EndpointStream, ProgressCell};
 use crate::Lbgpt;
 use lbgpt_balance::retry::{Retry, RetryPolicy};
 use lbgpt_cache::{Cache, CacheLayer, EmbeddingCache, EmbeddingCacheLayer};
@@ -35,6 +36,22 @@ pub(crate) fn unserved(endpoint: &str) -> Error {
         "no provider of this client serves {endpoint}: providers given as `Provider::service` \
          serve chat only; add an OpenAI or Azure provider"
     ))
+}
+
+/// One [`unserved`] error per request, as an ordered stream (its progress counts no call: none
+/// is made).
+pub(crate) fn unserved_stream<T, I>(
+    requests: I,
+    endpoint: &'static str,
+) -> EndpointStream<'static, T>
+where
+    I: Iterator + Send + 'static,
+    T: Send + 'static,
+{
+    EndpointStream::new(
+        futures::stream::iter(requests.map(move |_| Err(unserved(endpoint)))),
+        ProgressCell::default(),
+    )
 }
 
 impl<E, C> EndpointClients<E, C> {
@@ -134,9 +151,9 @@ macro_rules! forward_endpoint_api {
         {
             match &self.endpoints.embeddings {
                 Some(client) => client.embedding_ordered(requests),
-                None => Box::pin(futures::stream::iter(requests.into_iter().map(|_| {
-                    Err($crate::endpoint_clients::unserved("embeddings"))
-                }))),
+                None => {
+                    $crate::endpoint_clients::unserved_stream(requests.into_iter(), "embeddings")
+                }
             }
         }
 
@@ -194,9 +211,10 @@ macro_rules! forward_endpoint_api {
         {
             match &self.endpoints.completions {
                 Some(client) => client.completion_ordered(requests),
-                None => Box::pin(futures::stream::iter(requests.into_iter().map(|_| {
-                    Err($crate::endpoint_clients::unserved("legacy completions"))
-                }))),
+                None => $crate::endpoint_clients::unserved_stream(
+                    requests.into_iter(),
+                    "legacy completions",
+                ),
             }
         }
 

@@ -287,6 +287,7 @@ mod client;
 mod completion_methods;
 mod embedding_methods;
 mod endpoint_clients;
+mod endpoint_stream;
 mod engine;
 pub mod env;
 mod forward;
@@ -307,6 +308,7 @@ pub use client::{Lbgpt, DEFAULT_MAX_CONCURRENT_REQUESTS, EMBEDDING_REORDER_WINDO
 pub use completion_methods::CompletionAnswerStream;
 pub use embedding_methods::{EmbeddingStream, MAX_EMBEDDING_INPUTS_PER_CALL};
 pub use endpoint_clients::{CompletionStack, EmbeddingStack};
+pub use endpoint_stream::EndpointStream;
 pub use env::{EnvError, EnvKeys, EnvMember};
 pub use lbgpt_balance::{BalancerHandle, MemberState, MemberStats, Strategy};
 pub use load_balanced::{LoadBalancedGpt, LoadBalancedGptBuilder, DEFAULT_RATIO_OPENAI_TO_AZURE};

@@ -299,3 +299,51 @@ async fn with_a_cache_repeated_prompts_are_not_sent_again() {
         "a and b once each, then only c"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ordered_endpoint_streams_report_the_progress_of_their_calls() {
+    use futures::StreamExt;
+    let sim = simulator(&["sk-1"]).await;
+    let gpt = ChatGpt::builder()
+        .openai_config(openai(&sim, "one", "sk-1"))
+        .max_concurrent_requests(4)
+        .build()
+        .expect("builds");
+
+    // 5000 inputs are 3 calls, then two requests of one call each: 5 calls.
+    let long: Vec<String> = (0..5000).map(|i| format!("sentence {i}")).collect();
+    let requests = vec![
+        EmbeddingRequest::new("text-embedding-3-small", long),
+        EmbeddingRequest::new("text-embedding-3-small", vec!["one"]),
+        EmbeddingRequest::new("text-embedding-3-small", vec!["two"]),
+    ];
+    let mut embeddings = gpt.embedding_ordered(requests);
+    assert_eq!(embeddings.progress(), lbgpt::Progress::default());
+    let first = embeddings.next().await.expect("a first result");
+    assert_eq!(first.expect("embedded").data.len(), 5000);
+    let after_first = embeddings.progress();
+    assert!(after_first.completed >= 3, "{after_first:?}");
+    let rest: Vec<_> = embeddings.by_ref().collect().await;
+    assert_eq!(rest.len(), 2);
+    let end = embeddings.progress();
+    assert_eq!(
+        (end.completed, end.succeeded, end.failed, end.in_flight),
+        (5, 5, 0, 0),
+        "{end:?}"
+    );
+
+    // Three prompts and one: four calls.
+    let mut completions = gpt.completion_ordered(vec![
+        CompletionRequest::new("gpt-3.5-turbo-instruct", vec!["a", "b", "c"]),
+        CompletionRequest::new("gpt-3.5-turbo-instruct", vec!["d"]),
+    ]);
+    let answers: Vec<_> = completions.by_ref().collect().await;
+    assert_eq!(answers.len(), 2);
+    assert!(answers.iter().all(Result::is_ok));
+    let end = completions.progress();
+    assert_eq!(
+        (end.completed, end.succeeded, end.failed),
+        (4, 4, 0),
+        "{end:?}"
+    );
+}

@@ -147,6 +147,15 @@ impl AzureConfig {
         self
     }
 
+    /// Also trusts this certificate (PEM), besides the built-in web roots: for a gateway or
+    /// a self-hosted server behind a private certificate authority. May be called several
+    /// times; a text that is not a PEM certificate is an [`Error::Config`](lbgpt_core::Error)
+    /// when the service is built.
+    pub fn root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.http = self.http.root_certificate_pem(pem);
+        self
+    }
+
     /// Sets the name put into `ResponseMeta::member` of every answer (default `"azure"`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();

@@ -29,6 +29,7 @@ pub struct SimConfig {
     pub(crate) azure_deployments: BTreeMap<String, String>,
     pub(crate) azure_api_versions: Vec<String>,
     pub(crate) seen_capacity: usize,
+    pub(crate) tls: bool,
 }
 
 /// How many requests [`Simulator::seen_requests`](crate::Simulator::seen_requests) keeps by
@@ -47,6 +48,7 @@ impl SimConfig {
             azure_deployments: BTreeMap::new(),
             azure_api_versions: Vec::new(),
             seen_capacity: DEFAULT_SEEN_CAPACITY,
+            tls: false,
         }
     }
 
@@ -103,6 +105,15 @@ impl SimConfig {
     /// [`DEFAULT_SEEN_CAPACITY`]; 0 keeps none).
     pub fn seen_capacity(mut self, capacity: usize) -> Self {
         self.seen_capacity = capacity;
+        self
+    }
+
+    /// Serves HTTPS instead of HTTP: a self-signed certificate for `localhost` and
+    /// `127.0.0.1` is made when the simulator starts (a new key each time);
+    /// [`Simulator::ca_certificate_pem`](crate::Simulator::ca_certificate_pem) gives it to
+    /// clients to trust. For measuring a client's cost with TLS, as against a real provider.
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
         self
     }
 

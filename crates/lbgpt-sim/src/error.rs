@@ -21,6 +21,9 @@ pub enum SimError {
     /// Another I/O failure while starting.
     #[error("simulator i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The TLS certificate could not be made or installed.
+    #[error("simulator TLS setup failed: {0}")]
+    Tls(String),
 }
 
 /// What is wrong with a simulator configuration.

@@ -103,6 +103,7 @@ mod server;
 mod simulator;
 mod state;
 mod stats;
+mod tls;
 mod toml_config;
 
 pub use answer::{expected_answer, full_answer, request_hash};

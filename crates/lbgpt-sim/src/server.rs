@@ -8,15 +8,18 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 /// Accepts connections until `shutdown` changes (or its sender is dropped), then closes every
 /// open connection.
 pub(crate) async fn serve(
     listener: TcpListener,
     state: Arc<State>,
+    tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
@@ -26,7 +29,7 @@ pub(crate) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     state.counters.connection();
-                    connections.spawn(serve_connection(stream, state.clone()));
+                    connections.spawn(serve_connection(stream, state.clone(), tls.clone()));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -43,7 +46,7 @@ pub(crate) async fn serve(
 /// Serves one connection. A handler that applies [`Fault::Reset`](crate::Fault::Reset) asks
 /// for a reset through [`ConnControl`]; the connection is then closed with `SO_LINGER` 0, so
 /// the kernel sends an RST instead of a FIN.
-async fn serve_connection(stream: TcpStream, state: Arc<State>) {
+async fn serve_connection(stream: TcpStream, state: Arc<State>, tls: Option<TlsAcceptor>) {
     let _ = stream.set_nodelay(true);
     // A second descriptor of the same socket, kept here to set SO_LINGER on after hyper took
     // the stream; the RST goes out when the last descriptor closes.
@@ -54,6 +57,20 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) {
             return;
         }
     };
+    match tls {
+        None => serve_http(stream, state, handle).await,
+        Some(acceptor) => match acceptor.accept(stream).await {
+            Ok(stream) => serve_http(stream, state, handle).await,
+            Err(error) => tracing::debug!(%error, "simulator TLS handshake failed"),
+        },
+    }
+}
+
+/// Serves HTTP/1.1 on `stream` (plain or TLS) until it closes or a fault asks for a reset.
+async fn serve_http<IO>(stream: IO, state: Arc<State>, handle: socket2::Socket)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let control = Arc::new(ConnControl::default());
     let service_control = control.clone();
     let service = service_fn(move |request| {

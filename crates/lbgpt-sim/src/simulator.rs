@@ -2,6 +2,7 @@
 
 use crate::server::serve;
 use crate::state::{KeyState, State};
+use crate::tls::TlsIdentity;
 use crate::{
     Fault, KeyConfig, KeyStats, Latency, SeenRequest, SimConfig, SimConfigError, SimError, SimStats,
 };
@@ -19,6 +20,8 @@ use tokio::task::JoinHandle;
 /// behaviour.
 pub struct Simulator {
     addr: SocketAddr,
+    /// The certificate served over HTTPS (PEM), when TLS is on.
+    certificate_pem: Option<String>,
     state: Arc<State>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
@@ -36,16 +39,26 @@ impl Simulator {
 
     /// Starts a simulator on `addr`, whatever the configuration's listen address says.
     pub async fn start_on(config: SimConfig, addr: SocketAddr) -> Result<Simulator, SimError> {
+        let tls = if config.tls {
+            Some(TlsIdentity::generate()?)
+        } else {
+            None
+        };
         let state = Arc::new(State::new(config)?);
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| SimError::Bind { addr, source })?;
         let addr = listener.local_addr()?;
         let (shutdown, watcher) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, state.clone(), watcher));
-        tracing::debug!(%addr, "simulator listening");
+        let (acceptor, certificate_pem) = match tls {
+            Some(identity) => (Some(identity.acceptor), Some(identity.certificate_pem)),
+            None => (None, None),
+        };
+        let task = tokio::spawn(serve(listener, state.clone(), acceptor, watcher));
+        tracing::debug!(%addr, tls = certificate_pem.is_some(), "simulator listening");
         Ok(Simulator {
             addr,
+            certificate_pem,
             state,
             shutdown,
             task: Some(task),
@@ -57,20 +70,32 @@ impl Simulator {
         self.addr
     }
 
-    /// The OpenAI-style base URL, `http://127.0.0.1:PORT/v1` (a wildcard listen address is
-    /// reported as loopback).
+    /// The OpenAI-style base URL, `http://127.0.0.1:PORT/v1` (`https://` with
+    /// [`SimConfig::tls`]; a wildcard listen address is reported as loopback).
     pub fn base_url(&self) -> String {
         format!("{}/v1", self.endpoint())
     }
 
-    /// The Azure-style endpoint, `http://127.0.0.1:PORT`.
+    /// The Azure-style endpoint, `http://127.0.0.1:PORT` (`https://` with [`SimConfig::tls`]).
     pub fn endpoint(&self) -> String {
         let ip = match self.addr.ip() {
             IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             ip => ip,
         };
-        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+        let scheme = if self.certificate_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// The self-signed certificate the simulator serves over HTTPS, as PEM, for clients to
+    /// trust (`OpenAiConfig::root_certificate_pem` in `lbgpt-openai`); `None` without
+    /// [`SimConfig::tls`].
+    pub fn ca_certificate_pem(&self) -> Option<&str> {
+        self.certificate_pem.as_deref()
     }
 
     /// Makes the next requests of `key` (its key string or id) meet these faults, one each in

@@ -27,6 +27,8 @@ pub struct HttpOptions {
     proxy: Option<String>,
     system_proxy: bool,
     headers: Vec<(String, String)>,
+    /// Extra certificates (PEM) trusted besides the built-in web roots.
+    root_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for HttpOptions {
@@ -37,6 +39,7 @@ impl Default for HttpOptions {
             proxy: None,
             system_proxy: true,
             headers: Vec::new(),
+            root_certificates: Vec::new(),
         }
     }
 }
@@ -81,6 +84,15 @@ impl HttpOptions {
         self
     }
 
+    /// Also trusts this certificate (PEM; a certificate authority or a server's self-signed
+    /// certificate; a bundle of several is fine), besides the built-in web roots: for a
+    /// gateway or a self-hosted OpenAI-compatible server behind a private CA. May be called
+    /// several times.
+    pub fn root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
     /// The configured timeouts.
     pub fn timeouts(&self) -> Timeouts {
         Timeouts {
@@ -116,6 +128,25 @@ impl HttpOptions {
             .connect_timeout(self.connect_timeout)
             .timeout(self.request_timeout)
             .redirect(reqwest::redirect::Policy::none());
+        for (at, pem) in self.root_certificates.iter().enumerate() {
+            let not_pem = |why: String| {
+                Error::Config(format!(
+                    "root certificate {} of {} {why}",
+                    at + 1,
+                    self.root_certificates.len()
+                ))
+            };
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|err| not_pem(format!("is not a PEM certificate: {err}")))?;
+            if certificates.is_empty() {
+                return Err(not_pem(
+                    "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned(),
+                ));
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
         if let Some(url) = &self.proxy {
             let proxy = reqwest::Proxy::all(url.as_str()).map_err(|err| {
                 Error::Config(format!(
@@ -162,6 +193,7 @@ impl fmt::Debug for HttpOptions {
             .field("proxy", &self.proxy.as_deref().map(masked_proxy))
             .field("system_proxy", &self.system_proxy)
             .field("header_names", &header_names)
+            .field("root_certificates", &self.root_certificates.len())
             .finish()
     }
 }

@@ -37,8 +37,11 @@ struct Settings {
     requests: usize,
     concurrency: usize,
     rounds: usize,
-    /// `--only raw|provider|facade|full`: run just that client (for profilers); no report.
+    /// `--only raw|provider|facade|cached|balanced|full`: run just that client (for
+    /// profilers); no report.
     only: Option<String>,
+    /// With `--only`: against the HTTPS simulator (`--tls`).
+    tls: bool,
 }
 
 fn requests(count: usize) -> Vec<ChatRequest> {
@@ -56,12 +59,46 @@ fn requests(count: usize) -> Vec<ChatRequest> {
         .collect()
 }
 
-fn raw_reqwest(base_url: String, settings: &Settings) -> Sample {
+/// Where the clients send their requests: the plain-HTTP simulator or the HTTPS one, whose
+/// self-signed certificate every client is given to trust.
+#[derive(Clone)]
+struct Target {
+    base_url: String,
+    certificate_pem: Option<String>,
+}
+
+impl Target {
+    fn of(sim: &Simulator) -> Self {
+        Target {
+            base_url: sim.base_url(),
+            certificate_pem: sim.ca_certificate_pem().map(str::to_owned),
+        }
+    }
+
+    /// A provider configuration for `key` at this target.
+    fn openai(&self, key: &str) -> OpenAiConfig {
+        let config = OpenAiConfig::new()
+            .api_key(key)
+            .base_url(self.base_url.clone())
+            .name(key);
+        match &self.certificate_pem {
+            Some(pem) => config.root_certificate_pem(pem.clone()),
+            None => config,
+        }
+    }
+}
+
+fn raw_reqwest(target: Target, settings: &Settings) -> Sample {
     let count = settings.requests;
     let concurrency = settings.concurrency;
     measure(count, move || async move {
-        let client = reqwest::Client::new();
-        let url = format!("{base_url}/chat/completions");
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &target.certificate_pem {
+            let certificate = reqwest::Certificate::from_pem(pem.as_bytes()).expect("PEM");
+            builder = builder.add_root_certificate(certificate);
+        }
+        let client = builder.build().expect("reqwest client");
+        let url = format!("{}/chat/completions", target.base_url);
         let calls = requests(count)
             .into_iter()
             .enumerate()
@@ -99,22 +136,21 @@ where
     answers.iter().filter(|answer| answer.is_some()).count()
 }
 
-fn lbgpt_facade(base_url: String, settings: &Settings) -> Sample {
-    facade(base_url, settings, false)
+fn lbgpt_facade(target: Target, settings: &Settings) -> Sample {
+    facade(target, settings, false)
 }
 
 /// `ChatGpt` with an exact memory cache (every request a miss): what the cache adds.
-fn cached_facade(base_url: String, settings: &Settings) -> Sample {
-    facade(base_url, settings, true)
+fn cached_facade(target: Target, settings: &Settings) -> Sample {
+    facade(target, settings, true)
 }
 
-fn facade(base_url: String, settings: &Settings, cached: bool) -> Sample {
+fn facade(target: Target, settings: &Settings, cached: bool) -> Sample {
     let count = settings.requests;
     let concurrency = settings.concurrency;
     measure(count, move || async move {
         let mut builder = ChatGpt::builder()
-            .api_key(KEY)
-            .base_url(base_url)
+            .openai_config(target.openai(KEY))
             .max_concurrent_requests(concurrency);
         if cached {
             builder = builder.cache(CacheLayer::in_memory());
@@ -132,16 +168,16 @@ fn facade(base_url: String, settings: &Settings, cached: bool) -> Sample {
 /// so each is a miss: key computed, store looked up, answer stored), the retry layer, and the
 /// balancer over three providers with RPM and TPM limits (generous, so nothing waits: a token
 /// estimate, usage reservation and settlement, max headroom's pick) and the batch engine.
-fn full_stack(base_url: String, settings: &Settings) -> Sample {
-    balanced(base_url, settings, true)
+fn full_stack(target: Target, settings: &Settings) -> Sample {
+    balanced(target, settings, true)
 }
 
 /// The full stack without its cache: what the balancer adds.
-fn balanced_without_cache(base_url: String, settings: &Settings) -> Sample {
-    balanced(base_url, settings, false)
+fn balanced_without_cache(target: Target, settings: &Settings) -> Sample {
+    balanced(target, settings, false)
 }
 
-fn balanced(base_url: String, settings: &Settings, cached: bool) -> Sample {
+fn balanced(target: Target, settings: &Settings, cached: bool) -> Sample {
     let count = settings.requests;
     let concurrency = settings.concurrency;
     measure(count, move || async move {
@@ -151,14 +187,9 @@ fn balanced(base_url: String, settings: &Settings, cached: bool) -> Sample {
         }
         for key in FULL_KEYS {
             builder = builder.provider(
-                Provider::openai(
-                    OpenAiConfig::new()
-                        .api_key(key)
-                        .base_url(base_url.clone())
-                        .name(key),
-                )
-                .rpm(100_000_000)
-                .tpm(100_000_000_000),
+                Provider::openai(target.openai(key))
+                    .rpm(100_000_000)
+                    .tpm(100_000_000_000),
             );
         }
         let gpt = builder.build().expect("full stack");
@@ -171,12 +202,11 @@ fn balanced(base_url: String, settings: &Settings, cached: bool) -> Sample {
 }
 
 /// The provider service alone (no retry layer, no batch engine), driven like the bare client.
-fn provider_service(base_url: String, settings: &Settings) -> Sample {
+fn provider_service(target: Target, settings: &Settings) -> Sample {
     let count = settings.requests;
     let concurrency = settings.concurrency;
     measure(count, move || async move {
-        let service = OpenAiService::new(OpenAiConfig::new().api_key(KEY).base_url(base_url))
-            .expect("provider service");
+        let service = OpenAiService::new(target.openai(KEY)).expect("provider service");
         let calls = requests(count)
             .into_iter()
             .enumerate()
@@ -188,8 +218,75 @@ fn provider_service(base_url: String, settings: &Settings) -> Sample {
     })
 }
 
-/// One benchmarked client: runs the requests against the simulator at a base URL.
-type Client = fn(String, &Settings) -> Sample;
+/// One benchmarked client: runs the requests against the simulator at a target.
+type Client = fn(Target, &Settings) -> Sample;
+
+/// The clients, with their `--only` names and their rows in the report.
+const CLIENTS: [(&str, &str, Client); 6] = [
+    ("raw", "bare reqwest", raw_reqwest),
+    ("provider", "lbgpt `OpenAiService` alone", provider_service),
+    ("facade", "lbgpt `ChatGpt` (retry layer, batch engine)", lbgpt_facade),
+    (
+        "cached",
+        "lbgpt `ChatGpt` with an exact memory cache (every request a miss)",
+        cached_facade,
+    ),
+    (
+        "balanced",
+        "lbgpt `BalancedGpt`, 3 providers with RPM/TPM limits, no cache",
+        balanced_without_cache,
+    ),
+    (
+        "full",
+        "lbgpt full stack: `BalancedGpt`, 3 providers with RPM/TPM limits, exact memory cache (misses)",
+        full_stack,
+    ),
+];
+
+/// Median CPU and wall time per request of each client at `target`, rounds alternating the
+/// clients, after one warm-up run each.
+fn measure_all(target: &Target, settings: &Settings, warm: &Settings) -> Vec<(f64, f64)> {
+    for (_, _, client) in &CLIENTS {
+        client(target.clone(), warm);
+    }
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); CLIENTS.len()];
+    for _ in 0..settings.rounds {
+        for (at, (_, _, client)) in CLIENTS.iter().enumerate() {
+            samples[at].push(client(target.clone(), settings));
+        }
+    }
+    samples
+        .iter()
+        .map(|runs| {
+            (
+                median(runs.iter().map(|s| s.cpu_us_per_request).collect()),
+                median(runs.iter().map(|s| s.wall_us_per_request).collect()),
+            )
+        })
+        .collect()
+}
+
+/// The table of one target, with the ratios to the bare call.
+fn table(title: &str, figures: &[(f64, f64)], settings: &Settings) -> String {
+    let mut text = format!("### {title}\n\n| client | CPU per request (us) | wall per request (us) |\n|---|---:|---:|\n");
+    for ((_, label, _), (cpu, wall)) in CLIENTS.iter().zip(figures) {
+        let _ = writeln!(text, "| {label} | {cpu:.1} | {wall:.1} |");
+    }
+    let bare = figures[0].0;
+    let facade = figures[2].0;
+    let full = figures[5].0;
+    let _ = writeln!(
+        text,
+        "\nCPU ratio to bare reqwest: `ChatGpt` **{:.2}x**, full stack **{:.2}x** (+{:.1} us per request; median of {} rounds of {} requests at concurrency {}).",
+        facade / bare,
+        full / bare,
+        full - bare,
+        settings.rounds,
+        settings.requests,
+        settings.concurrency
+    );
+    text
+}
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -205,6 +302,7 @@ fn parse_settings() -> (Settings, bool) {
             concurrency: 16,
             rounds: 5,
             only: None,
+            tls: false,
         }
     } else {
         Settings {
@@ -212,6 +310,7 @@ fn parse_settings() -> (Settings, bool) {
             concurrency: 8,
             rounds: 1,
             only: None,
+            tls: false,
         }
     };
     let mut iter = args.iter();
@@ -222,6 +321,10 @@ fn parse_settings() -> (Settings, bool) {
             "--rounds" => &mut settings.rounds,
             "--only" => {
                 settings.only = iter.next().cloned();
+                continue;
+            }
+            "--tls" => {
+                settings.tls = true;
                 continue;
             }
             _ => continue,
@@ -240,14 +343,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("simulator runtime");
-    let mut sim_config = SimConfig::new().key(KeyConfig::new(KEY));
-    for key in FULL_KEYS {
-        sim_config = sim_config.key(KeyConfig::new(key));
-    }
-    let sim = sim_runtime
-        .block_on(Simulator::start(sim_config))
-        .expect("simulator starts");
-    let base_url = sim.base_url();
+    let start = |tls: bool| {
+        let mut config = SimConfig::new().key(KeyConfig::new(KEY)).tls(tls);
+        for key in FULL_KEYS {
+            config = config.key(KeyConfig::new(key));
+        }
+        sim_runtime
+            .block_on(Simulator::start(config))
+            .expect("simulator starts")
+    };
+    let plain = start(false);
+    let tls = start(true);
+    let targets = [Target::of(&plain), Target::of(&tls)];
 
     // Warm-up: connections, allocator, page cache.
     let warm = Settings {
@@ -255,95 +362,36 @@ fn main() {
         concurrency: settings.concurrency,
         rounds: 1,
         only: None,
+        tls: false,
     };
-    let clients: [(&str, Client); 6] = [
-        ("raw", raw_reqwest),
-        ("provider", provider_service),
-        ("facade", lbgpt_facade),
-        ("cached", cached_facade),
-        ("balanced", balanced_without_cache),
-        ("full", full_stack),
-    ];
     if let Some(only) = &settings.only {
-        let Some((_, client)) = clients.iter().find(|(name, _)| name == only) else {
+        let Some((_, _, client)) = CLIENTS.iter().find(|(name, _, _)| name == only) else {
             panic!("--only takes raw, provider, facade, cached, balanced or full, not {only:?}");
         };
-        client(base_url.clone(), &warm);
+        let target = &targets[usize::from(settings.tls)];
+        client(target.clone(), &warm);
         for _ in 0..settings.rounds {
-            let sample = client(base_url.clone(), &settings);
+            let sample = client(target.clone(), &settings);
             println!(
                 "{only}: {:.1} us CPU, {:.1} us wall per request",
                 sample.cpu_us_per_request, sample.wall_us_per_request
             );
         }
-        drop(sim);
+        drop((plain, tls));
         sim_runtime.shutdown_timeout(Duration::from_secs(1));
         return;
     }
-    for (_, client) in &clients {
-        client(base_url.clone(), &warm);
-    }
 
-    let mut raw = Vec::new();
-    let mut provider = Vec::new();
-    let mut facade = Vec::new();
-    let mut cached = Vec::new();
-    let mut balanced = Vec::new();
-    let mut stack = Vec::new();
-    for _ in 0..settings.rounds {
-        raw.push(raw_reqwest(base_url.clone(), &settings));
-        provider.push(provider_service(base_url.clone(), &settings));
-        facade.push(lbgpt_facade(base_url.clone(), &settings));
-        cached.push(cached_facade(base_url.clone(), &settings));
-        balanced.push(balanced_without_cache(base_url.clone(), &settings));
-        stack.push(full_stack(base_url.clone(), &settings));
-    }
-    let raw_cpu = median(raw.iter().map(|s| s.cpu_us_per_request).collect());
-    let facade_cpu = median(facade.iter().map(|s| s.cpu_us_per_request).collect());
-    let raw_wall = median(raw.iter().map(|s| s.wall_us_per_request).collect());
-    let facade_wall = median(facade.iter().map(|s| s.wall_us_per_request).collect());
-    let provider_cpu = median(provider.iter().map(|s| s.cpu_us_per_request).collect());
-    let provider_wall = median(provider.iter().map(|s| s.wall_us_per_request).collect());
-    let cached_cpu = median(cached.iter().map(|s| s.cpu_us_per_request).collect());
-    let cached_wall = median(cached.iter().map(|s| s.wall_us_per_request).collect());
-    let balanced_cpu = median(balanced.iter().map(|s| s.cpu_us_per_request).collect());
-    let balanced_wall = median(balanced.iter().map(|s| s.wall_us_per_request).collect());
-    let full_cpu = median(stack.iter().map(|s| s.cpu_us_per_request).collect());
-    let full_wall = median(stack.iter().map(|s| s.wall_us_per_request).collect());
-    let ratio = facade_cpu / raw_cpu;
-    let full_ratio = full_cpu / raw_cpu;
-
-    let mut report = String::new();
-    let _ = writeln!(
-        report,
-        "| client | CPU per request (us) | wall per request (us) |"
-    );
-    let _ = writeln!(report, "|---|---:|---:|");
-    let _ = writeln!(report, "| bare reqwest | {raw_cpu:.1} | {raw_wall:.1} |");
-    let _ = writeln!(
-        report,
-        "| lbgpt `OpenAiService` alone | {provider_cpu:.1} | {provider_wall:.1} |"
-    );
-    let _ = writeln!(
-        report,
-        "| lbgpt `ChatGpt` (retry layer, batch engine) | {facade_cpu:.1} | {facade_wall:.1} |"
-    );
-    let _ = writeln!(
-        report,
-        "| lbgpt `ChatGpt` with an exact memory cache (every request a miss) | {cached_cpu:.1} | {cached_wall:.1} |"
-    );
-    let _ = writeln!(
-        report,
-        "| lbgpt `BalancedGpt`, 3 providers with RPM/TPM limits, no cache | {balanced_cpu:.1} | {balanced_wall:.1} |"
-    );
-    let _ = writeln!(
-        report,
-        "| lbgpt full stack: `BalancedGpt`, 3 providers with RPM/TPM limits, exact memory cache (misses) | {full_cpu:.1} | {full_wall:.1} |"
-    );
-    let _ = writeln!(
-        report,
-        "\nCPU ratio to bare reqwest: `ChatGpt` **{ratio:.2}x**, full stack **{full_ratio:.2}x** (median of {} rounds of {} requests at concurrency {}).",
-        settings.rounds, settings.requests, settings.concurrency
+    let http = measure_all(&targets[0], &settings, &warm);
+    let https = measure_all(&targets[1], &settings, &warm);
+    let report = format!(
+        "{}\n{}",
+        table("Plain HTTP", &http, &settings),
+        table(
+            "HTTPS (TLS 1.3, the simulator's self-signed certificate)",
+            &https,
+            &settings
+        )
     );
     println!("{report}");
 
@@ -352,7 +400,7 @@ fn main() {
             write_report(&path, &report, &settings);
         }
     }
-    drop(sim);
+    drop((plain, tls));
     sim_runtime.shutdown_timeout(Duration::from_secs(1));
 }
 

@@ -207,7 +207,7 @@ pub(crate) async fn run<R: BalancedRequest>(
         // The member does not serve the model: it decided so before any network call. Not a
         // failure, not an attempt: refund the reservation and ask another member.
         let result = match result {
-            Err(error) if verdict(&error, settings.default_cooldown) == Verdict::NotServed => {
+            Err(error @ Error::ModelNotServed { .. }) => {
                 attempt.settle(Outcome::Failed {
                     reached_provider: false,
                 });
@@ -271,8 +271,7 @@ pub(crate) async fn run<R: BalancedRequest>(
                 attempt.settle(Outcome::failed(&error));
                 let _entered = span.enter();
                 match verdict(&error, settings.default_cooldown) {
-                    // Taken care of above; were it to reach here, it is the request's end.
-                    Verdict::Final | Verdict::NotServed => {
+                    Verdict::Final => {
                         entry.record_alive();
                         attempt.probe_done();
                         return Err(error);

@@ -1,4 +1,7 @@
 //! What a member's failure means for the member and for the request.
+//!
+//! [`Error::ModelNotServed`] is not a failure and is never classified here: the balancer
+//! passes such a request on before looking at the verdict (`call.rs`).
 
 use lbgpt_core::{DecodeKind, Error};
 use std::sync::Arc;
@@ -19,9 +22,6 @@ pub(crate) enum Verdict {
         /// A 429.
         rate_limited: bool,
     },
-    /// The member does not serve the request's model ([`Error::ModelNotServed`], decided
-    /// before any network call): ask another member; the member is not at fault.
-    NotServed,
     /// The request itself is at fault, or retrying cannot help: return the error as is.
     Final,
 }
@@ -70,7 +70,6 @@ pub(crate) fn verdict(error: &Error, default_cooldown: Duration) -> Verdict {
             breaker: true,
             rate_limited: false,
         },
-        Error::ModelNotServed { .. } => Verdict::NotServed,
         // A member that is itself a balancer.
         Error::NoMemberAvailable {
             reason,
@@ -153,16 +152,6 @@ mod tests {
             verdict(&Error::invalid_request("model", "unknown"), COOL),
             Verdict::Final
         );
-    }
-
-    #[test]
-    fn a_model_the_member_does_not_serve_is_neither_final_nor_a_failure() {
-        let error = Error::ModelNotServed {
-            model: "text-embedding-3-small".into(),
-            members: vec!["azure".into()],
-            detail: "no deployment".into(),
-        };
-        assert_eq!(verdict(&error, COOL), Verdict::NotServed);
     }
 
     #[test]

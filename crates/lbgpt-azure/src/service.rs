@@ -151,22 +151,24 @@ impl AzureService {
         self.send(request)
     }
 
-    /// Validates and serialises `request` (as [`HttpCaller::prepare`] does for OpenAI), finds
-    /// its model's deployment and POSTs it to the deployment's URL for the request's endpoint.
+    /// Finds the deployment of `request`'s model, validates and serialises the request (as
+    /// [`HttpCaller::prepare`] does for OpenAI) and POSTs it to the deployment's URL for the
+    /// request's endpoint.
     ///
-    /// An invalid request fails with [`Error::InvalidRequest`], a model without a deployment
-    /// with [`Error::ModelNotServed`], both before any network call.
+    /// A model without a deployment fails with [`Error::ModelNotServed`] (first, so that a
+    /// balancer asking this member costs no serialisation of a body it will not send), an
+    /// invalid request with [`Error::InvalidRequest`], both before any network call.
     pub fn send<R: EndpointRequest>(&self, request: R) -> BoxFuture<'static, Result<R::Response>> {
         let started = Instant::now();
-        let prepared = self.inner.caller.prepare(&request).and_then(|body| {
-            let model = request.model();
-            let urls = self
+        let model = request.model();
+        let prepared = match self.inner.urls.get(model) {
+            None => Err(self.inner.caller.redact(self.not_served(model))),
+            Some(urls) => self
                 .inner
-                .urls
-                .get(model)
-                .ok_or_else(|| self.inner.caller.redact(self.not_served(model)))?;
-            Ok((urls.get(R::ENDPOINT).clone(), body))
-        });
+                .caller
+                .prepare(&request)
+                .map(|body| (urls.get(R::ENDPOINT).clone(), body)),
+        };
         drop(request);
         let (url, body) = match prepared {
             Ok(prepared) => prepared,

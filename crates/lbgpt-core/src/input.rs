@@ -40,10 +40,15 @@ impl TextInput {
     /// One [`TextInput`] per input, in order: texts become [`TextInput::Text`], token lists
     /// [`TextInput::Tokens`]; a single input gives itself.
     pub fn split(&self) -> Vec<TextInput> {
+        self.clone().into_split()
+    }
+
+    /// [`split`](Self::split), moving the inputs instead of copying them.
+    pub fn into_split(self) -> Vec<TextInput> {
         match self {
-            TextInput::Text(_) | TextInput::Tokens(_) => vec![self.clone()],
-            TextInput::Texts(texts) => texts.iter().cloned().map(TextInput::Text).collect(),
-            TextInput::TokenLists(lists) => lists.iter().cloned().map(TextInput::Tokens).collect(),
+            TextInput::Text(_) | TextInput::Tokens(_) => vec![self],
+            TextInput::Texts(texts) => texts.into_iter().map(TextInput::Text).collect(),
+            TextInput::TokenLists(lists) => lists.into_iter().map(TextInput::Tokens).collect(),
         }
     }
 

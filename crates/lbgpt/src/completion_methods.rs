@@ -21,7 +21,7 @@ fn per_prompt(request: CompletionRequest) -> Vec<CompletionRequest> {
     if request.prompt_count() <= 1 {
         return vec![request];
     }
-    request.split()
+    request.into_split()
 }
 
 /// The prompts' answers merged in prompt order; `meta.cache` says how many prompts came from

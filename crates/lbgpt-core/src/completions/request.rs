@@ -132,16 +132,19 @@ impl CompletionRequest {
     /// Answers to the parts go back together with
     /// [`CompletionResponse::merge`](crate::CompletionResponse::merge).
     pub fn split(&self) -> Vec<CompletionRequest> {
-        self.prompt
-            .split()
+        self.clone().into_split()
+    }
+
+    /// [`split`](Self::split), moving the prompts into the parts instead of copying them (each
+    /// part copies only the other fields).
+    pub fn into_split(mut self) -> Vec<CompletionRequest> {
+        let prompts = std::mem::replace(&mut self.prompt, TextInput::Texts(Vec::new()));
+        prompts
+            .into_split()
             .into_iter()
-            .map(|prompt| {
-                let mut part = CompletionRequest {
-                    prompt: TextInput::Texts(Vec::new()),
-                    ..self.clone()
-                };
-                part.prompt = prompt;
-                part
+            .map(|prompt| CompletionRequest {
+                prompt,
+                ..self.clone()
             })
             .collect()
     }

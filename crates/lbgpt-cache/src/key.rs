@@ -185,8 +185,19 @@ impl CacheKey {
             fields.remove(name);
         }
         fields.insert("model".to_owned(), serde_json::Value::from(model));
-        if let [prompt] = request.prompt.split().as_slice() {
-            fields.insert("prompt".to_owned(), serde_json::to_value(prompt)?);
+        // A list of one prompt is keyed as that prompt alone (a token list of one id is not
+        // a list of prompts, so the typed variant decides, not the JSON array's length).
+        let one_of_a_list = match &request.prompt {
+            TextInput::Texts(texts) => texts.len() == 1,
+            TextInput::TokenLists(lists) => lists.len() == 1,
+            TextInput::Text(_) | TextInput::Tokens(_) => false,
+        };
+        if one_of_a_list {
+            if let Some(serde_json::Value::Array(prompts)) = fields.get_mut("prompt") {
+                if let Some(prompt) = prompts.pop() {
+                    fields.insert("prompt".to_owned(), prompt);
+                }
+            }
         }
         hash_document(Some(COMPLETIONS_ENDPOINT), family, namespace, &body)
             .map_err(serde_json::Error::io)

@@ -188,7 +188,7 @@ fn completion_keys_never_collide_with_chat_or_embedding_keys() {
 }
 
 #[test]
-fn the_layer_keys_requests_before_any_service_so_no_credential_takes_part() {
+fn the_layer_keys_requests_as_its_configuration_does_without_a_service() {
     // Keys come from the request and the configuration alone: the layer computes them without
     // a service, so the API key (held by the provider service) cannot reach them. The same
     // request through providers with different API keys shares an entry (completions_sim.rs).

@@ -121,7 +121,7 @@ fn the_help_width_follows_columns() {
         .expect("lbgpt runs");
     let text = String::from_utf8_lossy(&narrow.stdout);
     let widest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
-    assert!(widest <= 100, "{text}");
+    assert!(widest <= 60, "{text}");
     let wide = help_of(&["run"]);
     assert_ne!(text, wide, "COLUMNS=60 wraps differently from 100");
 }

@@ -346,7 +346,7 @@ const ID_SET_BOUNDED: &str = "\
 (`crates/lbgpt-cli/src/idset/`): a 16-byte fingerprint of every distinct `custom_id`, at most
 65,536 of them in memory (a table of about 2 MB, allocated up front); when that is full they
 are sorted into a run in an anonymous temporary file, and runs of similar size are merged
-(5 runs for a million ids). Of each run only every 256th fingerprint stays in memory (62 KB
+(at most 4 runs for a million ids). Of each run only every 256th fingerprint stays in memory (62 KB
 per million ids); a lookup reads one 4 KiB block per run. Before, every fingerprint stayed in
 memory: +51 MB at 1M lines. `lbgpt run --no-duplicate-check` skips the set (a repeated
 `custom_id` is then sent again), which is the like-for-like row for memory: the facade

@@ -6,7 +6,7 @@
 //! [`MEMORY_IDS`] fingerprints are in memory (about 2 MB). When they are full they are sorted
 //! and written to an anonymous temporary file (in `TMPDIR`, removed by the system when the
 //! run ends, even killed), and runs of similar size are merged so that there are at most
-//! about log2(ids / [`MEMORY_IDS`]) + 1 of them (5 for a million ids); of each run only every
+//! at most log2(ids / [`MEMORY_IDS`]) + 1 of them (4 for a million ids); of each run only every
 //! 256th fingerprint stays in memory (16 bytes per 256 ids: 62 KB per million). A lookup
 //! reads one 4 KiB block per run, from the page cache in practice.
 //!

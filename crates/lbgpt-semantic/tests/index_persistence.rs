@@ -244,6 +244,19 @@ fn entries_that_do_not_fit_their_graph_are_laid_out_anew() {
 }
 
 #[test]
+fn a_manifest_announcing_more_slots_than_were_saved_is_rebuilt_not_allocated() {
+    // index.json is not covered by the graph's checksum: a damaged slot count must be
+    // rejected before anything is sized by it. The largest value overflows slots × dimensions;
+    // 2^40 does not, but could not be allocated.
+    for slots in [usize::MAX, 1 << 40] {
+        rebuilt_after(
+            |snapshot| edit_manifest(snapshot, |m| m["graphs"][0]["slots"] = slots.into()),
+            &format!("{slots} slots, more than its graph's 600 nodes"),
+        );
+    }
+}
+
+#[test]
 fn a_graph_built_with_other_parameters_is_rebuilt_with_the_configured_ones() {
     let dir = tempfile::tempdir().expect("temp dir");
     let live = saved_index(dir.path());

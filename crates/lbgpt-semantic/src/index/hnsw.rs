@@ -666,12 +666,32 @@ type LoadedEntry = (Entry, Vec<f32>, Option<usize>);
 
 /// The partition of a scope whose graph was loaded (without the graph yet), with each entry's
 /// slot; or why the entries do not fit the graph, with the entries back.
+///
+/// `files.covered` must already match the loaded graph's points.
 #[allow(clippy::type_complexity)]
 fn lay_out(
     files: &GraphFiles,
     items: Vec<LoadedEntry>,
     dimensions: usize,
 ) -> Result<(Partition, Vec<(Entry, usize)>), (String, Vec<LoadedEntry>)> {
+    // index.json is not covered by the graph's checksum, so its slot count is trusted only as
+    // far as saved data backs it: the graph's `covered` nodes (checked against its files) and
+    // past them at most one slot per saved entry of the scope. A larger count is a damaged
+    // manifest, and the graph is rebuilt rather than memory sized by it.
+    let backed = files.covered.saturating_add(items.len());
+    let size = match files.slots.checked_mul(dimensions) {
+        Some(size) if files.slots <= backed => size,
+        _ => {
+            let reason = format!(
+                "{}: {} slots, more than its graph's {} nodes and the scope's {} saved entries account for",
+                files.name,
+                files.slots,
+                files.covered,
+                items.len()
+            );
+            return Err((reason, items));
+        }
+    };
     let mut slots: Vec<Option<EntryId>> = vec![None; files.slots];
     for (entry, _, slot) in &items {
         let fits = slot.is_some_and(|slot| slot < files.slots && slots[slot].is_none());
@@ -686,7 +706,7 @@ fn lay_out(
             }
         }
     }
-    let mut vectors = vec![0.0; files.slots * dimensions];
+    let mut vectors = vec![0.0; size];
     let mut placed = Vec::with_capacity(items.len());
     for (entry, vector, slot) in items {
         let slot = slot.unwrap_or_default();

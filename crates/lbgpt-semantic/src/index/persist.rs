@@ -227,7 +227,7 @@ fn checksum<const N: usize>(paths: &[PathBuf; N]) -> Result<(String, [u64; N]), 
         }
     }
     let digest: [u8; 32] = hasher.finalize().into();
-    Ok((digest.iter().map(|b| format!("{b:02x}")).collect(), sizes))
+    Ok((lbgpt_cache::CacheKey::from_digest(digest).hex(), sizes))
 }
 
 /// Writes the entries and the manifest into `next` (prepared by [`prepare`], holding the

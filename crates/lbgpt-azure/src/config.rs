@@ -198,7 +198,7 @@ impl fmt::Debug for AzureConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AzureConfig")
             .field("name", &self.name)
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &lbgpt_core::redact_url(&self.endpoint))
             .field("auth", &self.auth)
             .field("api_version", &self.api_version)
             .field("deployments", &self.deployments)

@@ -194,18 +194,20 @@ impl AzureService {
 }
 
 fn parse_endpoint(endpoint: &str) -> Result<reqwest::Url> {
+    // Quoted redacted: credentials or a query in the endpoint must not reach an error.
+    let shown = lbgpt_core::redact_url(endpoint);
     let trimmed = endpoint.trim().trim_end_matches('/');
     let url = reqwest::Url::parse(trimmed)
-        .map_err(|err| Error::Config(format!("invalid Azure endpoint {endpoint:?}: {err}")))?;
+        .map_err(|err| Error::Config(format!("invalid Azure endpoint {shown:?}: {err}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
         return Err(Error::Config(format!(
-            "invalid Azure endpoint {endpoint:?}: expected an http(s) URL such as \
+            "invalid Azure endpoint {shown:?}: expected an http(s) URL such as \
              https://my-resource.openai.azure.com"
         )));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::Config(format!(
-            "invalid Azure endpoint {endpoint:?}: it must not carry a query or fragment"
+            "invalid Azure endpoint {shown:?}: it must not carry a query or fragment"
         )));
     }
     Ok(url)
@@ -250,11 +252,16 @@ impl<R: EndpointRequest> tower::Service<R> for AzureService {
 
 impl fmt::Debug for AzureService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut urls: Vec<(&str, &str)> = self
+        let mut urls: Vec<(&str, String)> = self
             .inner
             .urls
             .iter()
-            .map(|(model, urls)| (model.as_str(), urls.get(Endpoint::ChatCompletions).as_str()))
+            .map(|(model, urls)| {
+                (
+                    model.as_str(),
+                    lbgpt_core::redact_url(urls.get(Endpoint::ChatCompletions).as_str()),
+                )
+            })
             .collect();
         urls.sort_unstable();
         f.debug_struct("AzureService")

@@ -172,7 +172,7 @@ impl fmt::Debug for OpenAiConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiConfig")
             .field("name", &self.name)
-            .field("base_url", &self.base_url)
+            .field("base_url", &lbgpt_core::redact_url(&self.base_url))
             .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
             .field("organization", &self.organization)
             .field("project", &self.project)

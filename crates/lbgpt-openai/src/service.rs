@@ -141,11 +141,16 @@ fn endpoint_url(base_url: &str, endpoint: Endpoint) -> Result<reqwest::Url> {
         base_url.trim().trim_end_matches('/'),
         endpoint.path()
     );
-    let url = reqwest::Url::parse(&joined)
-        .map_err(|err| Error::Config(format!("invalid base URL {base_url:?}: {err}")))?;
+    let url = reqwest::Url::parse(&joined).map_err(|err| {
+        Error::Config(format!(
+            "invalid base URL {:?}: {err}",
+            lbgpt_core::redact_url(base_url)
+        ))
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::Config(format!(
-            "invalid base URL {base_url:?}: the scheme must be http or https"
+            "invalid base URL {:?}: the scheme must be http or https",
+            lbgpt_core::redact_url(base_url)
         )));
     }
     Ok(url)
@@ -168,7 +173,7 @@ impl<R: EndpointRequest> tower::Service<R> for OpenAiService {
 impl fmt::Debug for OpenAiService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiService")
-            .field("url", &self.url())
+            .field("url", &lbgpt_core::redact_url(self.url()))
             .field("caller", &self.inner.caller)
             .finish()
     }

@@ -111,7 +111,7 @@ pub trait CliEndpoint:
     /// ``invalid embeddings request in `body`: `input[1]` must not be an empty string``; the
     /// caller adds the line number.
     fn from_body(body: Value) -> Result<Self, String> {
-        let request: Self = match serde_json::from_value(body.clone()) {
+        let request = match Self::deserialize(&body) {
             Ok(request) => request,
             Err(err) => {
                 let problem = wrong_field::<Self>(&body).unwrap_or_else(|| err.to_string());

@@ -155,8 +155,8 @@ impl EnvKind {
     /// `"openai"` or `"azure"`, as [`Provider::kind`] says.
     pub fn as_str(self) -> &'static str {
         match self {
-            EnvKind::OpenAi => "openai",
-            EnvKind::Azure => "azure",
+            EnvKind::OpenAi => crate::caching::KIND_OPENAI,
+            EnvKind::Azure => crate::caching::KIND_AZURE,
         }
     }
 

@@ -2,7 +2,8 @@
 //! calls get; calls that arrive while the model is busy are embedded together in one model run
 //! (counted by a wrapper around the real model, whose runs can be held at a gate so batches
 //! form deterministically, without timing); cancelled callers take nothing from the others;
-//! a panicking run or a runtime that shuts down fails only its own callers; and the layer
+//! a panicking run, one that returns the wrong number of vectors or a runtime that shuts down
+//! fails only its own callers; and the layer
 //! answers concurrent requests through the batcher, each from its own cached request.
 
 mod common;
@@ -56,7 +57,11 @@ impl Embedder for CountingModel {
         if texts.iter().any(|t| t == "PANIC") {
             panic!("the model was asked to panic");
         }
-        self.model.embed(texts).await
+        let mut vectors = self.model.embed(texts).await?;
+        if texts.iter().any(|t| t == "ONE SHORT") {
+            vectors.pop();
+        }
+        Ok(vectors)
     }
 
     fn dimensions(&self) -> usize {
@@ -308,6 +313,36 @@ async fn a_panicking_run_fails_only_its_callers_and_the_next_run_works() {
         let error = call.await.expect("task").expect_err("the run panicked");
         assert!(
             matches!(&error, SemanticError::Embedding(m) if m.contains("asked to panic")),
+            "{error:?}"
+        );
+    }
+    let vector = embedder.embed_one(&texts[2]).await.expect("embeds");
+    assert_is_own(&vector, 2, &reference);
+    assert_eq!(model.runs(), vec![1, 2, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_short_of_vectors_fails_only_its_callers_and_says_how_short() {
+    let texts = questions(3);
+    let reference = one_by_one(&texts).await;
+    let gate = Arc::new(Semaphore::new(0));
+    let model = CountingModel::new(Some(Arc::clone(&gate)));
+    let embedder = BatchingEmbedder::new(Arc::clone(&model), BatchConfig::new()).expect("valid");
+    let spawn = |text: String| spawn_embed(&embedder, &text);
+    let first = spawn(texts[0].clone());
+    until("the first run starts", || {
+        model.started.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let short = spawn("ONE SHORT".to_owned());
+    let batched_with_it = spawn(texts[1].clone());
+    until("two texts queue", || embedder.queued() == 2).await;
+    gate.add_permits(10);
+    assert_is_own(&first.await.expect("task").expect("embeds"), 0, &reference);
+    for call in [short, batched_with_it] {
+        let error = call.await.expect("task").expect_err("the run was short");
+        assert!(
+            matches!(&error, SemanticError::Embedding(m) if m == "1 vectors for 2 texts"),
             "{error:?}"
         );
     }

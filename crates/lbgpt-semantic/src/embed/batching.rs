@@ -12,7 +12,7 @@
 //! cancelled (its future dropped) takes nothing away from the callers batched with it, and a
 //! cancelled caller still in the queue is skipped when the next batch is formed.
 
-use super::Embedder;
+use super::{only_vector, Embedder};
 use crate::SemanticError;
 use futures::FutureExt;
 use std::collections::VecDeque;
@@ -247,12 +247,12 @@ impl<E> Shared<E> {
     }
 }
 
-#[async_trait::async_trait]
-impl<E: Embedder> Embedder for BatchingEmbedder<E> {
-    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, SemanticError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
+impl<E: Embedder> BatchingEmbedder<E> {
+    /// Queues one call's texts (at least one) for a worker, starting one if fewer than
+    /// [`concurrency`](BatchConfig::concurrency) are running, and waits for their vectors;
+    /// outside a tokio runtime, embeds them with the inner embedder directly. Takes the texts
+    /// by value so that each call copies its texts once, into its job.
+    async fn enqueue(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, SemanticError> {
         let shared = &self.shared;
         shared.calls.fetch_add(1, Ordering::Relaxed);
         shared
@@ -263,15 +263,12 @@ impl<E: Embedder> Embedder for BatchingEmbedder<E> {
             shared
                 .largest_batch
                 .fetch_max(texts.len() as u64, Ordering::Relaxed);
-            return shared.inner.embed(texts).await;
+            return shared.inner.embed(&texts).await;
         };
         let (reply, answer) = oneshot::channel();
         let start_worker = {
             let mut queue = shared.lock();
-            queue.jobs.push_back(Job {
-                texts: texts.to_vec(),
-                reply,
-            });
+            queue.jobs.push_back(Job { texts, reply });
             let start = queue.workers < shared.config.concurrency;
             if start {
                 queue.workers += 1;
@@ -287,6 +284,22 @@ impl<E: Embedder> Embedder for BatchingEmbedder<E> {
                 "the embedding worker stopped before answering (its runtime shut down)".into(),
             )),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Embedder> Embedder for BatchingEmbedder<E> {
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, SemanticError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.enqueue(texts.to_vec()).await
+    }
+
+    /// Batched like [`embed`](Embedder::embed) with the one text, which is copied once (the
+    /// trait's default would copy it into a slice and `embed` copy that again).
+    async fn embed_one(&self, text: &str) -> Result<Vec<f32>, SemanticError> {
+        only_vector(self.enqueue(vec![text.to_owned()]).await?)
     }
 
     fn dimensions(&self) -> usize {
@@ -397,22 +410,24 @@ async fn run_batch<E: Embedder>(shared: &Shared<E>, batch: Vec<Job>) {
                 "the embedder panicked: {message}"
             )))
         });
-    match result {
-        Ok(vectors) if vectors.len() == texts.len() => {
-            let mut vectors = vectors.into_iter();
-            for (count, reply) in jobs {
-                // A caller that went away meanwhile just does not get its vectors.
-                let _ = reply.send(Ok(vectors.by_ref().take(count).collect()));
-            }
-        }
-        Ok(vectors) => {
-            let error = SemanticError::Embedding(format!(
+    // Vectors that cannot be shared out by count fail the whole batch, like a failed run.
+    let result = result.and_then(|vectors| {
+        if vectors.len() == texts.len() {
+            Ok(vectors)
+        } else {
+            Err(SemanticError::Embedding(format!(
                 "{} vectors for {} texts",
                 vectors.len(),
                 texts.len()
-            ));
-            for (_, reply) in jobs {
-                let _ = reply.send(Err(error.duplicate()));
+            )))
+        }
+    });
+    // A caller that went away meanwhile just does not get its answer.
+    match result {
+        Ok(vectors) => {
+            let mut vectors = vectors.into_iter();
+            for (count, reply) in jobs {
+                let _ = reply.send(Ok(vectors.by_ref().take(count).collect()));
             }
         }
         Err(error) => {

@@ -34,13 +34,17 @@ pub trait Embedder: Send + Sync + 'static {
 
     /// One text's vector.
     async fn embed_one(&self, text: &str) -> Result<Vec<f32>, SemanticError> {
-        let mut vectors = self.embed(&[text.to_owned()]).await?;
-        match (vectors.pop(), vectors.is_empty()) {
-            (Some(vector), true) => Ok(vector),
-            _ => Err(SemanticError::Embedding(
-                "the embedder did not return exactly one vector".into(),
-            )),
-        }
+        only_vector(self.embed(&[text.to_owned()]).await?)
+    }
+}
+
+/// The vector of a one-text call; an error unless there is exactly one.
+fn only_vector(mut vectors: Vec<Vec<f32>>) -> Result<Vec<f32>, SemanticError> {
+    match (vectors.pop(), vectors.is_empty()) {
+        (Some(vector), true) => Ok(vector),
+        _ => Err(SemanticError::Embedding(
+            "the embedder did not return exactly one vector".into(),
+        )),
     }
 }
 

@@ -249,32 +249,23 @@ fn check_choice(
     value: Option<&Value>,
     supported: &[&str],
 ) -> Result<(), LineProblem> {
+    let problem = match value {
+        Some(Value::String(text)) if supported.contains(&text.as_str()) => return Ok(()),
+        Some(Value::String(text)) => format!("unsupported `{key}` {text:?}"),
+        Some(other) => format!("`{key}` must be a string, found {}", json_type(other)),
+        None => format!("`{key}` is missing"),
+    };
+    // Built only for a bad line: the check runs on every line.
     let list = supported
         .iter()
         .map(|s| format!("\"{s}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    match value {
-        Some(Value::String(text)) if supported.contains(&text.as_str()) => Ok(()),
-        Some(Value::String(text)) => Err(LineProblem::new(
-            code,
-            line,
-            format!("unsupported `{key}` {text:?}; supported: {list}"),
-        )),
-        Some(other) => Err(LineProblem::new(
-            code,
-            line,
-            format!(
-                "`{key}` must be a string, found {}; supported: {list}",
-                json_type(other)
-            ),
-        )),
-        None => Err(LineProblem::new(
-            code,
-            line,
-            format!("`{key}` is missing; supported: {list}"),
-        )),
-    }
+    Err(LineProblem::new(
+        code,
+        line,
+        format!("{problem}; supported: {list}"),
+    ))
 }
 
 /// A JSON syntax error as `expected ident at column 2`: the input is one line per request and

@@ -157,7 +157,7 @@ impl<R: CliEndpoint> Iterator for Feed<R> {
 
     fn next(&mut self) -> Option<R> {
         let (slot, mut request) = match self.lines.pull() {
-            Pulled::Line(line) => line_request(*line),
+            Pulled::Line(line) => line_request(line),
             Pulled::Wait(ticket) => (Slot::Wait(ticket), R::placeholder()),
             Pulled::Ended => {
                 if let Some(err) = self.pump.take_io_error() {

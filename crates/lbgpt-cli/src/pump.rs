@@ -57,8 +57,8 @@ pub struct PumpReceiver<R> {
 /// What [`PumpReceiver::pull`] found.
 #[derive(Debug)]
 pub enum Pulled<R> {
-    /// The next line (boxed: a parsed request is large next to a ticket).
-    Line(Box<InputLine<R>>),
+    /// The next line.
+    Line(InputLine<R>),
     /// No line yet: a ticket to wait for one with [`PumpHandle::wait_for`].
     Wait(u64),
     /// The input ended (or the run was stopped): nothing more will come.
@@ -145,7 +145,7 @@ impl<R> PumpReceiver<R> {
         match self.lines.try_recv() {
             Ok(line) => {
                 self.taken += 1;
-                Pulled::Line(Box::new(line))
+                Pulled::Line(line)
             }
             Err(TryRecvError::Disconnected) => Pulled::Ended,
             // The ticket waits for a line beyond those taken so far.

@@ -93,17 +93,11 @@ pub(crate) async fn run<R: BalancedRequest>(
             // Every member is out for now (cooling down, breaker open, probing): wait for
             // the first to come back if that is within `max_wait`, as for a member at its
             // limit. Dead or disabled members never come back by themselves.
-            if let Some(at) = report
-                .earliest()
-                .filter(|at| wait_limit.is_none_or(|limit| *at <= limit))
-            {
+            if let Some(at) = report.earliest_within(wait_limit) {
                 wait_for_room(&shared, version, at, "no member can take requests now").await;
                 continue;
             }
-            let others = members.len().saturating_sub(progress.not_served.len());
-            return Err(progress
-                .not_served
-                .annotate(report.nobody_available(others, now)));
+            return Err(nobody_available(&progress, members.len(), &report, now));
         }
 
         let mut declined = false;
@@ -149,17 +143,14 @@ pub(crate) async fn run<R: BalancedRequest>(
             }
             let now = Instant::now();
             let tokens = progress.estimate.map_or(0, |estimate| estimate.total());
-            let at = match report.earliest() {
-                Some(at) if wait_limit.is_none_or(|limit| at <= limit) => at,
+            let at = match report.earliest_within(wait_limit) {
+                Some(at) => at,
                 // Every candidate turned unavailable between the check and the pick (a
                 // half-open probe taken meanwhile): nothing to wait for by the clock.
-                None if report.at_limit.is_empty() => {
-                    let others = members.len().saturating_sub(progress.not_served.len());
-                    return Err(progress
-                        .not_served
-                        .annotate(report.nobody_available(others, now)));
+                None if report.earliest().is_none() && report.at_limit.is_empty() => {
+                    return Err(nobody_available(&progress, members.len(), &report, now));
                 }
-                _ => {
+                None => {
                     return Err(progress.not_served.annotate(report.at_capacity(
                         now,
                         settings.max_wait,
@@ -350,6 +341,20 @@ fn give_up<R: BalancedRequest>(progress: &mut Progress<R>) -> Error {
 
 /// The members that can be tried now, split into those of positive weight and the
 /// zero-weight standbys; the others go into `report`.
+/// No member can take the request now: the report's error, also naming the members that do
+/// not serve the request's model.
+fn nobody_available<R: BalancedRequest>(
+    progress: &Progress<R>,
+    members: usize,
+    report: &Report,
+    now: Instant,
+) -> Error {
+    let others = members.saturating_sub(progress.not_served.len());
+    progress
+        .not_served
+        .annotate(report.nobody_available(others, now))
+}
+
 /// Sleeps until `at`, computed from the members' state and never polled (at least 1 ms, so
 /// a moment already past is no busy loop), or until the members change after `version`.
 async fn wait_for_room<R: BalancedRequest>(

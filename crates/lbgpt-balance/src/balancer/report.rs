@@ -32,6 +32,12 @@ impl Report {
         blocked.chain(at_limit).min()
     }
 
+    /// [`earliest`](Self::earliest), when it is no later than `limit` (no limit: any moment).
+    pub(crate) fn earliest_within(&self, limit: Option<Instant>) -> Option<Instant> {
+        self.earliest()
+            .filter(|at| limit.is_none_or(|limit| *at <= limit))
+    }
+
     /// No member can be tried at all (every one is dead, disabled, cooling down, ...).
     pub(crate) fn nobody_available(&self, members: usize, now: Instant) -> Error {
         if members == 0 {

@@ -2,6 +2,7 @@
 
 use crate::cli::SimArgs;
 use crate::error::CliError;
+use crate::interrupt::Interrupts;
 use lbgpt_sim::{SimConfig, SimConfigError, Simulator};
 
 /// Starts the simulator, prints where it listens and which keys it serves, and waits for
@@ -39,9 +40,8 @@ pub async fn run(args: &SimArgs) -> Result<(), CliError> {
         })
         .collect();
     // Installed before the banner: whoever reads it may press Ctrl-C at once.
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let early = futures::FutureExt::now_or_never(&mut ctrl_c);
+    let mut interrupts = Interrupts::install()
+        .map_err(|err| CliError::Io(format!("waiting for Ctrl-C failed: {err}")))?;
     let sim = Simulator::start_on(config, addr)
         .await
         .map_err(|err| CliError::Io(format!("the simulator could not start: {err}")))?;
@@ -59,11 +59,7 @@ pub async fn run(args: &SimArgs) -> Result<(), CliError> {
     }
     println!("Press Ctrl-C to stop.");
 
-    match early {
-        Some(result) => result,
-        None => ctrl_c.await,
-    }
-    .map_err(|err| CliError::Io(format!("waiting for Ctrl-C failed: {err}")))?;
+    interrupts.next().await;
     let stats = sim.stats();
     sim.shutdown().await;
     eprintln!(

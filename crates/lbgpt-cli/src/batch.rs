@@ -29,7 +29,8 @@ use serde::Serialize;
 use std::io::{self, BufRead, Write};
 use std::time::{Duration, Instant};
 
-/// Called after each result line with the tally so far.
+/// Called after each result line with the tally so far (its `skipped` is set when the batch
+/// ends).
 pub type Observer<'a> = Box<dyn FnMut(&Tally) + 'a>;
 
 /// One pass over an input through the stack of one endpoint (requests of type `R`).
@@ -106,7 +107,7 @@ impl<R: CliEndpoint + Send + 'static> Batch<'_, R> {
         let ledger = Ledger::new();
         let client = Lbgpt::new(LineService::new(self.service, ledger.clone(), pump.clone()))
             .max_concurrent_requests(self.concurrency);
-        let mut results = R::send_ordered(&client, Feed::new(lines, pump.clone(), ledger.clone()));
+        let mut results = R::send_ordered(&client, Feed::new(lines, ledger.clone()));
 
         let started = Instant::now();
         let ids = IdMaker::new();
@@ -136,8 +137,7 @@ impl<R: CliEndpoint + Send + 'static> Batch<'_, R> {
                             continue;
                         }
                         _ = tick(&mut ticks) => {
-                            tally.skipped = pump.skipped();
-                            progress.tick(Counts::of(&tally));
+                            progress.tick(Counts::of(&tally, pump.skipped()));
                             continue;
                         }
                     }
@@ -155,8 +155,7 @@ impl<R: CliEndpoint + Send + 'static> Batch<'_, R> {
             if let Some(observer) = &mut self.observer {
                 observer(&tally);
             }
-            tally.skipped = pump.skipped();
-            progress.update(Counts::of(&tally));
+            progress.update(Counts::of(&tally, pump.skipped()));
             // Also while results keep coming without a pause.
             if let Some(presses) = next_interrupt(&mut interrupts).now_or_never() {
                 stop = on_interrupt(presses, &pump, &ledger, &progress);
@@ -180,8 +179,8 @@ impl<R: CliEndpoint + Send + 'static> Batch<'_, R> {
         drop(results);
         out.flush().map_err(BatchError::Write)?;
         tally.skipped = pump.skipped();
-        progress.finish(Counts::of(&tally));
-        if let Some(err) = ledger.take_io_error() {
+        progress.finish(Counts::of(&tally, tally.skipped));
+        if let Some(err) = pump.take_io_error() {
             return Err(BatchError::Read {
                 err,
                 lines: tally.total,
@@ -289,4 +288,105 @@ fn emit<A: CliAnswer>(
 fn write_line<A: Serialize>(out: &mut impl Write, line: &OutputLine<'_, A>) -> io::Result<()> {
     serde_json::to_writer(&mut *out, line).map_err(io::Error::other)?;
     out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lbgpt_core::{ChatRequest, ChatResponse};
+    use std::io::Read;
+    use tower::util::BoxCloneService;
+
+    fn line(id: &str) -> String {
+        format!(
+            "{{\"custom_id\": \"{id}\", \"method\": \"POST\", \"url\": \"/v1/chat/completions\", \
+             \"body\": {{\"model\": \"m\", \"messages\": [{{\"role\": \"user\", \"content\": \"x\"}}]}}}}\n"
+        )
+    }
+
+    fn lines(ids: &[&str]) -> Vec<u8> {
+        ids.iter()
+            .map(|id| line(id))
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    /// Yields its text, then fails to read.
+    struct FailingInput(io::Cursor<Vec<u8>>);
+
+    impl Read for FailingInput {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(io::Error::other("the disk went away")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    /// Answers every request at once.
+    fn answering() -> EndpointService<ChatRequest> {
+        BoxCloneService::new(tower::service_fn(|_: ChatRequest| async {
+            serde_json::from_value::<ChatResponse>(serde_json::json!({"choices": []}))
+                .map_err(|err| Error::Internal(err.to_string()))
+        }))
+    }
+
+    fn batch(
+        input: impl Read + Send + 'static,
+        skip: Option<IdSet>,
+    ) -> Batch<'static, ChatRequest> {
+        Batch {
+            input: Box::new(io::BufReader::new(input)),
+            total: TotalLines::unknown(),
+            skip,
+            duplicates: DuplicateCheck::On,
+            service: answering(),
+            secrets: &[],
+            concurrency: 4,
+            progress: ProgressMode::Off,
+            interrupts: None,
+            observer: None,
+        }
+    }
+
+    fn custom_ids(out: &[u8]) -> Vec<String> {
+        String::from_utf8_lossy(out)
+            .lines()
+            .map(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                value["custom_id"].as_str().expect("a custom_id").to_owned()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_read_error_is_reported_after_the_results_of_the_lines_read() {
+        let input = FailingInput(io::Cursor::new(lines(&["a", "b", "c"])));
+        let mut out = Vec::new();
+        match batch(input, None).execute(&mut out).await {
+            Err(BatchError::Read { err, lines }) => {
+                assert_eq!(lines, 3);
+                assert_eq!(err.to_string(), "the disk went away");
+            }
+            other => panic!("expected a read error, got {other:?}"),
+        }
+        assert_eq!(custom_ids(&out), ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn lines_answered_before_are_skipped_and_counted() {
+        let mut skip = IdSet::default();
+        for id in ["b", "d"] {
+            skip.insert(id).expect("inserted");
+        }
+        let input = io::Cursor::new(lines(&["a", "b", "c", "d", "e"]));
+        let mut out = Vec::new();
+        let outcome = batch(input, Some(skip))
+            .execute(&mut out)
+            .await
+            .expect("the batch runs");
+        assert_eq!(outcome.stop, Stop::Finished);
+        assert_eq!((outcome.tally.total, outcome.tally.skipped), (3, 2));
+        assert_eq!(custom_ids(&out), ["a", "c", "e"]);
+    }
 }

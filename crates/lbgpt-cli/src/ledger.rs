@@ -21,7 +21,6 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use lbgpt_core::Error;
 use std::collections::VecDeque;
-use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -59,7 +58,6 @@ struct State {
     /// Index of `slots[0]`.
     head: usize,
     slots: VecDeque<Slot>,
-    io_error: Option<io::Error>,
 }
 
 /// Requests in the stream, in input order; shared by the feed, the service and the writer.
@@ -124,11 +122,6 @@ impl Ledger {
     pub fn len(&self) -> usize {
         self.lock().slots.len()
     }
-
-    /// The read error that ended the input early, if any.
-    pub fn take_io_error(&self) -> Option<io::Error> {
-        self.lock().io_error.take()
-    }
 }
 
 /// The iterator handed to the facade: takes parsed lines from the pump, records each in the
@@ -137,18 +130,13 @@ impl Ledger {
 #[derive(Debug)]
 pub struct Feed<R> {
     lines: PumpReceiver<R>,
-    pump: PumpHandle,
     ledger: Ledger,
 }
 
 impl<R> Feed<R> {
     /// A feed over the pump's `lines`, recording into `ledger`.
-    pub fn new(lines: PumpReceiver<R>, pump: PumpHandle, ledger: Ledger) -> Self {
-        Feed {
-            lines,
-            pump,
-            ledger,
-        }
+    pub fn new(lines: PumpReceiver<R>, ledger: Ledger) -> Self {
+        Feed { lines, ledger }
     }
 }
 
@@ -159,12 +147,7 @@ impl<R: CliEndpoint> Iterator for Feed<R> {
         let (slot, mut request) = match self.lines.pull() {
             Pulled::Line(line) => line_request(line),
             Pulled::Wait(ticket) => (Slot::Wait(ticket), R::placeholder()),
-            Pulled::Ended => {
-                if let Some(err) = self.pump.take_io_error() {
-                    self.ledger.lock().io_error = Some(err);
-                }
-                return None;
-            }
+            Pulled::Ended => return None,
         };
         let index = self.ledger.push(slot);
         request
@@ -274,7 +257,7 @@ mod tests {
     use crate::input::DuplicateCheck;
     use crate::pump;
     use lbgpt_core::{ChatMessage, ChatRequest, ChatResponse};
-    use std::io::BufRead;
+    use std::io::{self, BufRead};
     use tower::service_fn;
 
     fn feed_over(
@@ -283,7 +266,7 @@ mod tests {
     ) -> (Feed<ChatRequest>, PumpHandle) {
         let (lines, handle) =
             pump::start(input, DuplicateCheck::On, Box::new(|_| Ok(true))).expect("pump starts");
-        (Feed::new(lines, handle.clone(), ledger.clone()), handle)
+        (Feed::new(lines, ledger.clone()), handle)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,11 +93,12 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// The counts of `tally`.
-    pub fn of(tally: &Tally) -> Self {
+    /// The counts of `tally`, with `skipped` lines skipped so far (the reader counts them as
+    /// it reads; the tally gets the final count when the batch ends).
+    pub fn of(tally: &Tally, skipped: u64) -> Self {
         Counts {
-            done: tally.total + tally.skipped,
-            skipped: tally.skipped,
+            done: tally.total + skipped,
+            skipped,
             failed: tally.failed(),
             cache_hits: tally.from_cache,
         }

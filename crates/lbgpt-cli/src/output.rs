@@ -44,7 +44,7 @@ pub struct OutputLine<'a, A = Value> {
     /// What went wrong, if anything.
     pub error: Option<ErrorPart>,
     /// How lbgpt got the answer.
-    pub lbgpt: LbgptPart,
+    pub lbgpt: LbgptPart<'a>,
 }
 
 /// `response`: the HTTP status, the provider's request id and the body.
@@ -53,7 +53,7 @@ pub struct ResponsePart<'a, A = Value> {
     /// The HTTP status.
     pub status_code: u16,
     /// The provider's request id, when it sent one.
-    pub request_id: Option<String>,
+    pub request_id: Option<&'a str>,
     /// The answer, or the error body.
     pub body: Body<'a, A>,
 }
@@ -81,11 +81,11 @@ pub struct ErrorPart {
 
 /// `lbgpt`: where the answer came from.
 #[derive(Debug, Serialize)]
-pub struct LbgptPart {
+pub struct LbgptPart<'a> {
     /// The input line number, from 1.
     pub line: usize,
     /// The provider that answered (null when none did).
-    pub member: Option<String>,
+    pub member: Option<&'a str>,
     /// Attempts made (0 when nothing was sent).
     pub attempts: u32,
     /// Time from the first attempt to the final outcome, waits included (null when nothing
@@ -108,7 +108,7 @@ pub struct LbgptPart {
     pub score: Option<f64>,
     /// Semantic hits only: the exact-cache key of the cached request whose answer was served.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub matched: Option<String>,
+    pub matched: Option<&'a str>,
 }
 
 /// The similarity of a semantic hit, rounded to 4 decimals; `None` for other answers.
@@ -161,18 +161,19 @@ pub fn success<'a, A: CliAnswer>(
 ) -> OutputLine<'a, A> {
     let meta = answer.meta();
     let parts = answer.cached_parts();
+    let score = semantic_score(answer);
     OutputLine {
         id,
         custom_id,
         response: Some(ResponsePart {
             status_code: 200,
-            request_id: meta.request_id.clone(),
+            request_id: meta.request_id.as_deref(),
             body: Body::Answer(answer),
         }),
         error: None,
         lbgpt: LbgptPart {
             line,
-            member: meta.member.as_deref().map(str::to_owned),
+            member: meta.member.as_deref(),
             // A hit made no attempt; an answer from a provider (whole or partial) took at
             // least one.
             attempts: if answer.answered_by_cache() {
@@ -184,10 +185,8 @@ pub fn success<'a, A: CliAnswer>(
             cache: Some(answer.cache_label()),
             from_cache: parts.map(|(hits, _)| hits),
             from_provider: parts.map(|(_, misses)| misses),
-            score: semantic_score(answer),
-            matched: semantic_score(answer)
-                .and(meta.cache_match.as_deref())
-                .map(str::to_owned),
+            score,
+            matched: score.and(meta.cache_match.as_deref()),
         },
     }
 }
@@ -197,13 +196,13 @@ pub fn failure<'a>(
     id: String,
     custom_id: Option<&'a str>,
     line: usize,
-    error: &Error,
+    error: &'a Error,
     latency: Option<Duration>,
 ) -> OutputLine<'a> {
     let response = match error.last_attempt() {
         Error::Api(api) => Some(ResponsePart {
             status_code: api.status,
-            request_id: api.request_id.clone(),
+            request_id: api.request_id.as_deref(),
             body: Body::Error(json!({
                 "error": {
                     "message": api.message,

@@ -236,6 +236,20 @@ fn invalid_parameters_are_errors_not_process_exits() {
             "{error:?}"
         );
     }
+    for dimensions in [0, 65_537, usize::MAX] {
+        let error = HnswIndex::new(IndexConfig::new(), dimensions, "e").expect_err("invalid");
+        assert!(
+            matches!(
+                error,
+                SemanticError::Config {
+                    field: "dimensions",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+    HnswIndex::new(IndexConfig::new(), 65_536, "e").expect("the largest dimension");
     let index = index(IndexConfig::new());
     let error = index
         .insert_now(scope(1), vec![0.5; DIMS + 1], record("x"))

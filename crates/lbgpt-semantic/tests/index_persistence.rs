@@ -257,6 +257,52 @@ fn a_manifest_announcing_more_slots_than_were_saved_is_rebuilt_not_allocated() {
 }
 
 #[test]
+fn a_manifest_announcing_more_entries_or_dimensions_than_were_saved_is_refused_not_allocated() {
+    // index.json is not covered by any checksum: a damaged entry count or dimension must be
+    // refused (as other damage to the entries is) before anything is sized by it. usize::MAX
+    // overflows entries × dimensions × 4; 2^40 does not, but could not be allocated; one
+    // entry more than were saved finds no vector for it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let live = saved_index(dir.path());
+    let manifest = snapshot(dir.path()).join("index.json");
+    let saved = std::fs::read(&manifest).expect("read");
+    let huge = [usize::MAX, 1 << 40];
+    let cases = huge
+        .iter()
+        .map(|&n| (vec![("entries", n)], format!("announces {n} entries")))
+        .chain(
+            huge.iter()
+                .map(|&n| (vec![("dimensions", n)], format!("announces {n} dimensions"))),
+        )
+        .chain(huge.iter().map(|&n| {
+            (
+                vec![("entries", n), ("dimensions", n)],
+                format!("announces {n} dimensions"),
+            )
+        }))
+        .chain([(
+            vec![("entries", live.len() + 1)],
+            format!("announces {} entries", live.len() + 1),
+        )]);
+    for (edits, said) in cases {
+        std::fs::write(&manifest, &saved).expect("write");
+        edit_manifest(&snapshot(dir.path()), |m| {
+            for (field, value) in &edits {
+                m[field] = (*value).into();
+            }
+        });
+        let error =
+            HnswIndex::open(config(dir.path()), DIMS, "test-embedder").expect_err("refused");
+        let message = error.to_string();
+        assert!(matches!(error, SemanticError::Index(_)), "{error:?}");
+        assert!(message.contains(&said), "{message:?} does not say {said:?}");
+    }
+    // The files themselves were sound: the manifest as saved loads them all.
+    std::fs::write(&manifest, &saved).expect("write");
+    assert_finds_every_entry(&open(config(dir.path())), &live);
+}
+
+#[test]
 fn a_graph_built_with_other_parameters_is_rebuilt_with_the_configured_ones() {
     let dir = tempfile::tempdir().expect("temp dir");
     let live = saved_index(dir.path());

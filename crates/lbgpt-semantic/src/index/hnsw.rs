@@ -120,7 +120,8 @@ impl fmt::Debug for HnswIndex {
 
 impl HnswIndex {
     /// An empty index for vectors of `dimensions` made by the embedder `embedder_id` (saved
-    /// with the entries: a saved index is only loaded for the same embedder).
+    /// with the entries: a saved index is only loaded for the same embedder). `dimensions`
+    /// is from 1 to 65,536, else a [`SemanticError::Config`].
     pub fn new(
         config: IndexConfig,
         dimensions: usize,
@@ -129,6 +130,13 @@ impl HnswIndex {
         config.validate()?;
         if dimensions == 0 {
             return Err(SemanticError::config("dimensions", "must be at least 1"));
+        }
+        if dimensions > persist::MAX_DIMENSIONS {
+            // A save must load back, and a load refuses more (a damaged manifest).
+            return Err(SemanticError::config(
+                "dimensions",
+                format!("must be at most {}", persist::MAX_DIMENSIONS),
+            ));
         }
         Ok(HnswIndex {
             shared: Arc::new(Shared {

@@ -40,6 +40,9 @@ const FORMAT: &str = "lbgpt-semantic-index";
 pub(crate) const VERSION: u32 = 2;
 /// The versions read: 1 (no graphs) and 2.
 pub(crate) const READABLE_VERSIONS: [u32; 2] = [1, 2];
+/// The largest vector dimension an index takes (and a save may announce): far above any
+/// embedding model's, and small enough that a load can size a vector by it.
+pub(crate) const MAX_DIMENSIONS: usize = 1 << 16;
 
 #[derive(Serialize, Deserialize)]
 struct Manifest {
@@ -356,12 +359,35 @@ pub(crate) fn load(dir: &Path) -> Result<Option<Saved>, SemanticError> {
     if manifest.dimensions == 0 {
         return Err(bad("zero dimensions".into()));
     }
+    // index.json is checked by nothing else, so memory is sized by its counts only as far as
+    // the saved files back them: a vector of at most MAX_DIMENSIONS, and no more entries than
+    // vectors.f32 holds vectors. A larger count is a damaged manifest, refused like other
+    // damage rather than allocated (or overflowed).
+    let record = manifest
+        .dimensions
+        .checked_mul(4)
+        .filter(|_| manifest.dimensions <= MAX_DIMENSIONS);
+    let Some(record) = record else {
+        return Err(bad(format!(
+            "index.json announces {} dimensions, more than the {MAX_DIMENSIONS} an index may have",
+            manifest.dimensions
+        )));
+    };
     let entries_path = snapshot.join("entries.jsonl");
     let vectors_path = snapshot.join("vectors.f32");
     let lines = BufReader::new(File::open(&entries_path).map_err(io_error(&entries_path))?);
-    let mut vectors = BufReader::new(File::open(&vectors_path).map_err(io_error(&vectors_path))?);
+    let vectors = File::open(&vectors_path).map_err(io_error(&vectors_path))?;
+    let vectors_bytes = vectors.metadata().map_err(io_error(&vectors_path))?.len();
+    let room = vectors_bytes / record as u64;
+    if manifest.entries as u64 > room {
+        return Err(bad(format!(
+            "index.json announces {} entries, vectors.f32 ({vectors_bytes} bytes) holds at most {room} vectors of {} dimensions",
+            manifest.entries, manifest.dimensions
+        )));
+    }
+    let mut vectors = BufReader::new(vectors);
     let mut entries = Vec::with_capacity(manifest.entries);
-    let mut buffer = vec![0u8; manifest.dimensions * 4];
+    let mut buffer = vec![0u8; record];
     for (number, line) in lines.lines().enumerate() {
         let line = line.map_err(io_error(&entries_path))?;
         if line.trim().is_empty() {

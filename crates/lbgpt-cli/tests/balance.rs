@@ -86,14 +86,7 @@ tpm = 600000
     let output_path = h.path("out.jsonl");
     let run = h
         .lbgpt_env(
-            &[
-                "run",
-                path_str(&input_path),
-                "-c",
-                path_str(&config_path),
-                "-o",
-                path_str(&output_path),
-            ],
+            &run_args(&input_path, &config_path, &output_path, &[]),
             &[
                 (OPENAI_KEY_ENV, OPENAI_KEY),
                 (AZURE_KEY_ENV, AZURE_KEY),

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{describe_output as describe, lbgpt_isolated as lbgpt};
+use lbgpt::semantic::FastembedEmbedder;
 use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
 use std::path::Path;
 use std::process::Output;
@@ -307,13 +308,7 @@ fn a_broken_dotenv_file_is_named_by_line() {
 fn fake_semantic_assets(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let model = dir.join("model");
     std::fs::create_dir(&model).expect("model dir");
-    for name in [
-        "model.onnx",
-        "tokenizer.json",
-        "config.json",
-        "special_tokens_map.json",
-        "tokenizer_config.json",
-    ] {
+    for name in FastembedEmbedder::MODEL_FILES {
         std::fs::write(model.join(name), "").expect("model file");
     }
     let library = dir.join("libonnxruntime.so");

@@ -131,16 +131,7 @@ async fn missing_requests_file_and_output_onto_input_are_usage_errors() {
     );
 
     let input = h.write("in.jsonl", &(batch_line("a", &chat(0)) + "\n"));
-    let run = h
-        .lbgpt(&[
-            "run",
-            path_str(&input),
-            "-c",
-            path_str(&config_path),
-            "-o",
-            path_str(&input),
-        ])
-        .await;
+    let run = h.lbgpt(&run_args(&input, &config_path, &input, &[])).await;
     assert_eq!(run.code(), 2, "{}", run.describe());
     assert!(
         std::fs::read_to_string(&input)

@@ -57,15 +57,7 @@ fn assert_vectors(line: &Value, inputs: &[&str]) {
 }
 
 async fn run(h: &Harness, input: &Path, config: &Path, output: &Path) -> Run {
-    h.lbgpt(&[
-        "run",
-        path_str(input),
-        "-c",
-        path_str(config),
-        "-o",
-        path_str(output),
-    ])
-    .await
+    h.lbgpt(&run_args(input, config, output, &[])).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

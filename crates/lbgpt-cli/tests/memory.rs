@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use std::path::Path;
 
 /// `count` lines with unique `custom_id`s (when `with_ids`) whose method is refused.
 fn unsent_lines(count: usize, with_ids: bool) -> String {
@@ -32,23 +33,14 @@ fn unsent_lines(count: usize, with_ids: bool) -> String {
 /// bytes.
 async fn peak_memory(
     h: &Harness,
-    config: &str,
+    config: &Path,
     lines: usize,
     with_ids: bool,
     flags: &[&str],
 ) -> f64 {
     let input = h.write("in.jsonl", &unsent_lines(lines, with_ids));
     let output = h.path(&format!("out-{lines}-{with_ids}-{}.jsonl", flags.len()));
-    let mut args = vec![
-        "run",
-        path_str(&input),
-        "-c",
-        config,
-        "-o",
-        path_str(&output),
-    ];
-    args.extend_from_slice(flags);
-    let run = h.lbgpt(&args).await;
+    let run = h.lbgpt(&run_args(&input, config, &output, flags)).await;
     assert_eq!(run.code(), 1, "{}", run.describe());
     let stderr = run.stderr();
     assert!(
@@ -78,12 +70,11 @@ async fn memory_does_not_grow_with_the_number_of_lines() {
     }
     let h = Harness::new().await;
     let config = h.write("lbgpt.toml", &h.openai_config());
-    let config = path_str(&config);
 
     // Without ids nothing at all is kept per line.
     // (A leak of 46 bytes or more per line would show: 55,000 lines x 46 B > 2.5 MB.)
-    let small = peak_memory(&h, config, 5_000, false, &[]).await;
-    let large = peak_memory(&h, config, 60_000, false, &[]).await;
+    let small = peak_memory(&h, &config, 5_000, false, &[]).await;
+    let large = peak_memory(&h, &config, 60_000, false, &[]).await;
     assert!(
         large - small < 2.5e6,
         "5k lines: {small} bytes, 60k lines: {large} bytes"
@@ -92,8 +83,8 @@ async fn memory_does_not_grow_with_the_number_of_lines() {
     // With ids: a fingerprint each, at most 65,536 in memory (its table allocated up front),
     // the rest in sorted runs on disk with 16 bytes per 256 ids in memory. 200k fingerprints
     // all in memory (a table of 2^18 slots of 17 bytes, 4.5 MB) would show.
-    let small = peak_memory(&h, config, 5_000, true, &[]).await;
-    let large = peak_memory(&h, config, 200_000, true, &[]).await;
+    let small = peak_memory(&h, &config, 5_000, true, &[]).await;
+    let large = peak_memory(&h, &config, 200_000, true, &[]).await;
     assert!(
         large - small < 2.5e6,
         "5k ids: {small} bytes, 200k ids: {large} bytes"
@@ -103,8 +94,8 @@ async fn memory_does_not_grow_with_the_number_of_lines() {
     // that the set of 195k fingerprints (a table of 2^18 slots of 17 bytes, 4.5 MB) would
     // show.
     let flat = ["--no-duplicate-check"];
-    let small = peak_memory(&h, config, 5_000, true, &flat).await;
-    let large = peak_memory(&h, config, 200_000, true, &flat).await;
+    let small = peak_memory(&h, &config, 5_000, true, &flat).await;
+    let large = peak_memory(&h, &config, 200_000, true, &flat).await;
     assert!(
         large - small < 2.5e6,
         "5k ids unchecked: {small} bytes, 200k ids unchecked: {large} bytes"
@@ -130,16 +121,7 @@ async fn a_repeat_of_an_id_kept_on_disk_is_still_refused() {
     }
     let input = h.write("in.jsonl", &input);
     let output = h.path("out.jsonl");
-    let run = h
-        .lbgpt(&[
-            "run",
-            path_str(&input),
-            "-c",
-            path_str(&config),
-            "-o",
-            path_str(&output),
-        ])
-        .await;
+    let run = h.lbgpt(&run_args(&input, &config, &output, &[])).await;
     assert_eq!(run.code(), 1, "{}", run.describe());
     let out = read_jsonl(&output);
     assert_eq!(out.len(), lines + 3);

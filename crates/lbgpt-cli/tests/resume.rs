@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use lbgpt_sim::{expected_answer, Fault, KeyConfig, Latency, SimConfig};
+use lbgpt_sim::{expected_answer, Fault, Latency};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -94,28 +94,14 @@ fn random_point() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_a_random_point_a_rerun_leaves_exactly_one_success_per_line() {
-    let h = Harness::with_config(
-        SimConfig::new()
-            .key(KeyConfig::new(OPENAI_KEY))
-            // 300 lines at 8 at a time take at least 750 ms: the kill, at most 150 lines in,
-            // always lands before the end.
-            .latency(Latency::fixed(Duration::from_millis(20))),
-    )
-    .await;
+    // 300 lines at 8 at a time take at least 750 ms: the kill, at most 150 lines in, always
+    // lands before the end.
+    let h = Harness::openai_with_latency(Duration::from_millis(20)).await;
     let total = 300;
     let input = h.write("in.jsonl", &requests(total));
     let config = h.write("lbgpt.toml", &h.openai_config());
     let output = h.path("out.jsonl");
-    let args = [
-        "run",
-        path_str(&input),
-        "-c",
-        path_str(&config),
-        "-o",
-        path_str(&output),
-        "--max-concurrent",
-        "8",
-    ];
+    let args = run_args(&input, &config, &output, &["--max-concurrent", "8"]);
 
     let point = random_point();
     let mut child = spawn(&h, &args);
@@ -180,26 +166,12 @@ async fn killed_at_a_random_point_a_rerun_leaves_exactly_one_success_per_line() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_finishes_and_writes_what_is_in_flight_and_a_rerun_completes() {
     // 40 lines, 2 at a time, 1 s each: 20 s to finish, while Ctrl-C comes after the first.
-    let h = Harness::with_config(
-        SimConfig::new()
-            .key(KeyConfig::new(OPENAI_KEY))
-            .latency(Latency::fixed(Duration::from_secs(1))),
-    )
-    .await;
+    let h = Harness::openai_with_latency(Duration::from_secs(1)).await;
     let total = 40;
     let input = h.write("in.jsonl", &requests(total));
     let config = h.write("lbgpt.toml", &h.openai_config());
     let output = h.path("out.jsonl");
-    let args = [
-        "run",
-        path_str(&input),
-        "-c",
-        path_str(&config),
-        "-o",
-        path_str(&output),
-        "--max-concurrent",
-        "2",
-    ];
+    let args = run_args(&input, &config, &output, &["--max-concurrent", "2"]);
     let mut child = spawn(&h, &args);
     let stderr = child.stderr.take().expect("stderr");
     let output_path = output.clone();
@@ -249,26 +221,11 @@ async fn ctrl_c_finishes_and_writes_what_is_in_flight_and_a_rerun_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_ctrl_c_stops_at_once() {
-    let h = Harness::with_config(
-        SimConfig::new()
-            .key(KeyConfig::new(OPENAI_KEY))
-            .latency(Latency::fixed(Duration::from_secs(60))),
-    )
-    .await;
+    let h = Harness::openai_with_latency(Duration::from_secs(60)).await;
     let input = h.write("in.jsonl", &requests(3));
     let config = h.write("lbgpt.toml", &h.openai_config());
     let output = h.path("out.jsonl");
-    let mut child = spawn(
-        &h,
-        &[
-            "run",
-            path_str(&input),
-            "-c",
-            path_str(&config),
-            "-o",
-            path_str(&output),
-        ],
-    );
+    let mut child = spawn(&h, &run_args(&input, &config, &output, &[]));
     let stderr = child.stderr.take().expect("stderr");
     // Standard error, line by line, as it comes.
     let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -330,16 +287,7 @@ async fn failed_lines_are_tried_again_and_their_success_appended() {
     let input = h.write("in.jsonl", &requests(5));
     let config = h.write("lbgpt.toml", &h.openai_config());
     let output = h.path("out.jsonl");
-    let args = [
-        "run",
-        path_str(&input),
-        "-c",
-        path_str(&config),
-        "-o",
-        path_str(&output),
-        "--max-concurrent",
-        "1",
-    ];
+    let args = run_args(&input, &config, &output, &["--max-concurrent", "1"]);
     let run = h.lbgpt(&args).await;
     assert_eq!(run.code(), 1, "{}", run.describe());
     assert_eq!(by_custom_id(&complete_lines(&output))["r0"], (0, 1));
@@ -378,26 +326,12 @@ async fn failed_lines_are_tried_again_and_their_success_appended() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_into_an_output_file_being_written_is_refused_even_with_fresh() {
     // 20 lines, 2 at a time, 200 ms each: the first run writes for about 2 s.
-    let h = Harness::with_config(
-        SimConfig::new()
-            .key(KeyConfig::new(OPENAI_KEY))
-            .latency(Latency::fixed(Duration::from_millis(200))),
-    )
-    .await;
+    let h = Harness::openai_with_latency(Duration::from_millis(200)).await;
     let total = 20;
     let input = h.write("in.jsonl", &requests(total));
     let config = h.write("lbgpt.toml", &h.openai_config());
     let output = h.path("out.jsonl");
-    let args = [
-        "run",
-        path_str(&input),
-        "-c",
-        path_str(&config),
-        "-o",
-        path_str(&output),
-        "--max-concurrent",
-        "2",
-    ];
+    let args = run_args(&input, &config, &output, &["--max-concurrent", "2"]);
     let mut first = spawn(&h, &args);
     let output_path = output.clone();
     tokio::task::spawn_blocking(move || wait_for_lines(&output_path, 1))
@@ -459,16 +393,7 @@ async fn more_answered_ids_than_fit_in_memory_are_all_skipped() {
     let total = answered + 5;
     let input = h.write("in.jsonl", &requests(total));
     let config = h.write("lbgpt.toml", &h.openai_config());
-    let run = h
-        .lbgpt(&[
-            "run",
-            path_str(&input),
-            "-c",
-            path_str(&config),
-            "-o",
-            path_str(&output),
-        ])
-        .await;
+    let run = h.lbgpt(&run_args(&input, &config, &output, &[])).await;
     assert_eq!(run.code(), 0, "{}", run.describe());
     let stderr = run.stderr();
     assert!(
@@ -517,14 +442,7 @@ async fn a_file_that_is_not_results_is_refused_and_fresh_replaces_it() {
     let config = h.write("lbgpt.toml", &h.openai_config());
     // The requests of another batch where the results should go.
     let output = h.write("out.jsonl", &input_text);
-    let args = [
-        "run",
-        path_str(&input),
-        "-c",
-        path_str(&config),
-        "-o",
-        path_str(&output),
-    ];
+    let args = run_args(&input, &config, &output, &[]);
     let run = h.lbgpt(&args).await;
     assert_eq!(run.code(), 2, "{}", run.describe());
     assert!(

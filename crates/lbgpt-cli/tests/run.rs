@@ -157,14 +157,7 @@ async fn every_bad_line_gets_its_error_line_and_the_others_still_run() {
     let config_path = h.write("lbgpt.toml", &h.openai_config());
     let output_path = h.path("out.jsonl");
     let run = h
-        .lbgpt(&[
-            "run",
-            path_str(&input_path),
-            "-c",
-            path_str(&config_path),
-            "-o",
-            path_str(&output_path),
-        ])
+        .lbgpt(&run_args(&input_path, &config_path, &output_path, &[]))
         .await;
     assert_eq!(run.code(), 1, "{}", run.describe());
 
@@ -238,15 +231,12 @@ async fn without_the_duplicate_check_a_repeated_custom_id_is_sent_again() {
     let config_path = h.write("lbgpt.toml", &h.openai_config());
     let output_path = h.path("out.jsonl");
     let run = h
-        .lbgpt(&[
-            "run",
-            path_str(&input_path),
-            "-c",
-            path_str(&config_path),
-            "-o",
-            path_str(&output_path),
-            "--no-duplicate-check",
-        ])
+        .lbgpt(&run_args(
+            &input_path,
+            &config_path,
+            &output_path,
+            &["--no-duplicate-check"],
+        ))
         .await;
     assert_eq!(run.code(), 0, "{}", run.describe());
     let out = read_jsonl(&output_path);
@@ -260,14 +250,7 @@ async fn without_the_duplicate_check_a_repeated_custom_id_is_sent_again() {
 
     let checked = h.path("checked.jsonl");
     let run = h
-        .lbgpt(&[
-            "run",
-            path_str(&input_path),
-            "-c",
-            path_str(&config_path),
-            "-o",
-            path_str(&checked),
-        ])
+        .lbgpt(&run_args(&input_path, &config_path, &checked, &[]))
         .await;
     assert_eq!(run.code(), 1, "{}", run.describe());
     assert_eq!(
@@ -290,16 +273,12 @@ async fn failing_api_calls_give_error_lines_with_status_codes() {
     h.sim
         .script(OPENAI_KEY, [Fault::Status(400), Fault::Unauthorized]);
     let run = h
-        .lbgpt(&[
-            "run",
-            path_str(&input_path),
-            "-c",
-            path_str(&config_path),
-            "-o",
-            path_str(&output_path),
-            "--max-concurrent",
-            "1",
-        ])
+        .lbgpt(&run_args(
+            &input_path,
+            &config_path,
+            &output_path,
+            &["--max-concurrent", "1"],
+        ))
         .await;
     assert_eq!(run.code(), 1, "{}", run.describe());
     let out = read_jsonl(&output_path);
@@ -381,14 +360,7 @@ async fn api_keys_never_appear_in_any_output_even_on_401() {
     let output_path = h.path("out.jsonl");
     let run = h
         .lbgpt_env(
-            &[
-                "run",
-                path_str(&input_path),
-                "-c",
-                path_str(&config_path),
-                "-o",
-                path_str(&output_path),
-            ],
+            &run_args(&input_path, &config_path, &output_path, &[]),
             &[(OPENAI_KEY_ENV, unknown_key), (AZURE_KEY_ENV, AZURE_KEY)],
         )
         .await;
@@ -450,14 +422,7 @@ async fn thousands_of_lines_with_random_faults_come_back_complete_and_in_order()
     let config_path = h.write("lbgpt.toml", &config);
     let output_path = h.path("out.jsonl");
     let run = h
-        .lbgpt(&[
-            "run",
-            path_str(&input_path),
-            "-c",
-            path_str(&config_path),
-            "-o",
-            path_str(&output_path),
-        ])
+        .lbgpt(&run_args(&input_path, &config_path, &output_path, &[]))
         .await;
     assert_eq!(run.code(), 1, "the invalid lines fail: {}", run.describe());
     let out = read_jsonl(&output_path);
@@ -615,12 +580,7 @@ async fn without_a_config_file_the_keys_of_the_environment_are_used() {
 async fn without_a_terminal_progress_comes_as_plain_lines_and_the_summary_counts_everything() {
     // Each answer takes 150 ms and one runs at a time, so the run lasts at least 1.2 s: long
     // enough for several progress lines at a 0.1 s interval, however fast the machine.
-    let h = Harness::with_config(
-        SimConfig::new()
-            .key(KeyConfig::new(OPENAI_KEY))
-            .latency(Latency::fixed(Duration::from_millis(150))),
-    )
-    .await;
+    let h = Harness::openai_with_latency(Duration::from_millis(150)).await;
     h.sim.script(
         OPENAI_KEY,
         [
@@ -718,15 +678,7 @@ async fn quiet_prints_nothing_but_errors_and_the_exit_status_tells() {
     let output_path = h.path("out.jsonl");
     let run = h
         .lbgpt_env(
-            &[
-                "run",
-                path_str(&input_path),
-                "-c",
-                path_str(&config_path),
-                "-o",
-                path_str(&output_path),
-                "-q",
-            ],
+            &run_args(&input_path, &config_path, &output_path, &["-q"]),
             &[(OPENAI_KEY_ENV, OPENAI_KEY), ("RUST_LOG", "warn")],
         )
         .await;

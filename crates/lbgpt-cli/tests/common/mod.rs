@@ -4,10 +4,11 @@
 #![allow(dead_code)]
 
 use lbgpt_core::{ChatMessage, ChatRequest};
-use lbgpt_sim::{KeyConfig, SimConfig, Simulator};
+use lbgpt_sim::{KeyConfig, Latency, SimConfig, Simulator};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// The OpenAI-style key the simulator accepts; tests look for it in every output.
 pub const OPENAI_KEY: &str = "sk-test-SECRET-openai-5b1e9c";
@@ -37,6 +38,17 @@ impl Harness {
             SimConfig::new()
                 .key(KeyConfig::new(OPENAI_KEY))
                 .key(KeyConfig::new(AZURE_KEY)),
+        )
+        .await
+    }
+
+    /// A simulator with only the OpenAI key, answering every request after `latency`, no
+    /// faults.
+    pub async fn openai_with_latency(latency: Duration) -> Harness {
+        Harness::with_config(
+            SimConfig::new()
+                .key(KeyConfig::new(OPENAI_KEY))
+                .latency(Latency::fixed(latency)),
         )
         .await
     }
@@ -298,6 +310,27 @@ pub fn batch_line(custom_id: &str, request: &ChatRequest) -> String {
 /// A temporary path as a command-line argument.
 pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
+}
+
+/// The arguments of `lbgpt run INPUT -c CONFIG -o OUTPUT`, then `extra` (flags such as
+/// `--max-concurrent 2`), for [`Harness::lbgpt`] and its kin. Tests of the long forms
+/// (`--config`, `--output`) or of a missing `-c` / `-o` spell their arguments out.
+pub fn run_args<'a>(
+    input: &'a Path,
+    config: &'a Path,
+    output: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "run",
+        path_str(input),
+        "-c",
+        path_str(config),
+        "-o",
+        path_str(output),
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// Reads a JSONL file into values, one per line.

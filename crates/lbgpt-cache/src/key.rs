@@ -89,8 +89,9 @@
 //! `[1, 2]`): both ask the provider the same thing and get the same answer.
 //! Credentials, URLs and [`CompletionRequest::options`] are never part of a key.
 
-use crate::canonical::{write_canonical, write_string};
+use crate::canonical::{members_of, write_string, Members};
 use lbgpt_core::{ChatRequest, CompletionRequest, EmbeddingRequest, TextInput};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io::{self, Write};
@@ -155,14 +156,10 @@ impl CacheKey {
         family: &str,
         model: &str,
     ) -> Result<CacheKey, serde_json::Error> {
-        let mut body = serde_json::to_value(request)?;
-        if let Some(fields) = body.as_object_mut() {
-            for name in IGNORED_FIELDS {
-                fields.remove(name);
-            }
-            fields.insert("model".to_owned(), serde_json::Value::from(model));
-        }
-        hash_document(None, family, namespace, &body).map_err(serde_json::Error::io)
+        let members = request_members(request)?;
+        let model = model_json(model)?;
+        let request = with_model(&members, &IGNORED_FIELDS, &model);
+        hash_document(None, family, namespace, members.byte_len(), &request)
     }
 
     /// The key of a legacy completions `request` (see "Completion keys" in the
@@ -175,16 +172,9 @@ impl CacheKey {
         family: &str,
         model: &str,
     ) -> Result<CacheKey, serde_json::Error> {
-        let mut body = serde_json::to_value(request)?;
-        let Some(fields) = body.as_object_mut() else {
-            return Err(serde_json::Error::io(io::Error::other(
-                "a completions request is not a JSON object",
-            )));
-        };
-        for name in IGNORED_FIELDS {
-            fields.remove(name);
-        }
-        fields.insert("model".to_owned(), serde_json::Value::from(model));
+        let members = request_members(request)?;
+        let model = model_json(model)?;
+        let mut fields = with_model(&members, &IGNORED_FIELDS, &model);
         // A list of one prompt is keyed as that prompt alone (a token list of one id is not
         // a list of prompts, so the typed variant decides, not the JSON array's length).
         let one_of_a_list = match &request.prompt {
@@ -193,14 +183,25 @@ impl CacheKey {
             TextInput::Text(_) | TextInput::Tokens(_) => false,
         };
         if one_of_a_list {
-            if let Some(serde_json::Value::Array(prompts)) = fields.get_mut("prompt") {
-                if let Some(prompt) = prompts.pop() {
-                    fields.insert("prompt".to_owned(), prompt);
+            for (name, value) in &mut fields {
+                if *name == "prompt" {
+                    // The canonical form of a one-element array is `[` + element + `]`.
+                    if let Some(element) = value
+                        .strip_prefix(b"[")
+                        .and_then(|inner| inner.strip_suffix(b"]"))
+                    {
+                        *value = element;
+                    }
                 }
             }
         }
-        hash_document(Some(COMPLETIONS_ENDPOINT), family, namespace, &body)
-            .map_err(serde_json::Error::io)
+        hash_document(
+            Some(COMPLETIONS_ENDPOINT),
+            family,
+            namespace,
+            members.byte_len(),
+            &fields,
+        )
     }
 
     /// The keys of every input of `request`, in input order (see "Embedding keys" in the
@@ -217,38 +218,35 @@ impl CacheKey {
         family: &str,
         model: &str,
     ) -> Result<Vec<CacheKey>, serde_json::Error> {
-        let mut body = serde_json::to_value(request)?;
-        let Some(fields) = body.as_object_mut() else {
-            return Err(serde_json::Error::io(io::Error::other(
-                "an embedding request is not a JSON object",
-            )));
-        };
-        for name in IGNORED_EMBEDDING_FIELDS {
-            fields.remove(name);
-        }
-        fields.remove("input");
-        fields.insert("model".to_owned(), serde_json::Value::from(model));
-        let mut members: Vec<(&String, &serde_json::Value)> = fields.iter().collect();
-        members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        let input_at = members.partition_point(|(name, _)| name.as_bytes() < b"input".as_slice());
-        let (before, after) = members.split_at(input_at);
+        let members = request_members(request)?;
+        let model = model_json(model)?;
+        let mut skipped = IGNORED_EMBEDDING_FIELDS.to_vec();
+        skipped.push("input");
+        let fields = with_model(&members, &skipped, &model);
+        let input_at = fields.partition_point(|(name, _)| name.as_bytes() < b"input".as_slice());
+        let (before, after) = fields.split_at(input_at);
 
-        let mut head = HashWriter(Sha256::new());
+        let mut head = Vec::with_capacity(members.byte_len() + 96);
         write_document_head(&mut head, Some(EMBEDDINGS_ENDPOINT), family, namespace)
             .map_err(serde_json::Error::io)?;
         let mut tail = Vec::new();
         write_around_input(&mut head, &mut tail, before, after).map_err(serde_json::Error::io)?;
+        let mut hashed_head = Sha256::new();
+        hashed_head.update(&head);
 
         let mut keys = Vec::with_capacity(request.input.len());
-        let mut key_of = |input: OneInput<'_>| -> io::Result<()> {
-            let mut out = head.clone();
-            match input {
-                OneInput::Text(text) => write_string(&mut out, text)?,
-                OneInput::Tokens(ids) => write_token_ids(&mut out, ids)?,
+        let mut input = Vec::new();
+        let mut key_of = |one: OneInput<'_>| -> io::Result<()> {
+            input.clear();
+            match one {
+                OneInput::Text(text) => write_string(&mut input, text)?,
+                OneInput::Tokens(ids) => write_token_ids(&mut input, ids)?,
             }
-            out.write_all(&tail)?;
+            let mut hasher = hashed_head.clone();
+            hasher.update(&input);
+            hasher.update(&tail);
             keys.push(CacheKey {
-                digest: out.0.finalize().into(),
+                digest: hasher.finalize().into(),
             });
             Ok(())
         };
@@ -265,29 +263,73 @@ impl CacheKey {
     }
 }
 
+/// A request's top-level members in canonical JSON: straight from its `Serialize` (the fast
+/// way), or through a [`serde_json::Value`] when the fast way declines (see
+/// [`members_of`]); both give the same bytes.
+fn request_members<T: Serialize>(request: &T) -> Result<Members, serde_json::Error> {
+    if let Ok(members) = members_of(request) {
+        return Ok(members);
+    }
+    let value = serde_json::to_value(request)?;
+    Members::of_value(&value)
+        .ok_or_else(|| serde_json::Error::io(io::Error::other("the request is not a JSON object")))
+}
+
+/// `model` as a JSON string.
+fn model_json(model: &str) -> Result<Vec<u8>, serde_json::Error> {
+    let mut json = Vec::with_capacity(model.len() + 2);
+    write_string(&mut json, model).map_err(serde_json::Error::io)?;
+    Ok(json)
+}
+
+/// The members of a key's request object, in name order: `members` without the `skipped`
+/// names, and `model` (JSON) as the `model` member, whatever the request's own was.
+fn with_model<'a>(
+    members: &'a Members,
+    skipped: &[&str],
+    model: &'a [u8],
+) -> Vec<(&'a str, &'a [u8])> {
+    let mut fields: Vec<(&str, &[u8])> = members
+        .iter()
+        .filter(|(name, _)| *name != "model" && !skipped.contains(name))
+        .collect();
+    let at = fields.partition_point(|(name, _)| name.as_bytes() < b"model".as_slice());
+    fields.insert(at, ("model", model));
+    fields
+}
+
+/// Writes `"name":value` for each member, separated by commas (values already canonical).
+fn write_members<W: Write>(out: &mut W, members: &[(&str, &[u8])]) -> io::Result<()> {
+    for (index, (name, value)) in members.iter().enumerate() {
+        if index > 0 {
+            out.write_all(b",")?;
+        }
+        write_string(out, name)?;
+        out.write_all(b":")?;
+        out.write_all(value)?;
+    }
+    Ok(())
+}
+
 /// The request object of an embedding key document around its `input` value: the members
 /// sorted `before` it and `"input":` to `head`, the members `after` it, the request's end and
 /// the document's end to `tail`.
 fn write_around_input(
     head: &mut impl Write,
     tail: &mut impl Write,
-    before: &[(&String, &serde_json::Value)],
-    after: &[(&String, &serde_json::Value)],
+    before: &[(&str, &[u8])],
+    after: &[(&str, &[u8])],
 ) -> io::Result<()> {
     head.write_all(b"{")?;
-    for (name, value) in before {
-        write_string(head, name)?;
-        head.write_all(b":")?;
-        write_canonical(head, value)?;
+    write_members(head, before)?;
+    if !before.is_empty() {
         head.write_all(b",")?;
     }
     head.write_all(b"\"input\":")?;
-    for (name, value) in after {
+    if !after.is_empty() {
         tail.write_all(b",")?;
-        write_string(tail, name)?;
-        tail.write_all(b":")?;
-        write_canonical(tail, value)?;
     }
+    write_members(tail, after)?;
     tail.write_all(b"}")?;
     write_document_tail(tail)
 }
@@ -311,19 +353,27 @@ fn write_token_ids<W: Write>(out: &mut W, ids: &[u32]) -> io::Result<()> {
     out.write_all(b"]")
 }
 
-/// The key of the document `{["endpoint":E,]"family":F,"namespace":N,"request":R,"v":1}`.
+/// The key of the document `{["endpoint":E,]"family":F,"namespace":N,"request":R,"v":1}`, with
+/// `R` the object of `request`'s members (in order, values canonical). The document is
+/// written whole, then hashed at once. `size`: about how many bytes the members take.
 fn hash_document(
     endpoint: Option<&str>,
     family: &str,
     namespace: &str,
-    body: &serde_json::Value,
-) -> io::Result<CacheKey> {
-    let mut out = HashWriter(Sha256::new());
-    write_document_head(&mut out, endpoint, family, namespace)?;
-    write_canonical(&mut out, body)?;
-    write_document_tail(&mut out)?;
+    size: usize,
+    request: &[(&str, &[u8])],
+) -> Result<CacheKey, serde_json::Error> {
+    let mut document = Vec::with_capacity(size + family.len() + namespace.len() + 96);
+    let written: io::Result<()> = (|| {
+        write_document_head(&mut document, endpoint, family, namespace)?;
+        document.write_all(b"{")?;
+        write_members(&mut document, request)?;
+        document.write_all(b"}")?;
+        write_document_tail(&mut document)
+    })();
+    written.map_err(serde_json::Error::io)?;
     Ok(CacheKey {
-        digest: out.0.finalize().into(),
+        digest: Sha256::digest(&document).into(),
     })
 }
 
@@ -361,20 +411,5 @@ impl fmt::Display for CacheKey {
 impl fmt::Debug for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CacheKey({self})")
-    }
-}
-
-/// Feeds written bytes into SHA-256; never fails.
-#[derive(Clone)]
-struct HashWriter(Sha256);
-
-impl Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }

@@ -1,15 +1,4 @@
-//! Canonical JSON: one byte sequence for every JSON document that means the same thing.
-//!
-//! Rules (they are part of the key format, see [`crate::key`]):
-//! - objects: members sorted by the UTF-8 bytes of their names, whatever map type serde_json
-//!   was built with (`preserve_order` or not);
-//! - numbers: a number with an integral value of magnitude below 2^53 is written as an integer
-//!   (`1`, `1.0`, `1e0` → `1`); an integer outside that range that fits `i64`/`u64` is written
-//!   exactly; any other number is written as the shortest decimal that reads back to the same
-//!   `f64` (`0.7`, `0.70`, `7e-1` → `0.7`), whether or not serde_json keeps the original text
-//!   (`arbitrary_precision`);
-//! - strings: serde_json's escaping (only `"`, `\` and control characters are escaped);
-//! - no whitespace; arrays keep their order; `null`, `true`, `false` as themselves.
+//! The canonical form of a [`serde_json::Value`] (rules in the [parent module](super)).
 
 use serde_json::{Number, Value};
 use std::io::{self, Write};
@@ -67,20 +56,24 @@ fn write_number<W: Write>(out: &mut W, number: &Number) -> io::Result<()> {
         return write!(out, "{signed}");
     }
     match number.as_f64() {
-        Some(float) if float.is_finite() => {
-            if float.fract() == 0.0 && float.abs() < EXACT_F64_INTEGER {
-                // `as` is exact here: integral and within the exactly representable range.
-                let integer = float as i64;
-                write!(out, "{integer}")
-            } else {
-                // Rust's `Display` for f64 prints the shortest decimal that reads back to the
-                // same value, without an exponent: deterministic on every platform.
-                write!(out, "{float}")
-            }
-        }
+        Some(float) if float.is_finite() => write_float(out, float),
         // Not representable as a finite f64 (only possible with `arbitrary_precision`):
         // keep serde_json's own text.
         _ => write!(out, "{number}"),
+    }
+}
+
+/// Writes a finite `float` by the canonical rules: an integral value below 2^53 as an integer,
+/// any other as the shortest decimal that reads back to the same value.
+pub(super) fn write_float<W: Write>(out: &mut W, float: f64) -> io::Result<()> {
+    if float.fract() == 0.0 && float.abs() < EXACT_F64_INTEGER {
+        // `as` is exact here: integral and within the exactly representable range.
+        let integer = float as i64;
+        write!(out, "{integer}")
+    } else {
+        // Rust's `Display` for f64 prints the shortest decimal that reads back to the same
+        // value, without an exponent: deterministic on every platform.
+        write!(out, "{float}")
     }
 }
 

@@ -169,13 +169,14 @@ impl AzureService {
                 .prepare(&request)
                 .map(|body| (urls.get(R::ENDPOINT).clone(), body)),
         };
+        let keep_body = request.options().keep_body;
         drop(request);
         let (url, body) = match prepared {
             Ok(prepared) => prepared,
             Err(err) => return Box::pin(futures::future::ready(Err(err))),
         };
         let inner = Arc::clone(&self.inner);
-        Box::pin(async move { inner.caller.post_json(url, body, started).await })
+        Box::pin(async move { inner.caller.post_json(url, body, started, keep_body).await })
     }
 }
 

@@ -46,6 +46,11 @@ pub(crate) trait ExactEndpoint: Send + 'static {
     /// The request's key (`None` if it cannot be serialised: it then passes through).
     fn key(&self, config: &CacheConfig) -> Option<CacheKey>;
 
+    /// Asks the provider service to keep the answer's body
+    /// ([`RequestOptions::keep_body`](lbgpt_core::RequestOptions::keep_body)), so that
+    /// storing the answer needs no serialisation.
+    fn keep_body(&mut self);
+
     /// This endpoint's flight registry.
     fn flights(flights: &ExactFlights) -> &Flights<ExactFlight<Self::Answer>>;
 }
@@ -59,6 +64,10 @@ impl ExactEndpoint for ChatRequest {
 
     fn key(&self, config: &CacheConfig) -> Option<CacheKey> {
         config.key_for(self)
+    }
+
+    fn keep_body(&mut self) {
+        self.options.keep_body = true;
     }
 
     fn flights(flights: &ExactFlights) -> &Flights<ExactFlight<ChatResponse>> {
@@ -75,6 +84,10 @@ impl ExactEndpoint for CompletionRequest {
 
     fn key(&self, config: &CacheConfig) -> Option<CacheKey> {
         config.completion_key_for(self)
+    }
+
+    fn keep_body(&mut self) {
+        self.options.keep_body = true;
     }
 
     fn flights(flights: &ExactFlights) -> &Flights<ExactFlight<CompletionResponse>> {

@@ -9,7 +9,7 @@ use crate::{CacheKey, CacheStats};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use lbgpt_core::{
-    CacheMode, ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, Error,
+    ApiResponse, CacheMode, ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, Error,
 };
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -168,9 +168,14 @@ where
 
     if !mode.reads() || !state.config.get_coalesce() {
         Counters::add(&counters.misses);
-        let response = inner.oneshot(request).await?;
+        let mut request = request;
         if mode.writes() {
-            state.save(&key, &response).await;
+            request.keep_body();
+        }
+        let mut response = inner.oneshot(request).await?;
+        let body = response.meta_mut().body.take();
+        if mode.writes() {
+            state.save(&key, &response, body).await;
         }
         return Ok(response);
     }
@@ -200,7 +205,7 @@ fn fly<R, S>(
     state: Arc<ExactState>,
     key: CacheKey,
     inner: S,
-    request: R,
+    mut request: R,
     start: FlightStart<ExactFlight<R::Answer>>,
     look_again: bool,
 ) -> FlightFuture<ExactFlight<R::Answer>>
@@ -218,9 +223,14 @@ where
                 return Ok((response, true));
             }
         }
-        let response = inner.oneshot(request).await?;
+        // Whether the answer is stored is known only when it arrives (a participant that
+        // allows storing may join meanwhile): keep its body in any case (shared bytes, no copy)
+        // and take it out before the answer is handed on.
+        request.keep_body();
+        let mut response = inner.oneshot(request).await?;
+        let body = response.meta_mut().body.take();
         if start.store_wanted.load(Ordering::Acquire) {
-            state.save(&key, &response).await;
+            state.save(&key, &response, body).await;
         }
         Ok((response, false))
     }

@@ -4,7 +4,7 @@
 use crate::stats::Counters;
 use crate::{CacheConfig, CacheKey, CacheStore, StoreError};
 use bytes::Bytes;
-use lbgpt_core::{ApiResponse, CacheStatus, ResponseMeta};
+use lbgpt_core::{ApiResponse, CacheStatus, RawBody, ResponseMeta};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
@@ -117,17 +117,27 @@ impl<F> CacheState<F> {
         }
     }
 
-    /// Stores `response` under `key` (its wire JSON; the metadata is not kept). A failure is
-    /// counted and logged, never returned.
+    /// Stores `response` under `key` (its wire JSON; the metadata is not kept): `body`, the
+    /// provider's own bytes of it when it kept them (see
+    /// [`RequestOptions::keep_body`](lbgpt_core::RequestOptions::keep_body)), else the answer
+    /// serialised again. A failure is counted and logged, never returned.
     ///
     /// Only answers a provider gave for exactly this request are stored: an answer a layer
     /// below took from a cache (a semantic hit for a similar request) is not, so an identical
     /// request later never becomes an exact hit of an answer chosen by similarity.
-    pub(crate) async fn save<V: ApiResponse + Serialize>(&self, key: &CacheKey, response: &V) {
+    pub(crate) async fn save<V: ApiResponse + Serialize>(
+        &self,
+        key: &CacheKey,
+        response: &V,
+        body: Option<RawBody>,
+    ) {
         if response.meta().cache != CacheStatus::Miss {
             return;
         }
-        self.write(key, response).await;
+        match body {
+            Some(body) => self.write_with(key, &(), |()| Ok(body.into_bytes())).await,
+            None => self.write(key, response).await,
+        }
     }
 
     /// Stores `value`'s JSON under `key`, with the configured TTL. A failure is counted and

@@ -400,3 +400,38 @@ async fn without_coalescing_identical_requests_each_go_upstream() {
     assert_eq!(upstream_calls(&sim), 5);
     assert_eq!(layer.stats().coalesced, 0);
 }
+
+#[tokio::test]
+async fn the_providers_body_is_stored_and_never_handed_on() {
+    for coalesce in [true, false] {
+        let sim = sim(Duration::ZERO).await;
+        let store = Arc::new(MemoryStore::new());
+        let config = CacheConfig::new().coalesce(coalesce);
+        let layer = CacheLayer::with_config(store.clone(), config.clone());
+        let service = cached(&layer, provider(&sim, KEY));
+
+        let first = call(&service, request("body")).await.expect("an answer");
+        assert_eq!(first.meta.cache, CacheStatus::Miss);
+        // The cache asked the provider for its body, stored it, and took it out.
+        assert_eq!(first.meta.body, None, "coalesce {coalesce}");
+        let key = config.key_for(&request("body")).expect("a key");
+        let stored = store.get(&key).await.expect("store").expect("an entry");
+        let decoded: ChatResponse = serde_json::from_slice(&stored).expect("stored JSON");
+        assert_eq!(
+            serde_json::to_value(&decoded).expect("json"),
+            serde_json::to_value(&first).expect("json")
+        );
+
+        // A request that asks for no storing keeps no body either, and stores nothing.
+        let not_stored = call(&service, request("no store").cache_mode(CacheMode::NoStore))
+            .await
+            .expect("an answer");
+        assert_eq!(not_stored.meta.body, None);
+        let key = config.key_for(&request("no store")).expect("a key");
+        assert!(store.get(&key).await.expect("store").is_none());
+
+        let hit = call(&service, request("body")).await.expect("a hit");
+        assert_eq!(hit.meta.cache, CacheStatus::Exact);
+        assert_eq!(hit.meta.body, None);
+    }
+}

@@ -149,7 +149,10 @@ pub(crate) fn merge_meta<'a>(
             merged.cache_match.clone_from(&meta.cache_match);
         }
     }
-    merged.unwrap_or_default()
+    let mut merged = merged.unwrap_or_default();
+    // A part's body is not the merged answer's.
+    merged.body = None;
+    merged
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub use embeddings::{
 pub use error::{ApiError, DecodeKind, Error, TimeoutPhase, TransportKind};
 pub use extra::Extra;
 pub use input::TextInput;
-pub use meta::{CacheStatus, RateLimitInfo, ResponseMeta};
+pub use meta::{CacheStatus, RateLimitInfo, RawBody, ResponseMeta};
 pub use options::{CacheMode, EmbedMethod, RequestOptions, SemanticOptions};
 pub use redact::redact_url;
 pub use traits::{ApiRequest, ApiResponse};

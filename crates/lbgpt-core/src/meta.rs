@@ -1,3 +1,5 @@
+use bytes::Bytes;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +27,37 @@ pub struct ResponseMeta {
     /// For an answer from the semantic cache: the exact-cache key (`v1:<hex>`) of the cached
     /// request whose answer was served.
     pub cache_match: Option<Arc<str>>,
+    /// The answer's body as the provider sent it, when the request asked for it
+    /// ([`RequestOptions::keep_body`](crate::RequestOptions::keep_body)); `None` otherwise.
+    pub body: Option<RawBody>,
+}
+
+/// The bytes of a provider's answer as they came off the wire: its JSON, not re-serialised.
+/// Cheap to clone (shared). Its `Debug` shows only its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawBody(Bytes);
+
+impl RawBody {
+    /// The body `bytes`.
+    pub fn new(bytes: Bytes) -> Self {
+        RawBody(bytes)
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// The bytes, consuming the body.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl fmt::Debug for RawBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RawBody({} bytes)", self.0.len())
+    }
 }
 
 /// Rate-limit state a provider reported in `x-ratelimit-*` headers.

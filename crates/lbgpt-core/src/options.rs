@@ -27,6 +27,12 @@ pub struct RequestOptions {
     /// configuration. The semantic layer also honours [`RequestOptions::cache`] (bypass,
     /// refresh, no-store).
     pub semantic: Option<SemanticOptions>,
+    /// Whether the provider service keeps the answer's body, as it came off the wire, in
+    /// [`ResponseMeta::body`](crate::ResponseMeta::body). Set by cache layers that store
+    /// answers (storing the provider's bytes costs nothing, serialising the answer again
+    /// does); they take the body out before the answer leaves them. Off by default: the body
+    /// would double the memory each answer holds.
+    pub keep_body: bool,
 }
 
 impl RequestOptions {

@@ -2,8 +2,8 @@
 //! their implementations for every endpoint's request and response.
 
 use crate::{
-    ChatRequest, ChatResponse, CompletionResponse, EmbeddingResponse, EmbeddingUsage, ResponseMeta,
-    Result, Usage,
+    ChatRequest, ChatResponse, CompletionResponse, EmbeddingResponse, EmbeddingUsage,
+    RequestOptions, ResponseMeta, Result, Usage,
 };
 
 /// A request that lbgpt's generic layers (retry, balancing, batching) can carry.
@@ -18,6 +18,11 @@ pub trait ApiRequest: Clone + Send + Sync + 'static {
 
     /// Checks what can be checked before any network call.
     fn validate(&self) -> Result<()>;
+
+    /// The request's settings for lbgpt's layers (never sent); the default has none set.
+    fn options(&self) -> RequestOptions {
+        RequestOptions::default()
+    }
 }
 
 /// A response that carries [`ResponseMeta`] and the provider's token count.
@@ -47,6 +52,10 @@ impl ApiRequest for ChatRequest {
 
     fn validate(&self) -> Result<()> {
         ChatRequest::validate(self)
+    }
+
+    fn options(&self) -> RequestOptions {
+        self.options
     }
 }
 

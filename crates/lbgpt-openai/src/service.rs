@@ -125,11 +125,12 @@ impl OpenAiService {
             Ok(body) => body,
             Err(err) => return Box::pin(futures::future::ready(Err(err))),
         };
+        let keep_body = request.options().keep_body;
         drop(request);
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
             let url = inner.urls.get(R::ENDPOINT).clone();
-            inner.caller.post_json(url, body, started).await
+            inner.caller.post_json(url, body, started, keep_body).await
         })
     }
 }

@@ -489,3 +489,38 @@ async fn many_concurrent_calls_each_get_their_own_answer() {
     futures::future::join_all(calls).await;
     assert_eq!(sim.key_stats(KEY).expect("stats").succeeded, 50);
 }
+
+#[tokio::test]
+async fn the_answers_body_is_kept_only_when_the_request_asks() {
+    let sim = sim().await;
+    let service = service(&sim);
+
+    let plain = service
+        .clone()
+        .oneshot(request("keep nothing"))
+        .await
+        .expect("an answer");
+    assert_eq!(plain.meta.body, None);
+
+    let mut asking = request("keep the body");
+    asking.options.keep_body = true;
+    let kept = service.clone().oneshot(asking).await.expect("an answer");
+    let body = kept.meta.body.clone().expect("the body is kept");
+    assert!(format!("{body:?}").starts_with("RawBody("), "{body:?}");
+    // The body is the answer as the provider sent it: it decodes to the same answer.
+    let decoded: ChatResponse = serde_json::from_slice(body.bytes()).expect("JSON");
+    assert_eq!(
+        serde_json::to_value(&decoded).expect("json"),
+        serde_json::to_value(&kept).expect("json")
+    );
+    assert_eq!(
+        decoded.first_text(),
+        Some(lbgpt_sim::expected_answer(&request("keep the body")))
+    );
+
+    // Embeddings and completions take the same path.
+    let mut embedding = lbgpt_core::EmbeddingRequest::new("text-embedding-3-small", "hi");
+    embedding.options.keep_body = true;
+    let answer = service.clone().oneshot(embedding).await.expect("vectors");
+    assert!(answer.meta.body.is_some());
+}

@@ -207,6 +207,10 @@ impl crate::ApiRequest for CompletionRequest {
     fn validate(&self) -> Result<()> {
         CompletionRequest::validate(self)
     }
+
+    fn options(&self) -> crate::RequestOptions {
+        self.options
+    }
 }
 
 #[cfg(test)]

@@ -238,6 +238,10 @@ impl crate::ApiRequest for EmbeddingRequest {
     fn validate(&self) -> Result<()> {
         EmbeddingRequest::validate(self)
     }
+
+    fn options(&self) -> crate::RequestOptions {
+        self.options
+    }
 }
 
 #[cfg(test)]

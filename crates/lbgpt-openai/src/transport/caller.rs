@@ -3,7 +3,7 @@
 use super::body::{api_error, decode_success};
 use super::failure::{from_reqwest, Timeouts};
 use super::headers;
-use lbgpt_core::{ApiRequest, ApiResponse, Error, Result};
+use lbgpt_core::{ApiRequest, ApiResponse, Error, RawBody, Result};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -83,7 +83,8 @@ impl HttpCaller {
 
     /// POSTs `body` (JSON) to `url` and decodes a success answer into `R`, whose metadata gets
     /// the member name, one attempt, the latency since `started`, the rate-limit headers and
-    /// the request id.
+    /// the request id; with `keep_body`, also the body as it came
+    /// ([`ResponseMeta::body`](lbgpt_core::ResponseMeta::body)).
     ///
     /// Non-success statuses give [`Error::Api`]; undecodable success bodies
     /// [`Error::Decode`]; connection failures [`Error::Transport`] or [`Error::Timeout`].
@@ -93,16 +94,23 @@ impl HttpCaller {
         url: reqwest::Url,
         body: Vec<u8>,
         started: Instant,
+        keep_body: bool,
     ) -> Result<R>
     where
         R: DeserializeOwned + ApiResponse,
     {
-        self.send(url, body, started)
+        self.send(url, body, started, keep_body)
             .await
             .map_err(|err| self.redact(err))
     }
 
-    async fn send<R>(&self, url: reqwest::Url, body: Vec<u8>, started: Instant) -> Result<R>
+    async fn send<R>(
+        &self,
+        url: reqwest::Url,
+        body: Vec<u8>,
+        started: Instant,
+        keep_body: bool,
+    ) -> Result<R>
     where
         R: DeserializeOwned + ApiResponse,
     {
@@ -137,6 +145,9 @@ impl HttpCaller {
         meta.latency = started.elapsed();
         meta.rate_limit = rate_limit;
         meta.request_id = request_id;
+        if keep_body {
+            meta.body = Some(RawBody::new(body));
+        }
         Ok(answer)
     }
 }

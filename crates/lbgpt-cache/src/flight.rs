@@ -29,7 +29,13 @@ pub(crate) type FlightFuture<T> = BoxFuture<'static, Result<T, Error>>;
 /// A flight, as each participant awaits it.
 pub(crate) type Flight<T> = Shared<FlightFuture<T>>;
 
-type Registry<T> = Mutex<HashMap<[u8; 32], Registration<T>>>;
+/// The registrations by key digest, and how many flights have ended (see
+/// [`Flights::landings`]).
+struct Registry<T> {
+    map: Mutex<HashMap<[u8; 32], Registration<T>>>,
+    /// Incremented by each ending flight's guard while it holds `map`'s lock.
+    landings: AtomicU64,
+}
 
 struct Registration<T> {
     id: u64,
@@ -47,7 +53,10 @@ impl<T> Default for Flights<T> {
     fn default() -> Self {
         Flights {
             next_id: AtomicU64::new(0),
-            registry: Arc::new(Mutex::new(HashMap::new())),
+            registry: Arc::new(Registry {
+                map: Mutex::new(HashMap::new()),
+                landings: AtomicU64::new(0),
+            }),
         }
     }
 }
@@ -60,10 +69,15 @@ pub(crate) enum Role {
 }
 
 /// Handed to a new flight's future: whether to store the answer (true when any participant
-/// allows storing) and the guard that unregisters the flight.
+/// allows storing), the guard that unregisters the flight, and [`Flights::landings`] when it
+/// started.
 pub(crate) struct FlightStart<T> {
     pub(crate) store_wanted: Arc<AtomicBool>,
     pub(crate) guard: FlightGuard<T>,
+    /// How many flights had ended when this one started (read under the registry's lock):
+    /// a participant that read [`Flights::landings`] before its store lookup and finds the
+    /// same number knows no identical flight ended (and stored its answer) in between.
+    pub(crate) landings: u64,
 }
 
 impl<T: Clone + Send + Sync + 'static> Flights<T> {
@@ -147,6 +161,14 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
         lock(&self.registry).len()
     }
 
+    /// How many flights have ended so far (completed or abandoned; an ended flight has stored
+    /// its answer, if it stores one, before it counts). Read before a store lookup and
+    /// compared with [`FlightStart::landings`], it tells whether an identical request can
+    /// have stored its answer after the lookup missed, so that looking again is worth it.
+    pub(crate) fn landings(&self) -> u64 {
+        self.registry.landings.load(Ordering::Acquire)
+    }
+
     /// A new flight's start (its store flag and guard), and what its registration needs.
     fn begin(&self, digest: [u8; 32], writes: bool) -> (FlightStart<T>, Pending) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -159,6 +181,8 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
         let start = FlightStart {
             store_wanted: Arc::clone(&store_wanted),
             guard,
+            // Called with the registry locked: every ended flight's count is in.
+            landings: self.registry.landings.load(Ordering::Acquire),
         };
         (start, Pending { id, store_wanted })
     }
@@ -218,18 +242,19 @@ impl<T> Drop for FlightGuard<T> {
         let Some(registry) = self.registry.upgrade() else {
             return;
         };
-        let mut registry = lock(&registry);
-        if registry
+        let mut map = lock(&registry);
+        if map
             .get(&self.digest)
             .is_some_and(|registration| registration.id == self.id)
         {
-            registry.remove(&self.digest);
+            map.remove(&self.digest);
         }
+        registry.landings.fetch_add(1, Ordering::AcqRel);
     }
 }
 
 /// Locks the registry; a panic elsewhere while it was held leaves the map consistent (every
 /// operation on it is a single insert or remove), so poisoning is ignored.
 fn lock<T>(registry: &Registry<T>) -> MutexGuard<'_, HashMap<[u8; 32], Registration<T>>> {
-    registry.lock().unwrap_or_else(PoisonError::into_inner)
+    registry.map.lock().unwrap_or_else(PoisonError::into_inner)
 }

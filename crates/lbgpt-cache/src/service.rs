@@ -35,7 +35,8 @@ use tower::{Service, ServiceExt};
 /// - [`Use`](CacheMode::Use): look the key up; a hit is answered at once with
 ///   `meta.cache = Exact`, `meta.attempts = 0` and `meta.latency` = the lookup's time. On a
 ///   miss, join an identical request already in flight, or call the inner service (after a
-///   second look at the store, in case an identical request just finished); a successful
+///   second look at the store when some call ended since the first look: an identical
+///   request may just have stored its answer); a successful
 ///   answer is stored, an error never is. Answers from the inner service keep its metadata
 ///   (`meta.cache = Miss`); only such provider answers are stored, never one a layer below
 ///   took from a cache.
@@ -154,6 +155,9 @@ where
         return inner.oneshot(request).await;
     };
 
+    // Read before the lookup: if no flight ends between it and our own flight's start, no
+    // identical request can have stored an answer the lookup missed.
+    let landings = R::flights(&state.flights).landings();
     let mut store_failed = false;
     if mode.reads() {
         match state.lookup::<R::Answer>(&key).await {
@@ -183,7 +187,8 @@ where
     let flight_state = Arc::clone(&state);
     let (flight, role) =
         R::flights(&state.flights).join_or_start(*key.digest(), mode.writes(), move |start| {
-            fly(flight_state, key, inner, request, start, !store_failed)
+            let look_again = !store_failed && start.landings != landings;
+            fly(flight_state, key, inner, request, start, look_again)
         });
     let outcome = flight.await;
     let counter = match (&outcome, role) {
@@ -199,8 +204,8 @@ where
     }
 }
 
-/// The shared part of a miss: look once more (unless the store just failed), call upstream,
-/// store the answer if wanted.
+/// The shared part of a miss: look once more (`look_again`: the store did not just fail, and a
+/// flight ended since the first look), call upstream, store the answer if wanted.
 fn fly<R, S>(
     state: Arc<ExactState>,
     key: CacheKey,

@@ -435,3 +435,71 @@ async fn the_providers_body_is_stored_and_never_handed_on() {
         assert_eq!(hit.meta.body, None);
     }
 }
+
+/// A memory store whose first lookup answers what the store held when it was asked, but only
+/// once the test opens the gate (a slow store, such as Redis under load).
+struct GatedFirstLookup {
+    inner: MemoryStore,
+    gate: tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+    asked: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl CacheStore for GatedFirstLookup {
+    async fn get(
+        &self,
+        key: &lbgpt_cache::CacheKey,
+    ) -> Result<Option<Bytes>, lbgpt_cache::StoreError> {
+        let found = self.inner.get(key).await;
+        let gate = self.gate.lock().await.take();
+        if let Some(gate) = gate {
+            self.asked.notify_one();
+            let _ = gate.await;
+        }
+        found
+    }
+
+    async fn put(
+        &self,
+        key: &lbgpt_cache::CacheKey,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<(), lbgpt_cache::StoreError> {
+        self.inner.put(key, value, ttl).await
+    }
+
+    async fn delete(&self, key: &lbgpt_cache::CacheKey) -> Result<(), lbgpt_cache::StoreError> {
+        self.inner.delete(key).await
+    }
+}
+
+#[tokio::test]
+async fn a_miss_whose_identical_call_ended_meanwhile_looks_again_and_hits() {
+    let sim = sim(Duration::ZERO).await;
+    let (open, gate) = tokio::sync::oneshot::channel();
+    let store = Arc::new(GatedFirstLookup {
+        inner: MemoryStore::new(),
+        gate: tokio::sync::Mutex::new(Some(gate)),
+        asked: tokio::sync::Notify::new(),
+    });
+    let layer = CacheLayer::new(store.clone());
+    let service = cached(&layer, provider(&sim, KEY));
+
+    // The first request misses, but its lookup's answer is held back...
+    let slow = tokio::spawn({
+        let service = service.clone();
+        async move { call(&service, request("race")).await }
+    });
+    store.asked.notified().await;
+    // ...while an identical request misses, calls upstream, stores its answer and ends.
+    let fast = call(&service, request("race")).await.expect("an answer");
+    assert_eq!(fast.meta.cache, CacheStatus::Miss);
+    assert_eq!(upstream_calls(&sim), 1);
+
+    // The first request's miss is stale: it must look again, not call upstream a second time.
+    open.send(()).expect("the lookup waits");
+    let slow = slow.await.expect("no panic").expect("an answer");
+    assert_eq!(slow.meta.cache, CacheStatus::Exact);
+    assert_eq!(upstream_calls(&sim), 1);
+    assert_eq!(layer.stats().hits, 1);
+}

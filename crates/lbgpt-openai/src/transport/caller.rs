@@ -146,7 +146,9 @@ impl HttpCaller {
         meta.rate_limit = rate_limit;
         meta.request_id = request_id;
         if keep_body {
-            meta.body = Some(RawBody::new(body));
+            // A copy of exactly the body's size: the received bytes may be a view of a larger
+            // read buffer, which a kept body (say, in a cache) would otherwise hold on to.
+            meta.body = Some(RawBody::new(bytes::Bytes::copy_from_slice(&body)));
         }
         Ok(answer)
     }

@@ -452,22 +452,33 @@ is a fixed cost per request, whatever the answer's size or the network:
   [benchmarks-balancer.md](benchmarks-balancer.md): about 30k instructions per request with
   three limited members, against 14k with one unlimited member.
 - **The exact cache on a miss** (the cached `ChatGpt` row, against `ChatGpt`): the key
-  (canonical JSON of the request and its SHA-256, about 0.9 us alone, see
-  [benchmarks-cache.md](benchmarks-cache.md)), the store lookup, registering the call so that
-  identical requests in flight share it, a second lookup in case an identical call has just
-  stored its answer, and storing the answer (serialised to JSON, inserted into moka). A hit
-  costs about 2.6 us in all and makes no call.
+  (the request serialised straight to canonical JSON, without a `serde_json::Value` tree, and
+  hashed with SHA-256 in one pass; see [benchmarks-cache.md](benchmarks-cache.md)), the store
+  lookup, registering the call so that identical requests in flight share it, a second lookup
+  only when some call ended since the first (an identical call may just have stored its
+  answer), and storing the provider's own answer bytes (kept by the provider service on the
+  cache's request, copied once to their exact size; no serialising the answer again) in moka.
+  A hit costs about 2.6 us in all and makes no call.
 
 **The 1.2x target.** The ratio lines under the tables say where it stands: `ChatGpt` (retry
 layer and batch engine over the provider) is within it over HTTP and HTTPS; the full stack is
 not on loopback, where the bare call is a small answer on a kept-alive local connection, and
-against a real provider call's cost its added microseconds reach 1.2x at the cheap end. Measured
-places to cut next (perf and callgrind on the cached client): in the cache's miss path the key
-(canonical JSON through a `serde_json::Value` tree, then SHA-256: about 1 us,
-[benchmarks-cache.md](benchmarks-cache.md)), storing the answer
-(serialising it back to JSON, moka's insert) and the two lookups; then the balancer's token
-estimate. Switching the memory store from moka's async cache to its sync one saved only about
+against a real provider call's cost its added microseconds reach 1.2x at the cheap end.
+
+What changed the cache's miss path (callgrind, client thread, 2,500 requests): the key
+without a `Value` tree saved about 2.3k instructions per request, storing the provider's bytes
+about 6.8k (the answer was serialised again before), the second lookup only when needed about
+2.3k: 12k of the cache's 53k per request, and its CPU time above `ChatGpt` fell from about
+6 us to 2-5 us (it varies from run to run on this shared machine). Kept bodies must be copied: the received bytes can be a view of a larger read
+buffer, and a cache holding 20,000 such views pinned their buffers (31 us per request, page
+faults). Switching the memory store from moka's async cache to its sync one saved only about
 2.4k instructions per request (1.6 %), not worth blocking the executor for.
+
+Not explained yet: in some runs the full stack costs 2-3 us more than the cache's and the
+balancer's excesses over `ChatGpt` added (in others they add up). Places to look next: memory
+(the full client holds the answers, the cache's entries and three providers' connection pools
+at once; CPU time includes page faults), the balancer's token estimate, and SHA-256's share of
+the key, which callgrind cannot show (no SHA extensions under valgrind).
 ";
 
 fn write_report(path: &str, table: &str, settings: &Settings) {

@@ -101,7 +101,14 @@ impl Members {
 /// is not an object.
 pub(crate) fn members_of<T: Serialize + ?Sized>(value: &T) -> Result<Members, Unsupported> {
     let mut values = Vec::with_capacity(512);
-    let (names, members) = value.serialize(TopLevel { out: &mut values })?;
+    let mut top = None;
+    value.serialize(Writer {
+        out: &mut values,
+        top: Some(&mut top),
+    })?;
+    let Some((names, members)) = top else {
+        return unsupported("a request that is not a JSON object");
+    };
     Ok(Members {
         names,
         values,
@@ -109,197 +116,12 @@ pub(crate) fn members_of<T: Serialize + ?Sized>(value: &T) -> Result<Members, Un
     })
 }
 
-/// The names and the sorted members of the top-level object (see [`members_of`]).
+/// The top-level object's names and its members in order, handed back instead of being
+/// written out (see [`members_of`]).
 type Collected = (String, Vec<(Range<usize>, Range<usize>)>);
 
-/// Accepts only an object (a struct or a map), and hands back its members in order without
-/// writing the object itself (see [`members_of`]).
-struct TopLevel<'a> {
-    out: &'a mut Vec<u8>,
-}
-
-impl<'a> TopLevel<'a> {
-    fn not_an_object<T>(self) -> Result<T, Unsupported> {
-        unsupported("a request that is not a JSON object")
-    }
-}
-
-/// The top-level object's members as they are written: a struct's or a map's.
-struct TopObject<'a>(MapWriter<'a>);
-
-impl TopObject<'_> {
-    fn collected(mut self) -> Result<Collected, Unsupported> {
-        let members = self.0.object.sorted();
-        Ok((std::mem::take(&mut self.0.object.names), members))
-    }
-}
-
-impl ser::SerializeStruct for TopObject<'_> {
-    type Ok = Collected;
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), Unsupported> {
-        self.0.object.named_value(name, value)
-    }
-    fn end(self) -> Result<Collected, Unsupported> {
-        self.collected()
-    }
-}
-
-impl ser::SerializeMap for TopObject<'_> {
-    type Ok = Collected;
-    type Error = Unsupported;
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unsupported> {
-        ser::SerializeMap::serialize_key(&mut self.0, key)
-    }
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        ser::SerializeMap::serialize_value(&mut self.0, value)
-    }
-    fn end(self) -> Result<Collected, Unsupported> {
-        self.collected()
-    }
-}
-
-impl<'a> ser::Serializer for TopLevel<'a> {
-    type Ok = Collected;
-    type Error = Unsupported;
-    type SerializeSeq = Impossible<Collected, Unsupported>;
-    type SerializeTuple = Impossible<Collected, Unsupported>;
-    type SerializeTupleStruct = Impossible<Collected, Unsupported>;
-    type SerializeTupleVariant = Impossible<Collected, Unsupported>;
-    type SerializeMap = TopObject<'a>;
-    type SerializeStruct = TopObject<'a>;
-    type SerializeStructVariant = Impossible<Collected, Unsupported>;
-
-    fn serialize_map(self, _len: Option<usize>) -> Result<TopObject<'a>, Unsupported> {
-        Ok(TopObject(MapWriter {
-            object: Object::new(self.out),
-            key: None,
-        }))
-    }
-    fn serialize_struct(
-        self,
-        name: &'static str,
-        _len: usize,
-    ) -> Result<TopObject<'a>, Unsupported> {
-        if name.starts_with("$serde_json::private::") {
-            return unsupported(name);
-        }
-        self.serialize_map(None)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<Collected, Unsupported> {
-        value.serialize(self)
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Collected, Unsupported> {
-        value.serialize(self)
-    }
-    fn serialize_bool(self, _: bool) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_i8(self, _: i8) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_i16(self, _: i16) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_i32(self, _: i32) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_i64(self, _: i64) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_u8(self, _: u8) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_u16(self, _: u16) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_u32(self, _: u32) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_u64(self, _: u64) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_f32(self, _: f32) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_f64(self, _: f64) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_char(self, _: char) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_str(self, _: &str) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_none(self) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_unit(self) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-    ) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<Collected, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Unsupported> {
-        self.not_an_object()
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Unsupported> {
-        self.not_an_object()
-    }
-}
+/// Where the top-level object's members go: only the outermost object gets one.
+type TopSlot<'a> = Option<&'a mut Option<Collected>>;
 
 /// The members of an object being written: names in a side buffer, values in `out` in the
 /// order they came; put in order by [`sorted`](Self::sorted).
@@ -311,10 +133,13 @@ struct Object<'a> {
     members: Vec<(Range<usize>, Range<usize>)>,
     /// Inside `{"variant":...}`: closed with it.
     variant: bool,
+    /// The top-level object of [`members_of`]: its members are handed back here instead of
+    /// being written out.
+    top: TopSlot<'a>,
 }
 
 impl<'a> Object<'a> {
-    fn new(out: &'a mut Vec<u8>) -> Self {
+    fn new(out: &'a mut Vec<u8>, top: TopSlot<'a>) -> Self {
         let start = out.len();
         Object {
             out,
@@ -322,6 +147,7 @@ impl<'a> Object<'a> {
             names: String::new(),
             members: Vec::new(),
             variant: false,
+            top,
         }
     }
 
@@ -331,7 +157,10 @@ impl<'a> Object<'a> {
         value: &T,
     ) -> Result<(), Unsupported> {
         let from = self.out.len();
-        value.serialize(Writer { out: self.out })?;
+        value.serialize(Writer {
+            out: self.out,
+            top: None,
+        })?;
         self.members.push((name, from..self.out.len()));
         Ok(())
     }
@@ -363,9 +192,14 @@ impl<'a> Object<'a> {
         kept
     }
 
-    /// Rewrites the object's values in `out` as the canonical object.
+    /// Rewrites the object's values in `out` as the canonical object (or, for the top-level
+    /// object, hands its members back and leaves the values where they are).
     fn finish(mut self) -> Result<(), Unsupported> {
         let members = self.sorted();
+        if let Some(top) = self.top.take() {
+            *top = Some((std::mem::take(&mut self.names), members));
+            return Ok(());
+        }
         let values = self.out.split_off(self.start);
         self.out.push(b'{');
         for (index, (name, value)) in members.iter().enumerate() {
@@ -388,9 +222,11 @@ impl<'a> Object<'a> {
     }
 }
 
-/// Writes one value in canonical JSON to `out`.
+/// Writes one value in canonical JSON to `out`; `top`: the slot of [`members_of`]'s
+/// top-level object, `None` for every value inside it.
 struct Writer<'a> {
     out: &'a mut Vec<u8>,
+    top: TopSlot<'a>,
 }
 
 impl Writer<'_> {
@@ -421,6 +257,28 @@ fn open_variant(out: &mut Vec<u8>, variant: &str) -> Result<(), Unsupported> {
     Ok(())
 }
 
+/// Serializer methods that take a plain value and write it with the writer's `$how`.
+macro_rules! write_with {
+    ($how:ident: $($method:ident($ty:ty)),* $(,)?) => {
+        $(
+            fn $method(self, value: $ty) -> Result<(), Unsupported> {
+                self.$how(value)
+            }
+        )*
+    };
+}
+
+/// Serializer methods that decline: `method(argument types) -> return type`.
+macro_rules! decline {
+    ($what:literal: $($method:ident($($ty:ty),*) -> $ret:ty),* $(,)?) => {
+        $(
+            fn $method(self, $(_: $ty),*) -> Result<$ret, Unsupported> {
+                unsupported($what)
+            }
+        )*
+    };
+}
+
 impl<'a> ser::Serializer for Writer<'a> {
     type Ok = ();
     type Error = Unsupported;
@@ -432,20 +290,12 @@ impl<'a> ser::Serializer for Writer<'a> {
     type SerializeStruct = Object<'a>;
     type SerializeStructVariant = Object<'a>;
 
+    write_with!(display: serialize_i8(i8), serialize_i16(i16), serialize_i32(i32),
+        serialize_i64(i64), serialize_u8(u8), serialize_u16(u16), serialize_u32(u32),
+        serialize_u64(u64));
+
     fn serialize_bool(self, value: bool) -> Result<(), Unsupported> {
         self.raw(if value { b"true" } else { b"false" })
-    }
-    fn serialize_i8(self, value: i8) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_i16(self, value: i16) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_i32(self, value: i32) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_i64(self, value: i64) -> Result<(), Unsupported> {
-        self.display(value)
     }
     fn serialize_i128(self, value: i128) -> Result<(), Unsupported> {
         match i64::try_from(value) {
@@ -455,18 +305,6 @@ impl<'a> ser::Serializer for Writer<'a> {
                 Err(_) => unsupported("an integer beyond 64 bits"),
             },
         }
-    }
-    fn serialize_u8(self, value: u8) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_u16(self, value: u16) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_u32(self, value: u32) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_u64(self, value: u64) -> Result<(), Unsupported> {
-        self.display(value)
     }
     fn serialize_u128(self, value: u128) -> Result<(), Unsupported> {
         match u64::try_from(value) {
@@ -489,9 +327,9 @@ impl<'a> ser::Serializer for Writer<'a> {
     fn serialize_bytes(self, value: &[u8]) -> Result<(), Unsupported> {
         let mut array = Array::open(self.out);
         for byte in value {
-            ser::SerializeSeq::serialize_element(&mut array, byte)?;
+            array.element(byte)?;
         }
-        ser::SerializeSeq::end(array)
+        array.close()
     }
     fn serialize_none(self) -> Result<(), Unsupported> {
         self.raw(b"null")
@@ -528,7 +366,10 @@ impl<'a> ser::Serializer for Writer<'a> {
         value: &T,
     ) -> Result<(), Unsupported> {
         open_variant(self.out, variant)?;
-        value.serialize(Writer { out: self.out })?;
+        value.serialize(Writer {
+            out: self.out,
+            top: None,
+        })?;
         self.out.push(b'}');
         Ok(())
     }
@@ -559,7 +400,7 @@ impl<'a> ser::Serializer for Writer<'a> {
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<MapWriter<'a>, Unsupported> {
         Ok(MapWriter {
-            object: Object::new(self.out),
+            object: Object::new(self.out, self.top),
             key: None,
         })
     }
@@ -567,7 +408,7 @@ impl<'a> ser::Serializer for Writer<'a> {
         if name.starts_with("$serde_json::private::") {
             return unsupported(name);
         }
-        Ok(Object::new(self.out))
+        Ok(Object::new(self.out, self.top))
     }
     fn serialize_struct_variant(
         self,
@@ -577,7 +418,7 @@ impl<'a> ser::Serializer for Writer<'a> {
         _len: usize,
     ) -> Result<Object<'a>, Unsupported> {
         open_variant(self.out, variant)?;
-        let mut object = Object::new(self.out);
+        let mut object = Object::new(self.out, None);
         object.variant = true;
         Ok(object)
     }
@@ -605,7 +446,10 @@ impl<'a> Array<'a> {
             self.out.push(b',');
         }
         self.first = false;
-        value.serialize(Writer { out: self.out })
+        value.serialize(Writer {
+            out: self.out,
+            top: None,
+        })
     }
 
     fn close(self) -> Result<(), Unsupported> {
@@ -617,79 +461,54 @@ impl<'a> Array<'a> {
     }
 }
 
-impl ser::SerializeSeq for Array<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        self.close()
-    }
+/// The serde traits of the sequence shapes, all written as an [`Array`]: `(trait, method)`.
+macro_rules! array_shapes {
+    ($(($shape:ident, $method:ident)),* $(,)?) => {
+        $(
+            impl ser::$shape for Array<'_> {
+                type Ok = ();
+                type Error = Unsupported;
+                fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
+                    self.element(value)
+                }
+                fn end(self) -> Result<(), Unsupported> {
+                    self.close()
+                }
+            }
+        )*
+    };
 }
 
-impl ser::SerializeTuple for Array<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        self.close()
-    }
+array_shapes!(
+    (SerializeSeq, serialize_element),
+    (SerializeTuple, serialize_element),
+    (SerializeTupleStruct, serialize_field),
+    (SerializeTupleVariant, serialize_field),
+);
+
+/// The serde traits of the struct shapes, both written as an [`Object`].
+macro_rules! struct_shapes {
+    ($($shape:ident),*) => {
+        $(
+            impl ser::$shape for Object<'_> {
+                type Ok = ();
+                type Error = Unsupported;
+                fn serialize_field<T: Serialize + ?Sized>(
+                    &mut self,
+                    name: &'static str,
+                    value: &T,
+                ) -> Result<(), Unsupported> {
+                    self.named_value(name, value)
+                }
+                fn end(self) -> Result<(), Unsupported> {
+                    self.finish()
+                }
+            }
+        )*
+    };
 }
 
-impl ser::SerializeTupleStruct for Array<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleVariant for Array<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        self.close()
-    }
-}
-
-impl ser::SerializeStruct for Object<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), Unsupported> {
-        self.named_value(name, value)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeStructVariant for Object<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), Unsupported> {
-        self.named_value(name, value)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        self.finish()
-    }
-}
+struct_shapes!(SerializeStruct, SerializeStructVariant);
 
 /// A map being written: its object, and the range of the name given to the pending value.
 struct MapWriter<'a> {
@@ -748,44 +567,16 @@ impl ser::Serializer for KeyWriter<'_> {
     type SerializeStruct = Impossible<(), Unsupported>;
     type SerializeStructVariant = Impossible<(), Unsupported>;
 
-    fn serialize_str(self, value: &str) -> Result<(), Unsupported> {
-        self.text(value)
-    }
+    write_with!(text: serialize_str(&str));
+    write_with!(display: serialize_i8(i8), serialize_i16(i16), serialize_i32(i32),
+        serialize_i64(i64), serialize_i128(i128), serialize_u8(u8), serialize_u16(u16),
+        serialize_u32(u32), serialize_u64(u64), serialize_u128(u128));
+
     fn serialize_char(self, value: char) -> Result<(), Unsupported> {
         self.text(value.encode_utf8(&mut [0; 4]))
     }
     fn serialize_bool(self, value: bool) -> Result<(), Unsupported> {
         self.text(if value { "true" } else { "false" })
-    }
-    fn serialize_i8(self, value: i8) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_i16(self, value: i16) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_i32(self, value: i32) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_i64(self, value: i64) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_i128(self, value: i128) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_u8(self, value: u8) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_u16(self, value: u16) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_u32(self, value: u32) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_u64(self, value: u64) -> Result<(), Unsupported> {
-        self.display(value)
-    }
-    fn serialize_u128(self, value: u128) -> Result<(), Unsupported> {
-        self.display(value)
     }
     fn serialize_unit_variant(
         self,
@@ -802,25 +593,25 @@ impl ser::Serializer for KeyWriter<'_> {
     ) -> Result<(), Unsupported> {
         value.serialize(self)
     }
-    fn serialize_f32(self, _: f32) -> Result<(), Unsupported> {
-        unsupported("a floating-point map key")
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), Unsupported> {
-        unsupported("a floating-point map key")
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Unsupported> {
-        unsupported("a map key that is not a string")
-    }
-    fn serialize_none(self) -> Result<(), Unsupported> {
-        unsupported("a map key that is not a string")
-    }
+
+    decline!("a floating-point map key": serialize_f32(f32) -> (), serialize_f64(f64) -> ());
+    decline!("a map key that is not a string":
+        serialize_bytes(&[u8]) -> (),
+        serialize_none() -> (),
+        serialize_unit() -> (),
+        serialize_unit_struct(&'static str) -> (),
+        serialize_seq(Option<usize>) -> Self::SerializeSeq,
+        serialize_tuple(usize) -> Self::SerializeTuple,
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct,
+        serialize_tuple_variant(&'static str, u32, &'static str, usize)
+            -> Self::SerializeTupleVariant,
+        serialize_map(Option<usize>) -> Self::SerializeMap,
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct,
+        serialize_struct_variant(&'static str, u32, &'static str, usize)
+            -> Self::SerializeStructVariant,
+    );
+
     fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Unsupported> {
-        unsupported("a map key that is not a string")
-    }
-    fn serialize_unit(self) -> Result<(), Unsupported> {
-        unsupported("a map key that is not a string")
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Unsupported> {
         unsupported("a map key that is not a string")
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -830,47 +621,6 @@ impl ser::Serializer for KeyWriter<'_> {
         _: &'static str,
         _: &T,
     ) -> Result<(), Unsupported> {
-        unsupported("a map key that is not a string")
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unsupported> {
-        unsupported("a map key that is not a string")
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unsupported> {
-        unsupported("a map key that is not a string")
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Unsupported> {
-        unsupported("a map key that is not a string")
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Unsupported> {
-        unsupported("a map key that is not a string")
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unsupported> {
-        unsupported("a map key that is not a string")
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, Unsupported> {
-        unsupported("a map key that is not a string")
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Unsupported> {
         unsupported("a map key that is not a string")
     }
 }

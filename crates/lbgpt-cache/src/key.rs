@@ -102,9 +102,9 @@ pub const KEY_VERSION: u32 = 1;
 /// Request fields left out of the key because they do not change the answer.
 const IGNORED_FIELDS: [&str; 3] = ["user", "stream", "stream_options"];
 
-/// Embedding request fields left out of an input's key because they do not change its
-/// vector (`input` is replaced by the one input the key is for).
-const IGNORED_EMBEDDING_FIELDS: [&str; 1] = ["user"];
+/// Embedding request fields left out of the request object of an input's key: `user`, which
+/// does not change the vector, and `input`, which the one input the key is for replaces.
+const IGNORED_EMBEDDING_FIELDS: [&str; 2] = ["user", "input"];
 
 /// The `endpoint` member of embedding key documents.
 const EMBEDDINGS_ENDPOINT: &str = "embeddings";
@@ -220,9 +220,7 @@ impl CacheKey {
     ) -> Result<Vec<CacheKey>, serde_json::Error> {
         let members = request_members(request)?;
         let model = model_json(model)?;
-        let mut skipped = IGNORED_EMBEDDING_FIELDS.to_vec();
-        skipped.push("input");
-        let fields = with_model(&members, &skipped, &model);
+        let fields = with_model(&members, &IGNORED_EMBEDDING_FIELDS, &model);
         let input_at = fields.partition_point(|(name, _)| name.as_bytes() < b"input".as_slice());
         let (before, after) = fields.split_at(input_at);
 

@@ -137,7 +137,7 @@ where
 }
 
 /// Answers one request of any endpoint the exact cache serves.
-async fn respond<R, S>(state: Arc<ExactState>, inner: S, request: R) -> Result<R::Answer, Error>
+async fn respond<R, S>(state: Arc<ExactState>, inner: S, mut request: R) -> Result<R::Answer, Error>
 where
     R: ExactEndpoint,
     S: Service<R, Response = R::Answer, Error = Error> + Clone + Send + 'static,
@@ -172,7 +172,6 @@ where
 
     if !mode.reads() || !state.config.get_coalesce() {
         Counters::add(&counters.misses);
-        let mut request = request;
         if mode.writes() {
             request.keep_body();
         }

@@ -135,7 +135,7 @@ impl<F> CacheState<F> {
             return;
         }
         match body {
-            Some(body) => self.write_with(key, &(), |()| Ok(body.into_bytes())).await,
+            Some(body) => self.put(key, body.into_bytes()).await,
             None => self.write(key, response).await,
         }
     }
@@ -159,13 +159,15 @@ impl<F> CacheState<F> {
         value: &V,
         encode: impl FnOnce(&V) -> Result<Bytes, String>,
     ) {
-        let bytes = match encode(value) {
-            Ok(bytes) => bytes,
-            Err(err) => {
-                self.failed("encode", key, &err);
-                return;
-            }
-        };
+        match encode(value) {
+            Ok(bytes) => self.put(key, bytes).await,
+            Err(err) => self.failed("encode", key, &err),
+        }
+    }
+
+    /// Stores `bytes` under `key`, with the configured TTL. A failure is counted and logged,
+    /// never returned.
+    async fn put(&self, key: &CacheKey, bytes: Bytes) {
         let ttl = self.config.get_ttl();
         match self.bounded(self.store.put(key, bytes, ttl)).await {
             Ok(()) => Counters::add(&self.counters.stores),

@@ -408,29 +408,58 @@ async fn the_providers_body_is_stored_and_never_handed_on() {
         let store = Arc::new(MemoryStore::new());
         let config = CacheConfig::new().coalesce(coalesce);
         let layer = CacheLayer::with_config(store.clone(), config.clone());
-        let service = cached(&layer, provider(&sim, KEY));
+        // The real provider, with a tap on the bodies it hands to the cache.
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::<Bytes>::new()));
+        let tapped = {
+            let (provider, bodies) = (provider(&sim, KEY), Arc::clone(&bodies));
+            tower::service_fn(move |request: lbgpt_core::ChatRequest| {
+                let (provider, bodies) = (provider.clone(), Arc::clone(&bodies));
+                async move {
+                    let answer = provider.oneshot(request).await?;
+                    if let Some(body) = &answer.meta.body {
+                        bodies.lock().expect("tap").push(body.bytes().clone());
+                    }
+                    Ok::<_, Error>(answer)
+                }
+            })
+        };
+        let service = layer.layer(tapped);
 
-        let first = call(&service, request("body")).await.expect("an answer");
+        let first = service
+            .clone()
+            .oneshot(request("body"))
+            .await
+            .expect("an answer");
         assert_eq!(first.meta.cache, CacheStatus::Miss);
-        // The cache asked the provider for its body, stored it, and took it out.
+        // The cache asked the provider for its body, stored exactly those bytes (not the
+        // answer serialised again), and took the body out of the answer it handed on.
         assert_eq!(first.meta.body, None, "coalesce {coalesce}");
+        let kept = bodies.lock().expect("tap").clone();
+        assert_eq!(kept.len(), 1, "coalesce {coalesce}");
         let key = config.key_for(&request("body")).expect("a key");
         let stored = store.get(&key).await.expect("store").expect("an entry");
-        let decoded: ChatResponse = serde_json::from_slice(&stored).expect("stored JSON");
-        assert_eq!(
-            serde_json::to_value(&decoded).expect("json"),
-            serde_json::to_value(&first).expect("json")
+        assert_eq!(stored, kept[0]);
+        assert_ne!(
+            stored,
+            Bytes::from(serde_json::to_vec(&first).expect("json")),
+            "the provider's bytes differ from a re-serialisation, so the check above tells them apart"
         );
 
-        // A request that asks for no storing keeps no body either, and stores nothing.
-        let not_stored = call(&service, request("no store").cache_mode(CacheMode::NoStore))
+        // A request that asks for no storing stores nothing and hands on no body.
+        let not_stored = service
+            .clone()
+            .oneshot(request("no store").cache_mode(CacheMode::NoStore))
             .await
             .expect("an answer");
         assert_eq!(not_stored.meta.body, None);
         let key = config.key_for(&request("no store")).expect("a key");
         assert!(store.get(&key).await.expect("store").is_none());
 
-        let hit = call(&service, request("body")).await.expect("a hit");
+        let hit = service
+            .clone()
+            .oneshot(request("body"))
+            .await
+            .expect("a hit");
         assert_eq!(hit.meta.cache, CacheStatus::Exact);
         assert_eq!(hit.meta.body, None);
     }

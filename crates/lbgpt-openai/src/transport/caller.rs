@@ -99,58 +99,46 @@ impl HttpCaller {
     where
         R: DeserializeOwned + ApiResponse,
     {
-        self.send(url, body, started, keep_body)
-            .await
-            .map_err(|err| self.redact(err))
-    }
-
-    async fn send<R>(
-        &self,
-        url: reqwest::Url,
-        body: Vec<u8>,
-        started: Instant,
-        keep_body: bool,
-    ) -> Result<R>
-    where
-        R: DeserializeOwned + ApiResponse,
-    {
-        let mut request = reqwest::Request::new(reqwest::Method::POST, url);
-        *request.body_mut() = Some(reqwest::Body::from(body));
-        let response = self
-            .client
-            .execute(request)
-            .await
-            .map_err(|err| from_reqwest(err, self.timeouts))?;
-        let status = response.status();
-        if !status.is_success() {
-            let head = response.headers().clone();
+        let answered = async {
+            let mut request = reqwest::Request::new(reqwest::Method::POST, url);
+            *request.body_mut() = Some(reqwest::Body::from(body));
+            let response = self
+                .client
+                .execute(request)
+                .await
+                .map_err(|err| from_reqwest(err, self.timeouts))?;
+            let status = response.status();
+            if !status.is_success() {
+                let head = response.headers().clone();
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|err| from_reqwest(err, self.timeouts))?;
+                let error = api_error(status, &head, &body, self.secret());
+                tracing::debug!(member = %self.member, %error, "provider answered with an error");
+                return Err(error.into());
+            }
+            let rate_limit = headers::rate_limit(response.headers());
+            let request_id = headers::request_id(response.headers());
             let body = response
                 .bytes()
                 .await
                 .map_err(|err| from_reqwest(err, self.timeouts))?;
-            let error = api_error(status, &head, &body, self.secret());
-            tracing::debug!(member = %self.member, %error, "provider answered with an error");
-            return Err(error.into());
-        }
-        let rate_limit = headers::rate_limit(response.headers());
-        let request_id = headers::request_id(response.headers());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|err| from_reqwest(err, self.timeouts))?;
-        let mut answer: R = decode_success(status, &body, self.secret())?;
-        let meta = answer.meta_mut();
-        meta.member = Some(Arc::clone(&self.member));
-        meta.attempts = 1;
-        meta.latency = started.elapsed();
-        meta.rate_limit = rate_limit;
-        meta.request_id = request_id;
-        if keep_body {
-            // A copy of exactly the body's size: the received bytes may be a view of a larger
-            // read buffer, which a kept body (say, in a cache) would otherwise hold on to.
-            meta.body = Some(RawBody::new(bytes::Bytes::copy_from_slice(&body)));
-        }
-        Ok(answer)
+            let mut answer: R = decode_success(status, &body, self.secret())?;
+            let meta = answer.meta_mut();
+            meta.member = Some(Arc::clone(&self.member));
+            meta.attempts = 1;
+            meta.latency = started.elapsed();
+            meta.rate_limit = rate_limit;
+            meta.request_id = request_id;
+            if keep_body {
+                // A copy of exactly the body's size: the received bytes may be a view of a larger
+                // read buffer, which a kept body (say, in a cache) would otherwise hold on to.
+                meta.body = Some(RawBody::new(bytes::Bytes::copy_from_slice(&body)));
+            }
+            Ok(answer)
+        };
+        answered.await.map_err(|err| self.redact(err))
     }
 }
 

@@ -188,6 +188,8 @@ mod tests {
         let cached = ResponseMeta {
             cache: CacheStatus::Exact,
             latency: Duration::from_millis(2),
+            // A part's own body is not the merged answer's.
+            body: Some(crate::RawBody::new(bytes::Bytes::from_static(b"{}"))),
             ..ResponseMeta::default()
         };
         let answered = ResponseMeta {
@@ -219,6 +221,7 @@ mod tests {
         );
         assert_eq!(merged.attempts, 3);
         assert_eq!(merged.latency, Duration::from_millis(40));
+        assert_eq!(merged.body, None);
         assert_eq!(
             merged.cache,
             CacheStatus::Exact,

@@ -506,7 +506,11 @@ async fn the_answers_body_is_kept_only_when_the_request_asks() {
     asking.options.keep_body = true;
     let kept = service.clone().oneshot(asking).await.expect("an answer");
     let body = kept.meta.body.clone().expect("the body is kept");
-    assert!(format!("{body:?}").starts_with("RawBody("), "{body:?}");
+    // Debug shows the length only, never the answer.
+    assert_eq!(
+        format!("{body:?}"),
+        format!("RawBody({} bytes)", body.bytes().len())
+    );
     // The body is the answer as the provider sent it: it decodes to the same answer.
     let decoded: ChatResponse = serde_json::from_slice(body.bytes()).expect("JSON");
     assert_eq!(

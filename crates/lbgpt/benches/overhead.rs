@@ -470,8 +470,8 @@ without a `Value` tree saved about 2.3k instructions per request, storing the pr
 about 6.8k (the answer was serialised again before), the second lookup only when needed about
 2.3k: 12k of the cache's 53k per request, and its CPU time above `ChatGpt` fell from about
 6 us to 2-5 us (it varies from run to run on this shared machine). Kept bodies must be copied: the received bytes can be a view of a larger read
-buffer, and a cache holding 20,000 such views pinned their buffers (31 us per request, page
-faults). Switching the memory store from moka's async cache to its sync one saved only about
+buffer, and a cache holding 20,000 such views pinned their buffers (the cached client's CPU
+per request rose from about 26 to 31 us; the page faults behind it were not counted). Switching the memory store from moka's async cache to its sync one saved only about
 2.4k instructions per request (1.6 %), not worth blocking the executor for.
 
 Not explained yet: in some runs the full stack costs 2-3 us more than the cache's and the

@@ -291,8 +291,9 @@ async fn a_cancelled_caller_takes_nothing_from_the_callers_batched_with_it() {
     assert_eq!(embedder.stats().skipped, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panicking_run_fails_only_its_callers_and_the_next_run_works() {
+/// A run that fails (the model is given `trigger` with another text) fails only the callers
+/// in it, each with an error `expected` accepts; the run before and the run after work.
+async fn a_failed_run_fails_only_its_callers(trigger: &str, expected: impl Fn(&str) -> bool) {
     let texts = questions(3);
     let reference = one_by_one(&texts).await;
     let gate = Arc::new(Semaphore::new(0));
@@ -304,15 +305,15 @@ async fn a_panicking_run_fails_only_its_callers_and_the_next_run_works() {
         model.started.load(Ordering::SeqCst) == 1
     })
     .await;
-    let doomed = spawn("PANIC".to_owned());
+    let failing = spawn(trigger.to_owned());
     let batched_with_it = spawn(texts[1].clone());
     until("two texts queue", || embedder.queued() == 2).await;
     gate.add_permits(10);
     assert_is_own(&first.await.expect("task").expect("embeds"), 0, &reference);
-    for call in [doomed, batched_with_it] {
-        let error = call.await.expect("task").expect_err("the run panicked");
+    for call in [failing, batched_with_it] {
+        let error = call.await.expect("task").expect_err("the run failed");
         assert!(
-            matches!(&error, SemanticError::Embedding(m) if m.contains("asked to panic")),
+            matches!(&error, SemanticError::Embedding(m) if expected(m)),
             "{error:?}"
         );
     }
@@ -322,33 +323,13 @@ async fn a_panicking_run_fails_only_its_callers_and_the_next_run_works() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_run_fails_only_its_callers_and_the_next_run_works() {
+    a_failed_run_fails_only_its_callers("PANIC", |m| m.contains("asked to panic")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_short_of_vectors_fails_only_its_callers_and_says_how_short() {
-    let texts = questions(3);
-    let reference = one_by_one(&texts).await;
-    let gate = Arc::new(Semaphore::new(0));
-    let model = CountingModel::new(Some(Arc::clone(&gate)));
-    let embedder = BatchingEmbedder::new(Arc::clone(&model), BatchConfig::new()).expect("valid");
-    let spawn = |text: String| spawn_embed(&embedder, &text);
-    let first = spawn(texts[0].clone());
-    until("the first run starts", || {
-        model.started.load(Ordering::SeqCst) == 1
-    })
-    .await;
-    let short = spawn("ONE SHORT".to_owned());
-    let batched_with_it = spawn(texts[1].clone());
-    until("two texts queue", || embedder.queued() == 2).await;
-    gate.add_permits(10);
-    assert_is_own(&first.await.expect("task").expect("embeds"), 0, &reference);
-    for call in [short, batched_with_it] {
-        let error = call.await.expect("task").expect_err("the run was short");
-        assert!(
-            matches!(&error, SemanticError::Embedding(m) if m == "1 vectors for 2 texts"),
-            "{error:?}"
-        );
-    }
-    let vector = embedder.embed_one(&texts[2]).await.expect("embeds");
-    assert_is_own(&vector, 2, &reference);
-    assert_eq!(model.runs(), vec![1, 2, 1]);
+    a_failed_run_fails_only_its_callers("ONE SHORT", |m| m == "1 vectors for 2 texts").await;
 }
 
 #[test]

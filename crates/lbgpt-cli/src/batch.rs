@@ -293,16 +293,10 @@ fn write_line<A: Serialize>(out: &mut impl Write, line: &OutputLine<'_, A>) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pump::tests::line;
     use lbgpt_core::{ChatRequest, ChatResponse};
     use std::io::Read;
     use tower::util::BoxCloneService;
-
-    fn line(id: &str) -> String {
-        format!(
-            "{{\"custom_id\": \"{id}\", \"method\": \"POST\", \"url\": \"/v1/chat/completions\", \
-             \"body\": {{\"model\": \"m\", \"messages\": [{{\"role\": \"user\", \"content\": \"x\"}}]}}}}\n"
-        )
-    }
 
     fn lines(ids: &[&str]) -> Vec<u8> {
         ids.iter()

@@ -198,11 +198,12 @@ impl PumpHandle {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn line(id: &str) -> String {
+    /// A chat request line of the batch input format with this custom_id.
+    pub(crate) fn line(id: &str) -> String {
         format!(
             "{{\"custom_id\": \"{id}\", \"method\": \"POST\", \"url\": \"/v1/chat/completions\", \
              \"body\": {{\"model\": \"m\", \"messages\": [{{\"role\": \"user\", \"content\": \"x\"}}]}}}}\n"

@@ -188,23 +188,11 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embed::normalise;
 
     fn points(count: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut state = seed;
         (0..count)
-            .map(|_| {
-                let mut v: Vec<f32> = (0..24)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        (state % 2001) as f32 / 1000.0 - 1.0
-                    })
-                    .collect();
-                normalise(&mut v);
-                v
-            })
+            .map(|_| super::super::test_unit_vector(&mut state, 24))
             .collect()
     }
 

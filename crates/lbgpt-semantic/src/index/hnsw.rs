@@ -1034,16 +1034,7 @@ mod tests {
 
     fn vector(seed: u64) -> Vec<f32> {
         let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        let mut v: Vec<f32> = (0..16)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect();
-        crate::embed::normalise(&mut v);
-        v
+        super::super::test_unit_vector(&mut state, 16)
     }
 
     fn record(i: u64) -> Record {

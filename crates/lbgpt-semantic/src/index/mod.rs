@@ -88,3 +88,19 @@ pub trait VectorIndex: Send + Sync + 'static {
         Ok(())
     }
 }
+
+/// A pseudo-random unit vector of `dimensions` for the index's unit tests: components drawn
+/// by xorshift from `state` (advanced), then normalised.
+#[cfg(test)]
+pub(crate) fn test_unit_vector(state: &mut u64, dimensions: usize) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..dimensions)
+        .map(|_| {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            (*state % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect();
+    crate::embed::normalise(&mut v);
+    v
+}
